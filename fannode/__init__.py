@@ -1,0 +1,39 @@
+"""fannode: Python services with almost no boilerplate, and a node that runs them all.
+
+    import fannode
+
+    class Greeting(fannode.Interface):
+        @fannode.rpc()
+        def greet(self, name):
+            return 'Hi, %s!' % name
+
+This module is the whole public API; everything else is importable but internal.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fannode.core.config import Config
+from fannode.core.interface import Interface, rpc
+from fannode.exceptions import (
+    BadArguments, ConfigError, ConnectionLost, FannodeError, Nack, RegistryUnavailable,
+    RemoteError, RpcError, Timeout, Unavailable, UnknownMethod, UnknownService,
+)
+
+if TYPE_CHECKING:
+    from fannode.rpc.client import Proxy
+
+__version__ = '0.1.0'
+
+__all__ = [
+    'BadArguments', 'Config', 'ConfigError', 'ConnectionLost', 'FannodeError', 'Interface', 'Nack',
+    'RegistryUnavailable', 'RemoteError', 'RpcError', 'Timeout', 'Unavailable', 'UnknownMethod',
+    'UnknownService', 'proxy', 'rpc',
+]
+
+
+def proxy(service: str, timeout: float | None = None) -> 'Proxy':
+    """Call `service` from anywhere: `fannode.proxy('Greeting', timeout=5).greet(name='Joe')`.
+    Finds the registry like the CLI does (`$FANNODE_REGISTRY`, ./node.yml, local hub)."""
+    from fannode.rpc.default import proxy as default_proxy  # gevent and zmq only when used
+    return default_proxy(service, timeout)

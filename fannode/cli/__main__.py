@@ -1,0 +1,3 @@
+from fannode.cli.main import main
+
+main()

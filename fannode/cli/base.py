@@ -1,0 +1,35 @@
+"""A CLI command: one module each, found through the `fannode.commands` entry points.
+
+Command modules import only the standard library at the top; what they need to do
+their work is imported inside `run`, so `fannode --help` stays fast and one command's
+gevent monkey-patching never reaches another.
+"""
+from __future__ import annotations
+
+import argparse
+
+
+class Command:
+    name = ''
+    help = ''          # one line, for `fannode list`
+    uses_cluster = True  # takes --registry/--events
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        pass
+
+    def run(self, args: argparse.Namespace) -> int:
+        raise NotImplementedError
+
+
+def json_body(text: str, what: str = 'body') -> object:
+    """Parse JSON given on the command line ('-' reads stdin) with a one-line error."""
+    import json
+    import sys
+
+    from fannode.exceptions import UsageError
+    if text == '-':
+        text = sys.stdin.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError('bad JSON %s: %s' % (what, e)) from None

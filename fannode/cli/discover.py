@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import argparse
+
+from fannode.cli.base import Command
+
+
+class DiscoverCommand(Command):
+    """Show the services registered in discovery, with their instance counts:
+
+        Greeting [2]
+        Listen [1]
+    """
+
+    help = 'Show available services.'
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument('services', nargs='*', metavar='SERVICE', help='only these services')
+        parser.add_argument('--instances', '-i', action='store_true', help='list every instance')
+        parser.add_argument('--json', action='store_true', help='print JSON')
+
+    def run(self, args: argparse.Namespace) -> int:
+        import time
+
+        from rich.table import Table
+
+        from fannode.cli import cluster, output
+
+        found = cluster.registry(args).services()
+        if args.services:
+            found = {name: found.get(name, []) for name in args.services}
+        if args.json:
+            output.print_json({name: [i.to_dict() for i in instances] for name, instances in found.items()})
+            return 0
+        if not found:
+            output.err.print('no services registered')
+            return 0
+        if not args.instances:
+            for name, instances in found.items():
+                output.out.print('%s [%d]' % (name, len(instances)))
+            return 0
+        table = Table('service', 'instance', 'endpoint', 'pid', 'host', 'version', 'up', box=None)
+        now = time.time()
+        for name, instances in found.items():
+            for i in instances:
+                table.add_row(name, i.id[:12], i.endpoint, str(i.pid), i.host, i.version or '-',
+                              '%.0fs' % (now - i.started))
+        output.out.print(table)
+        return 0

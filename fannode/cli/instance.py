@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import argparse
+
+from fannode.cli.base import Command
+
+
+class InstanceCommand(Command):
+    """Run one service instance (one process) from a service config file.
+
+    The config names the interfaces to serve:
+
+        interfaces:
+          Greeting:
+            class: greeting:Greeting   # module:Class, importable from PYTHONPATH or here
+
+    The instance registers in discovery once it is ready and leaves it on SIGTERM or
+    Ctrl-C, finishing running requests within --stop-timeout.
+    """
+
+    help = 'Run a single service instance (one process).'
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument('--config', '-c', required=True, metavar='FILE', help='service config (YAML)')
+        parser.add_argument('--ip', help='address to serve RPC on (default: rpc.ip or 127.0.0.1)')
+        parser.add_argument('--port', type=int, help='RPC port (default: rpc.port or a free one)')
+        parser.add_argument('--loglevel', '-l', default='INFO', metavar='LEVEL',
+                            choices=['DEBUG', 'INFO', 'WARNING', 'ERROR', 'debug', 'info', 'warning', 'error'],
+                            help='log level (default: INFO)')
+        parser.add_argument('--stop-timeout', type=float, default=5.0, metavar='SECONDS',
+                            help='how long running requests may take to finish on stop (default: 5)')
+
+    def run(self, args: argparse.Namespace) -> int:
+        from gevent import monkey
+        monkey.patch_all()  # so service code's sockets and sleeps cooperate with gevent
+
+        import os
+        import signal
+        import sys
+
+        import gevent
+        import gevent.event
+
+        from fannode.container import ServiceContainer
+        from fannode.core import logs
+        from fannode.core.config import load_config
+        from fannode.rpc import default
+        from fannode.settings import resolve_url
+
+        sys.path.insert(0, os.getcwd())
+        config = load_config(args.config)
+        container = ServiceContainer(config, resolve_url('registry', args.registry), args.ip, args.port)
+        logs.setup(args.loglevel, ','.join(container.interfaces))
+        default.set_client(container.client)
+        stop = gevent.event.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            gevent.signal_handler(signum, stop.set)
+        try:
+            container.start()
+        except BaseException:
+            container.stop(timeout=0)
+            raise
+        stop.wait()
+        container.stop(args.stop_timeout)
+        return 0

@@ -1,0 +1,73 @@
+"""`fannode`: the entry point that finds the commands and runs one."""
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib.metadata import entry_points
+
+from fannode.cli.base import Command
+
+
+def load_commands() -> dict[str, Command]:
+    commands = {}
+    for ep in entry_points(group='fannode.commands'):
+        command = ep.load()()
+        command.name = ep.name
+        commands[ep.name] = command
+    return dict(sorted(commands.items()))
+
+
+def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='fannode', description='Run, find and call fannode services. '
+                                    '`fannode list` shows the commands, `fannode help CMD` one of them.')
+    parser.add_argument('--version', action='version', version='fannode ' + _version())
+    cluster = argparse.ArgumentParser(add_help=False)
+    group = cluster.add_argument_group('cluster')
+    group.add_argument('--registry', metavar='URL',
+                       help='discovery URL (default: $FANNODE_REGISTRY, then registry: in ./node.yml, '
+                            'then hub://127.0.0.1:4010)')
+    group.add_argument('--events', metavar='URL',
+                       help='event broker URL (default: $FANNODE_EVENTS, then events: in ./node.yml, '
+                            'then hub://127.0.0.1:4010)')
+    subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for name, command in commands.items():
+        sub = subparsers.add_parser(name, help=command.help, description=command.__doc__ or command.help,
+                                    parents=[cluster] if command.uses_cluster else [],
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        command.add_arguments(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    commands = load_commands()
+    parser = build_parser(commands)
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    args.parser = parser
+    args.commands = commands
+    from fannode.cli import output
+    from fannode.exceptions import ConfigError, FannodeError, UsageError
+    try:
+        return commands[args.command].run(args) or 0
+    except (UsageError, ConfigError) as e:
+        output.error(str(e))
+        return 2
+    except FannodeError as e:
+        output.error(str(e))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _version() -> str:
+    from fannode import __version__
+    return __version__

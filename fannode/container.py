@@ -1,0 +1,178 @@
+"""One service instance: installs interfaces from a config, serves them over RPC and
+keeps them registered. `fannode instance` runs one of these per process."""
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any, Callable
+
+from fannode.core.config import Config, import_object
+from fannode.core.interface import Interface, describe, rpc_methods
+from fannode.core.metrics import Metrics
+from fannode.discovery import InstanceInfo, Registry, get_registry
+from fannode.exceptions import BadArguments, UnknownMethod, UnknownService
+from fannode.rpc import protocol
+from fannode.rpc.client import RpcClient
+from fannode.rpc.server import RpcServer
+
+log = logging.getLogger(__name__)
+
+SERVICE_KEYS = ('interfaces', 'rpc', 'version')
+RPC_KEYS = ('ip', 'port', 'pool_size', 'timeout')
+BUILTINS = ('ping', 'status', 'inspect', 'get_metrics')
+
+
+class Method:
+    """An installed RPC method, its signature checked before it runs."""
+
+    __slots__ = ('func', 'signature', 'raises', 'builtin')
+
+    def __init__(self, func: Callable[..., Any], raises: tuple[type[BaseException], ...] = (),
+                 builtin: bool = False):
+        self.func = func
+        self.signature = inspect.signature(func)
+        self.raises = raises
+        self.builtin = builtin
+
+
+class ServiceContainer:
+    def __init__(self, config: Config, registry: Registry | str, ip: str | None = None,
+                 port: int | None = None):
+        config.check_keys(SERVICE_KEYS)
+        rpc_config = config.section('rpc')
+        rpc_config.check_keys(RPC_KEYS)
+        self.config = config
+        self.id = uuid.uuid4().hex
+        self.ip = ip or rpc_config.require('ip', str, '127.0.0.1')
+        self.port = port if port is not None else rpc_config.require('port', int, 0)
+        self.version = str(config.get('version', ''))
+        self.state = 'created'
+        self.metrics = Metrics()
+        self.registry = get_registry(registry) if isinstance(registry, str) else registry
+        self.client = RpcClient(self.registry, timeout=rpc_config.require('timeout', (int, float), 3.0))
+        self.server = RpcServer(self.resolve, pool_size=rpc_config.require('pool_size', int, 1000),
+                                on_done=self.metrics.record, expected=self._expected)
+        self.interfaces: dict[str, Interface] = {}
+        self.methods: dict[str, dict[str, Method]] = {}
+        self.info: InstanceInfo | None = None
+        interfaces = config.section('interfaces')
+        if not interfaces:
+            raise config.error('interfaces', 'no interfaces configured (expected e.g. '
+                                             '"interfaces: {Greeting: {class: greeting:Greeting}}")')
+        for name in interfaces:
+            self.install(name, interfaces.section(name))
+
+    def install(self, name: str, section: Config) -> Interface:
+        spec = section.get('class')
+        if not isinstance(spec, str):
+            raise section.error('class', 'missing: expected "class: module:ClassName"')
+        try:
+            cls = import_object(spec)
+        except ImportError as e:
+            raise section.error('class', str(e)) from None
+        if not (isinstance(cls, type) and issubclass(cls, Interface)):
+            raise section.error('class', '%s is not a fannode.Interface subclass' % spec)
+        iface = cls(self, name)
+        iface.apply_config(section)
+        methods = {n: Method(getattr(self, 'builtin_' + n), builtin=True) for n in BUILTINS}
+        for method_name, func in rpc_methods(cls).items():
+            methods[method_name] = Method(getattr(iface, func.__name__), func._fannode_rpc.raises)
+        self.interfaces[name] = iface
+        self.methods[name] = methods
+        return iface
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self.state = 'starting'
+        endpoint = self.server.bind(self.ip, self.port)
+        self.server.start()
+        for iface in self.interfaces.values():
+            iface.on_start()
+        self.info = InstanceInfo(id=self.id, endpoint=endpoint, services=list(self.interfaces),
+                                 pid=os.getpid(), host=socket.gethostname(), version=self.version,
+                                 started=time.time())
+        self.registry.register(self.info)
+        self.state = 'running'
+        log.info('serving %s at %s', ', '.join(self.interfaces), endpoint)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Leave discovery, finish running requests within `timeout`, then stop."""
+        if self.state in ('stopping', 'stopped'):
+            return
+        self.state = 'stopping'
+        if self.info is not None:
+            self.registry.unregister(self.info)
+        if not self.server.drain(timeout):
+            log.warning('%d request(s) still running after %gs; stopping anyway',
+                        self.server.in_flight(), timeout)
+        for iface in self.interfaces.values():
+            try:
+                iface.on_stop()
+            except Exception:
+                log.exception('%s.on_stop failed', iface.name)
+        self.server.close()
+        self.client.close()
+        self.registry.close()
+        self.state = 'stopped'
+
+    # -- calls -------------------------------------------------------------------
+
+    def proxy(self, service: str, timeout: float | None = None) -> Any:
+        return self.client.proxy(service, timeout)
+
+    def emit(self, event_type: str, body: dict, delay: float | None = None) -> None:
+        log.warning('event %r not sent: this instance has no events backend yet', event_type)
+
+    def resolve(self, peer: bytes, msg: protocol.Message) -> Callable[[], Any]:
+        service, _, name = msg.subject.rpartition('.')
+        methods = self.methods.get(service)
+        if methods is None:
+            raise UnknownService("this instance has no service '%s' (it serves %s)"
+                                 % (service, ', '.join(self.methods)))
+        method = methods.get(name)
+        if method is None:
+            close = difflib.get_close_matches(name, methods, n=1)
+            hint = " (did you mean '%s'?)" % close[0] if close else ''
+            raise UnknownMethod("%s has no method '%s'%s" % (service, name, hint))
+        kwargs = msg.body if msg.body is not None else {}
+        if not isinstance(kwargs, dict):
+            raise BadArguments('%s: arguments must be a map of names to values' % msg.subject)
+        try:
+            method.signature.bind(**kwargs)
+        except TypeError as e:
+            raise BadArguments('%s%s: %s' % (msg.subject, method.signature, e)) from None
+        func = method.func
+        return lambda: func(**kwargs)
+
+    def _expected(self, exc: BaseException, subject: str) -> bool:
+        service, _, name = subject.rpartition('.')
+        method = self.methods.get(service, {}).get(name)
+        return method is not None and isinstance(exc, method.raises)
+
+    # -- built-in methods, on every interface ------------------------------------
+
+    def builtin_ping(self, payload: Any = None) -> Any:
+        """Answers with `payload`: proof that the instance serves requests."""
+        return payload
+
+    def builtin_status(self) -> dict[str, Any]:
+        """Identity and state of this instance."""
+        info = self.info.to_dict() if self.info else {}
+        return dict(info, state=self.state, in_flight=self.server.in_flight(),
+                    uptime=round(time.time() - self.metrics.started, 3))
+
+    def builtin_inspect(self) -> dict[str, Any]:
+        """The RPC methods of every interface here, with signatures and docs."""
+        return {service: [describe(n, m.func, m.builtin)
+                          for n, m in sorted(methods.items())]
+                for service, methods in self.methods.items()}
+
+    def builtin_get_metrics(self) -> dict[str, Any]:
+        """Call counts and latencies per method, and process figures."""
+        return self.metrics.snapshot()

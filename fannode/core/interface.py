@@ -1,0 +1,89 @@
+"""What a service author writes: a class with `@rpc` methods and a few hooks.
+
+`@rpc` only marks a method; the container finds the marks when it installs the
+interface, so the methods stay plain functions a unit test can call directly.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from fannode.core.config import Config
+
+if TYPE_CHECKING:
+    from fannode.container import ServiceContainer
+
+F = TypeVar('F', bound=Callable[..., Any])
+
+
+@dataclasses.dataclass(frozen=True)
+class RpcSpec:
+    name: str
+    raises: tuple[type[BaseException], ...] = ()
+
+
+def rpc(func: F | None = None, *, raises: type[BaseException] | tuple[type[BaseException], ...] = ()) -> Any:
+    """Expose a method over RPC. `raises` names exceptions that are part of the method's
+    contract: they reach the caller as `RemoteError.<Name>` and are logged without a
+    traceback, as an answer rather than a failure."""
+    if not isinstance(raises, tuple):
+        raises = (raises,)
+
+    def mark(f: F) -> F:
+        f._fannode_rpc = RpcSpec(f.__name__, raises)  # type: ignore[attr-defined]
+        return f
+
+    return mark(func) if func is not None else mark
+
+
+def rpc_methods(cls: type) -> dict[str, Callable[..., Any]]:
+    """The `@rpc` functions of `cls` and its bases, by name."""
+    found = {}
+    for name in dir(cls):
+        attr = getattr(cls, name, None)
+        if callable(attr) and hasattr(attr, '_fannode_rpc'):
+            found[attr._fannode_rpc.name] = attr
+    return found
+
+
+def describe(name: str, func: Callable[..., Any], builtin: bool = False) -> dict[str, Any]:
+    """One method as `inspect` shows it."""
+    sig = inspect.signature(func)
+    params = [p for p in sig.parameters.values() if p.name != 'self']
+    return {'name': name, 'params': [p.name for p in params],
+            'signature': '(%s)' % ', '.join(str(p) for p in params),
+            'doc': inspect.getdoc(func) or '', 'builtin': builtin}
+
+
+class Interface:
+    """Base class of a service. The name under which it is registered comes from the
+    config (`interfaces: {Greeting: ...}`); it defaults to the class name."""
+
+    def __init__(self, container: 'ServiceContainer | None' = None, name: str | None = None):
+        self.container = container
+        self.name = name or type(self).__name__
+        self.config = Config({})
+
+    def apply_config(self, config: Config) -> None:
+        """Receives this interface's section of the service config before `on_start`."""
+        self.config = config
+
+    def on_start(self) -> None:
+        """Called once the instance is ready to serve, before it is registered."""
+
+    def on_stop(self) -> None:
+        """Called after the instance left discovery and finished its requests."""
+
+    def proxy(self, service: str, timeout: float | None = None) -> Any:
+        """A proxy to call another service: `self.proxy('Greeting').greet(name='Joe')`."""
+        return self._running().proxy(service, timeout)
+
+    def emit(self, event_type: str, body: dict | None = None, delay: float | None = None) -> None:
+        """Publish an event; the trace id of the current request goes with it."""
+        self._running().emit(event_type, body or {}, delay)
+
+    def _running(self) -> 'ServiceContainer':
+        if self.container is None:
+            raise RuntimeError('%s is not running in a fannode instance' % self.name)
+        return self.container

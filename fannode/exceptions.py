@@ -1,0 +1,117 @@
+"""Every error fannode raises on purpose.
+
+    FannodeError                 base; str(err) is one line fit to show a user
+     ├─ ConfigError              a config file or key is wrong (names file, line, key)
+     ├─ UsageError               bad input on the command line (bad JSON, bad name)
+     ├─ RegistryUnavailable      nothing answers at the registry URL
+     └─ RpcError                 a call did not produce a normal reply
+         ├─ Timeout              no reply before the deadline
+         ├─ ConnectionLost       the instance went away while handling the call
+         ├─ Nack                 refused at once, never run
+         │   ├─ UnknownService   no instance offers that service
+         │   ├─ UnknownMethod    the service has no such method
+         │   ├─ BadArguments     the arguments do not fit the method's signature
+         │   └─ Unavailable      the instance is stopping
+         └─ RemoteError          the remote method raised; one subclass per remote type,
+                                 made on demand: ``except RemoteError.KeyError:``
+
+A remote exception never arrives as the remote type itself: the caller may not even be
+able to import it. ``RemoteError.KeyError`` is a subclass of ``RemoteError`` named after it,
+carrying the remote message and traceback text.
+"""
+from __future__ import annotations
+
+
+class FannodeError(Exception):
+    """Base of fannode's own errors."""
+
+
+class ConfigError(FannodeError):
+    """A config file is missing, unreadable, or has a wrong key or value."""
+
+
+class UsageError(FannodeError):
+    """The user gave a command bad input."""
+
+
+class RegistryUnavailable(FannodeError):
+    """Nothing answered at the registry URL."""
+
+
+class RpcError(FannodeError):
+    """A call did not produce a normal reply."""
+
+
+class Timeout(RpcError):
+    """No reply arrived before the deadline."""
+
+
+class ConnectionLost(RpcError):
+    """The instance handling the call went away before replying."""
+
+
+class Nack(RpcError):
+    """The call was refused at once and never run."""
+
+    code = 'nack'
+
+
+class UnknownService(Nack):
+    code = 'unknown_service'
+
+
+class UnknownMethod(Nack):
+    code = 'unknown_method'
+
+
+class BadArguments(Nack):
+    code = 'bad_arguments'
+
+
+class Unavailable(Nack):
+    code = 'unavailable'
+
+
+NACK_CODES = {cls.code: cls for cls in (Nack, UnknownService, UnknownMethod, BadArguments, Unavailable)}
+
+
+class _RemoteErrorType(type):
+    """Makes ``RemoteError.SomeName`` a cached subclass named after the remote type."""
+
+    _subclasses: dict[str, type] = {}
+
+    def __getattr__(cls, name: str) -> type:
+        if name.startswith('_') or cls is not RemoteError:
+            raise AttributeError(name)
+        return cls.for_type(name)
+
+    def for_type(cls, name: str) -> type[RemoteError]:
+        sub = _RemoteErrorType._subclasses.get(name)
+        if sub is None:
+            sub = _RemoteErrorType(name, (RemoteError,), {'__module__': 'fannode.exceptions.RemoteError'})
+            sub.__qualname__ = 'RemoteError.' + name
+            _RemoteErrorType._subclasses[name] = sub
+        return sub
+
+
+class RemoteError(RpcError, metaclass=_RemoteErrorType):
+    """The remote method raised. ``type(err).__name__`` is the remote type's name."""
+
+    def __init__(self, message: str = '', remote_type: str = '', remote_traceback: str = '',
+                 subject: str = ''):
+        super().__init__(message)
+        self.message = message
+        self.remote_type = remote_type or type(self).__name__
+        self.remote_traceback = remote_traceback
+        self.subject = subject
+
+    def __str__(self) -> str:
+        who = '%s raised ' % self.subject if self.subject else ''
+        return '%s%s: %s' % (who, self.remote_type, self.message)
+
+    @classmethod
+    def from_reply(cls, body: dict, subject: str = '') -> 'RemoteError':
+        remote_type = body.get('type') or 'Exception'
+        short = remote_type.rsplit('.', 1)[-1]
+        return RemoteError.for_type(short)(body.get('message', ''), remote_type,
+                                           body.get('traceback', ''), subject)

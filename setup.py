@@ -1,0 +1,44 @@
+from setuptools import find_packages, setup
+
+COMMANDS = [
+    'config = fannode.cli.config:ConfigCommand',
+    'discover = fannode.cli.discover:DiscoverCommand',
+    'help = fannode.cli.help:HelpCommand',
+    'hub = fannode.cli.hub:HubCommand',
+    'inspect = fannode.cli.inspect:InspectCommand',
+    'instance = fannode.cli.instance:InstanceCommand',
+    'list = fannode.cli.list:ListCommand',
+    'request = fannode.cli.request:RequestCommand',
+]
+
+setup(
+    name='fannode',
+    version='0.1.0',
+    description='Python microservices with almost no boilerplate, and a node that runs them all',
+    long_description=open('README.md').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['fannode', 'fannode.*']),
+    package_data={'fannode': ['py.typed']},
+    python_requires='>=3.11',
+    install_requires=[
+        'gevent>=23.9',
+        'msgpack>=1.0.5',
+        'psutil>=5.9',
+        'PyYAML>=6.0',
+        'pyzmq>=25.1',
+        'rich>=13.0',
+        'werkzeug>=3.0',
+    ],
+    extras_require={
+        'test': ['pytest>=7.4', 'hypothesis>=6.80', 'pytest-timeout>=2.1'],
+    },
+    entry_points={
+        'console_scripts': ['fannode = fannode.cli.main:main'],
+        'fannode.commands': COMMANDS,
+        'fannode.registry': ['hub = fannode.discovery.hub:HubRegistry'],
+    },
+    classifiers=[
+        'Programming Language :: Python :: 3.11',
+        'Framework :: Gevent',
+    ],
+)

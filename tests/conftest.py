@@ -1,0 +1,101 @@
+"""Real processes for tests: a hub on a free port, instances, the CLI. Every process
+started here is killed by PID when its test ends."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / 'tests'
+FANNODE = [sys.executable, '-m', 'fannode.cli']
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, message='condition'):
+    """Poll `predicate` until it returns a truthy value or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out after %.1fs waiting for %s' % (timeout, message))
+        time.sleep(interval)
+
+
+class Cluster:
+    """A hub and instances as subprocesses, driven through the CLI."""
+
+    def __init__(self, tmp_path: Path):
+        self.tmp_path = tmp_path
+        self.url = 'hub://127.0.0.1:%d' % free_port()
+        self.env = dict(os.environ, FANNODE_REGISTRY=self.url, PYTHONUNBUFFERED='1',
+                        PYTHONPATH=os.pathsep.join([str(TESTS / 'services'), str(ROOT)]))
+        self.env.pop('FANNODE_EVENTS', None)
+        self.procs: list[subprocess.Popen] = []
+        self.hub: subprocess.Popen | None = None
+
+    def spawn(self, *args: str, env: dict | None = None, name: str = 'proc') -> subprocess.Popen:
+        log = open(self.tmp_path / ('%s-%d.log' % (name, len(self.procs))), 'w+')
+        proc = subprocess.Popen([*FANNODE, *args], env=dict(self.env, **(env or {})), cwd=self.tmp_path,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc.log = log
+        self.procs.append(proc)
+        return proc
+
+    def start_hub(self) -> subprocess.Popen:
+        self.hub = self.spawn('hub', name='hub')
+        wait_until(lambda: 'hub listening' in output(self.hub), message='the hub to listen')
+        return self.hub
+
+    def start_instance(self, config: str = 'demo.yml', env: dict | None = None,
+                       wait: bool = True) -> subprocess.Popen:
+        proc = self.spawn('instance', '--config', str(TESTS / 'conf' / config), env=env, name='instance')
+        if wait:
+            wait_until(lambda: 'serving' in output(proc) or proc.poll() is not None,
+                       message='the instance to serve')
+            assert proc.poll() is None, output(proc)
+        return proc
+
+    def run(self, *args: str, input: str | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
+        return subprocess.run([*FANNODE, *args], env=self.env, cwd=self.tmp_path, input=input,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def count(self, service: str) -> int:
+        result = self.run('discover', service, '--json')
+        assert result.returncode == 0, result.stderr
+        import json
+        return len(json.loads(result.stdout)[service])
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+        for proc in self.procs:
+            proc.wait(timeout=10)
+            proc.log.close()
+
+
+def output(proc: subprocess.Popen) -> str:
+    proc.log.flush()
+    with open(proc.log.name) as f:
+        return f.read()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path)
+    yield c
+    c.stop()

@@ -1,0 +1,68 @@
+"""Services the tests run as real instances."""
+import os
+
+import gevent
+
+import fannode
+from fannode.core import trace
+
+
+class Greeting(fannode.Interface):
+    """Says hi."""
+
+    def apply_config(self, config):
+        super().apply_config(config)
+        self.greeting = config.get('greeting', 'Hi')
+        self.marker = config.get('marker')
+
+    def on_start(self):
+        self._mark('started')
+
+    def on_stop(self):
+        self._mark('stopped')
+
+    @fannode.rpc()
+    def greet(self, name):
+        """Greet somebody by name."""
+        print('Saying hi to %s' % name, flush=True)
+        return '%s, %s!' % (self.greeting, name)
+
+    @fannode.rpc()
+    def whoami(self):
+        return os.getpid()
+
+    @fannode.rpc(raises=KeyError)
+    def lookup(self, key):
+        raise KeyError(key)
+
+    @fannode.rpc()
+    def fail(self):
+        raise ValueError('boom')
+
+    @fannode.rpc()
+    def slow(self, seconds):
+        gevent.sleep(seconds)
+        return seconds
+
+    @fannode.rpc()
+    def echo(self, value=None):
+        return value
+
+    @fannode.rpc()
+    def trace_id(self):
+        return trace.get_id()
+
+    @fannode.rpc()
+    def relay(self, service, name):
+        """Call another service with fannode.proxy; returns its reply and both trace ids."""
+        reply = fannode.proxy(service).greet(name=name)
+        return {'reply': reply, 'here': trace.get_id(),
+                'there': self.proxy(service).trace_id()}
+
+    def not_exposed(self):
+        return 'secret'
+
+    def _mark(self, what):
+        if self.marker:
+            with open(self.marker, 'a') as f:
+                f.write(what + '\n')
