@@ -16,9 +16,9 @@ from fannode.core.interface import Interface, describe, rpc_methods
 from fannode.core.metrics import Metrics
 from fannode.discovery import InstanceInfo, Registry, get_registry
 from fannode.exceptions import BadArguments, UnknownMethod, UnknownService
-from fannode.rpc import protocol
-from fannode.rpc.client import RpcClient
-from fannode.rpc.server import RpcServer
+from fannode.zmqrpc import protocol
+from fannode.zmqrpc.client import RpcClient
+from fannode.zmqrpc.server import RpcServer
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,23 @@ class Method:
         self.signature = inspect.signature(func)
         self.raises = raises
         self.builtin = builtin
+
+
+def argument_problem(signature: inspect.Signature, kwargs: dict[str, Any]) -> str:
+    """What is wrong with calling `signature` with `kwargs`, naming every bad argument."""
+    params = signature.parameters
+    named = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    problems = []
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        unexpected = [k for k in kwargs if k not in named]
+        if unexpected:
+            problems.append('unexpected argument%s %s' % (
+                's' * (len(unexpected) > 1), ', '.join(repr(k) for k in unexpected)))
+    missing = [n for n in named if n not in kwargs and params[n].default is params[n].empty]
+    if missing:
+        problems.append('missing argument%s %s' % (
+            's' * (len(missing) > 1), ', '.join(repr(n) for n in missing)))
+    return '; '.join(problems)
 
 
 class ServiceContainer:
@@ -94,10 +111,11 @@ class ServiceContainer:
         self.server.start()
         for iface in self.interfaces.values():
             iface.on_start()
-        self.info = InstanceInfo(id=self.id, endpoint=endpoint, services=list(self.interfaces),
-                                 pid=os.getpid(), host=socket.gethostname(), version=self.version,
-                                 started=time.time())
-        self.registry.register(self.info)
+        info = InstanceInfo(id=self.id, endpoint=endpoint, services=list(self.interfaces),
+                            pid=os.getpid(), host=socket.gethostname(), version=self.version,
+                            started=time.time())
+        self.registry.register(info)
+        self.info = info
         self.state = 'running'
         log.info('serving %s at %s', ', '.join(self.interfaces), endpoint)
 
@@ -120,6 +138,7 @@ class ServiceContainer:
         self.client.close()
         self.registry.close()
         self.state = 'stopped'
+        log.info('stopped')
 
     # -- calls -------------------------------------------------------------------
 
@@ -143,10 +162,9 @@ class ServiceContainer:
         kwargs = msg.body if msg.body is not None else {}
         if not isinstance(kwargs, dict):
             raise BadArguments('%s: arguments must be a map of names to values' % msg.subject)
-        try:
-            method.signature.bind(**kwargs)
-        except TypeError as e:
-            raise BadArguments('%s%s: %s' % (msg.subject, method.signature, e)) from None
+        problem = argument_problem(method.signature, kwargs)
+        if problem:
+            raise BadArguments('%s%s: %s' % (msg.subject, method.signature, problem))
         func = method.func
         return lambda: func(**kwargs)
 

@@ -44,7 +44,7 @@ class InstanceCommand(Command):
         from fannode.container import ServiceContainer
         from fannode.core import logs
         from fannode.core.config import load_config
-        from fannode.rpc import default
+        from fannode.zmqrpc import default
         from fannode.settings import resolve_url
 
         sys.path.insert(0, os.getcwd())

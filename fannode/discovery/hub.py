@@ -12,13 +12,14 @@ import zmq.green as zmq
 
 from fannode.discovery.base import InstanceInfo, Registry
 from fannode.exceptions import RegistryUnavailable, RpcError, UsageError
-from fannode.rpc import protocol
-from fannode.rpc.connection import Call, Connection
+from fannode.zmqrpc import protocol
+from fannode.zmqrpc.connection import Call, Connection
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 4010
-CONNECT_TIMEOUT = 1.0   # how long a first contact may take before we call the hub absent
+CONNECT_TIMEOUT = 0.5   # how long a first contact may take before we call the hub absent
+REGISTER_WAIT = 5.0     # an instance started beside its hub may wait this long for it
 CALL_TIMEOUT = 2.0
 HEARTBEAT_EVERY = 0.5   # well inside the hub's 2 s instance lease
 SYNC_EVERY = 1.0        # renews watches and repairs any missed notification
@@ -95,7 +96,18 @@ class HubRegistry(Registry):
     # -- registration ------------------------------------------------------------
 
     def register(self, instance: InstanceInfo) -> None:
-        self.call('register', instance=instance.to_dict())
+        deadline = time.monotonic() + REGISTER_WAIT
+        while True:
+            try:
+                self.call('register', instance=instance.to_dict())
+                break
+            except RegistryUnavailable as e:
+                if time.monotonic() >= deadline:
+                    raise
+                if not self._outage:
+                    log.warning('%s; waiting up to %gs', e, REGISTER_WAIT)
+                self._outage = True
+        self._outage = False
         self.registered[instance.id] = instance
         self._start(self._heartbeat_loop)
 

@@ -13,8 +13,8 @@ import zmq.green as zmq
 
 from fannode.exceptions import BadArguments, UnknownMethod
 from fannode.node.hub.registry import RegistryState
-from fannode.rpc import protocol
-from fannode.rpc.server import RpcServer
+from fannode.zmqrpc import protocol
+from fannode.zmqrpc.server import RpcServer
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import zmq.green as zmq
 
 from fannode.core import trace
 from fannode.exceptions import Nack, Unavailable
-from fannode.rpc import protocol
+from fannode.zmqrpc import protocol
 
 log = logging.getLogger(__name__)
 

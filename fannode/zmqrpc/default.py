@@ -5,7 +5,7 @@ share its connections and carry the trace id of the request being handled.
 """
 from __future__ import annotations
 
-from fannode.rpc.client import Proxy, RpcClient
+from fannode.zmqrpc.client import Proxy, RpcClient
 
 _client: RpcClient | None = None
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import time
 from typing import Any
 
@@ -11,8 +12,8 @@ import zmq.green as zmq
 from fannode.core import trace
 from fannode.discovery import Registry
 from fannode.exceptions import Timeout, Unavailable, UnknownService
-from fannode.rpc import protocol
-from fannode.rpc.connection import Call, Connection
+from fannode.zmqrpc import protocol
+from fannode.zmqrpc.connection import Call, Connection
 
 DEFAULT_TIMEOUT = 3.0
 _ids = itertools.count(1)
@@ -52,7 +53,10 @@ class RpcClient:
             instances = self.registry.lookup(service)
             if not instances:
                 raise UnknownService("no instance of service '%s' is registered" % service)
-            start = self._turn.get(service, 0)
+            # Start at a random instance so many short-lived clients (CLI calls) spread too.
+            start = self._turn.get(service)
+            if start is None:
+                start = random.randrange(len(instances))
             self._turn[service] = start + 1
             for i in range(len(instances)):
                 conn = self.connection(instances[(start + i) % len(instances)].endpoint)

@@ -13,7 +13,7 @@ from zmq.utils.monitor import recv_monitor_message
 from fannode.exceptions import (
     NACK_CODES, ConnectionLost, Nack, RemoteError, Timeout,
 )
-from fannode.rpc import protocol
+from fannode.zmqrpc import protocol
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class Connection:
                            (zmq.RECONNECT_IVL_MAX, 1000), (zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS),
                            (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)):
             self.socket.setsockopt(opt, value)
-        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
         self.socket.connect(endpoint)
         self._greenlets = [gevent.spawn(self._receive), gevent.spawn(self._watch)]
 
@@ -144,7 +144,7 @@ class Connection:
     def _watch(self) -> None:
         while True:
             event = recv_monitor_message(self.monitor)['event']
-            if event == zmq.EVENT_CONNECTED:
+            if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._up.set()
             elif event == zmq.EVENT_DISCONNECTED:
                 self._up.clear()
