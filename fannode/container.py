@@ -87,7 +87,9 @@ class ServiceContainer:
     def install(self, name: str, section: Config) -> Interface:
         spec = section.get('class')
         if not isinstance(spec, str):
-            raise section.error('class', 'missing: expected "class: module:ClassName"')
+            close = difflib.get_close_matches('class', [str(k) for k in section], n=1)
+            hint = " (is '%s' a misspelling?)" % close[0] if close else ''
+            raise section.error('class', 'missing: expected "class: module:ClassName"%s' % hint)
         try:
             cls = import_object(spec)
         except ImportError as e:

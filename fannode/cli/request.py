@@ -41,6 +41,6 @@ class RequestCommand(Command):
             raise UsageError('--timeout must be positive')
         if args.trace_id:
             trace.set_id(args.trace_id)
-        reply = cluster.client(args, args.timeout).call(service, method, body).get()
+        reply = cluster.client(args, args.timeout).call_retrying(service, method, body)
         (output.print_json if args.json else output.print_value)(reply)
         return 0

@@ -73,13 +73,15 @@ class RpcClient:
                       timeout: float | None = None) -> Any:
         """A blocking call; a NACK from a stopping instance is retried on another one,
         since the request was never run."""
-        deadline = time.monotonic() + (timeout or self.timeout)
+        timeout = timeout or self.timeout
+        deadline = time.monotonic() + timeout
         while True:
-            call = self.call(service, method, kwargs, max(0.001, deadline - time.monotonic()))
+            call = self.call(service, method, kwargs, timeout)
             try:
                 return call.get()
             except Unavailable:
-                if time.monotonic() >= deadline:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
                     raise
                 gevent.sleep(0.01)
 

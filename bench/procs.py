@@ -1,0 +1,135 @@
+"""The processes a benchmark run starts: free ports, readiness with a deadline, and
+stopping every one of them by PID (terminate, wait, then kill)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / 'bench'
+FANNODE = [sys.executable, '-m', 'fannode.cli']
+
+T = TypeVar('T')
+
+
+class BenchError(Exception):
+    """Something the benchmark needs did not start or failed; one line for the user."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: float = 0.02) -> T:
+    """Poll `predicate` until it returns something truthy; BenchError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise BenchError('timed out after %gs waiting for %s' % (timeout, what))
+        time.sleep(interval)
+
+
+class Proc:
+    """One subprocess, its stdout and stderr in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path):
+        self.name = name
+        self.log_path = cwd / ('%s.log' % name)
+        self.log = open(self.log_path, 'w+b')
+        # A session of its own: Ctrl-C reaches only us, and we stop children in order.
+        self.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                                      stdout=self.log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        self.pid = self.popen.pid
+
+    def output(self) -> str:
+        with open(self.log_path, 'rb') as f:
+            return f.read().decode(errors='replace')
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        """Wait until the log shows `text`; BenchError if the process exits or time runs out."""
+        def ready() -> bool:
+            if text in self.output():
+                return True
+            if self.popen.poll() is not None:
+                raise BenchError('%s exited with %s before it was ready: %s'
+                                 % (self.name, self.popen.returncode, self.last_line()))
+            return False
+        try:
+            wait_until(ready, timeout, '%s to print %r' % (self.name, text))
+        except BenchError as e:
+            if self.popen.poll() is None:
+                raise BenchError('%s (last output: %s)' % (e, self.last_line())) from None
+            raise
+
+    def last_line(self) -> str:
+        lines = [line for line in self.output().splitlines() if line.strip()]
+        return lines[-1].strip() if lines else '(no output)'
+
+    def stop(self, timeout: float = 5.0) -> None:
+        try:
+            if self.popen.poll() is None:
+                self.popen.terminate()
+                try:
+                    self.popen.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.popen.kill()
+                    self.popen.wait(timeout)
+        finally:
+            self.log.close()
+
+
+class Procs:
+    """Starts processes in a scratch directory; `stop_all` (or leaving the `with`) stops
+    them newest first, so instances leave the hub before the hub goes."""
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix='fannode-bench-'))
+        self.procs: list[Proc] = []
+        self.env = dict(os.environ, PYTHONUNBUFFERED='1',
+                        PYTHONPATH=os.pathsep.join(filter(None, [
+                            str(BENCH / 'services'), str(ROOT), os.environ.get('PYTHONPATH')])))
+        for name in ('FANNODE_REGISTRY', 'FANNODE_EVENTS'):
+            self.env.pop(name, None)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
+        proc = Proc(name, argv, dict(self.env, **(env or {})), self.dir)
+        self.procs.append(proc)
+        return proc
+
+    def raw_server(self, port: int) -> Proc:
+        return self.start('raw-server', [sys.executable, '-m', 'bench.raw_server', str(port)])
+
+    def hub(self, url: str) -> Proc:
+        return self.start('hub', [*FANNODE, 'hub', '--registry', url], {'FANNODE_REGISTRY': url})
+
+    def instance(self, url: str, config: Path) -> Proc:
+        return self.start('instance', [*FANNODE, 'instance', '--registry', url, '--config', str(config)],
+                          {'FANNODE_REGISTRY': url})
+
+    def stop_all(self) -> None:
+        while self.procs:
+            self.procs.pop().stop()
+
+    def cleanup(self) -> None:
+        """Remove the logs (kept when the run failed, to be read)."""
+        for path in self.dir.iterdir():
+            path.unlink()
+        self.dir.rmdir()
+
+    def __enter__(self) -> 'Procs':
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_all()
