@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from fannode.core.config import Config
 from fannode.core.interface import Interface, rpc
 from fannode.exceptions import (
-    BadArguments, ConfigError, ConnectionLost, FannodeError, Nack, RegistryUnavailable,
+    BadArguments, BadRequest, ConfigError, ConnectionLost, FannodeError, Nack, RegistryUnavailable,
     RemoteError, RpcError, Timeout, Unavailable, UnknownMethod, UnknownService,
 )
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __version__ = '0.1.0'
 
 __all__ = [
-    'BadArguments', 'Config', 'ConfigError', 'ConnectionLost', 'FannodeError', 'Interface', 'Nack',
+    'BadArguments', 'BadRequest', 'Config', 'ConfigError', 'ConnectionLost', 'FannodeError', 'Interface', 'Nack',
     'RegistryUnavailable', 'RemoteError', 'RpcError', 'Timeout', 'Unavailable', 'UnknownMethod',
     'UnknownService', 'proxy', 'rpc',
 ]

@@ -16,7 +16,7 @@ from fannode.core.interface import Interface, describe, rpc_methods
 from fannode.core.metrics import Metrics
 from fannode.discovery import InstanceInfo, Registry, get_registry
 from fannode.exceptions import BadArguments, UnknownMethod, UnknownService
-from fannode.zmqrpc import protocol
+from fannode.zmqrpc import default, protocol
 from fannode.zmqrpc.client import RpcClient
 from fannode.zmqrpc.server import RpcServer
 
@@ -167,8 +167,12 @@ class ServiceContainer:
         problem = argument_problem(method.signature, kwargs)
         if problem:
             raise BadArguments('%s%s: %s' % (msg.subject, method.signature, problem))
-        func = method.func
-        return lambda: func(**kwargs)
+        func, client = method.func, self.client
+
+        def run() -> Any:
+            default.current.set(client)
+            return func(**kwargs)
+        return run
 
     def _expected(self, exc: BaseException, subject: str) -> bool:
         service, _, name = subject.rpartition('.')

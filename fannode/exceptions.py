@@ -11,7 +11,8 @@
          │   ├─ UnknownService   no instance offers that service
          │   ├─ UnknownMethod    the service has no such method
          │   ├─ BadArguments     the arguments do not fit the method's signature
-         │   └─ Unavailable      the instance is stopping
+         │   ├─ Unavailable      the instance is stopping
+         │   └─ BadRequest       the request frame was not understood (protocol version)
          └─ RemoteError          the remote method raised; one subclass per remote type,
                                  made on demand: ``except RemoteError.KeyError:``
 
@@ -72,7 +73,12 @@ class Unavailable(Nack):
     code = 'unavailable'
 
 
-NACK_CODES = {cls.code: cls for cls in (Nack, UnknownService, UnknownMethod, BadArguments, Unavailable)}
+class BadRequest(Nack):
+    code = 'bad_request'
+
+
+NACK_CODES = {cls.code: cls for cls in (Nack, UnknownService, UnknownMethod, BadArguments, Unavailable,
+                                        BadRequest)}
 
 
 class _RemoteErrorType(type):

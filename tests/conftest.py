@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / 'tests'
 FANNODE = [sys.executable, '-m', 'fannode.cli']
+sys.path.insert(0, str(TESTS / 'services'))  # the services the in-process tests install
 
 
 def free_port() -> int:

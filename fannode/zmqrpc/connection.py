@@ -75,8 +75,10 @@ class Call:
 class Connection:
     """Sends frames to one endpoint and resolves the calls answered through it.
 
-    ZMQ_IMMEDIATE keeps messages off a connection that is not up, so a send to a dead
-    instance fails at once and the caller can pick another one.
+    A send is refused while the connection is not up (before the handshake, after a
+    disconnect), so the caller can pick another instance at once. We track that from
+    the socket monitor rather than with ZMQ_IMMEDIATE, which discards replies that
+    arrived just before the peer closed (an instance that drained and stopped).
     """
 
     def __init__(self, context: zmq.Context, endpoint: str,
@@ -86,7 +88,7 @@ class Connection:
         self.on_notify = on_notify
         self._up = gevent.event.Event()
         self.socket = context.socket(zmq.DEALER)
-        for opt, value in ((zmq.IMMEDIATE, 1), (zmq.LINGER, 0), (zmq.RECONNECT_IVL, 100),
+        for opt, value in ((zmq.LINGER, 0), (zmq.RECONNECT_IVL, 100),
                            (zmq.RECONNECT_IVL_MAX, 1000), (zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS),
                            (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)):
             self.socket.setsockopt(opt, value)
@@ -96,6 +98,8 @@ class Connection:
 
     def send(self, frame: bytes, call: Call | None = None) -> bool:
         """Send without blocking; False when the connection is not up."""
+        if not self._up.is_set():
+            return False
         try:
             self.socket.send(frame, zmq.NOBLOCK)
         except zmq.Again:
@@ -127,19 +131,21 @@ class Connection:
 
     def _receive(self) -> None:
         while True:
-            frame = self.socket.recv()
-            try:
-                msg = protocol.decode(frame)
-            except protocol.ProtocolError as e:
-                log.warning('dropped a bad frame from %s: %s', self.endpoint, e)
-                continue
-            if msg.type == protocol.NOTIFY:
-                if self.on_notify is not None:
-                    self.on_notify(msg)
-                continue
-            call = self.pending.pop(msg.id, None) if msg.type != protocol.ACK else None
-            if call is not None:
-                call.resolve(msg)
+            self._handle(self.socket.recv())
+
+    def _handle(self, frame: bytes) -> None:
+        try:
+            msg = protocol.decode(frame)
+        except protocol.ProtocolError as e:
+            log.warning('dropped a bad frame from %s: %s', self.endpoint, e)
+            return
+        if msg.type == protocol.NOTIFY:
+            if self.on_notify is not None:
+                self.on_notify(msg)
+            return
+        call = self.pending.pop(msg.id, None) if msg.type != protocol.ACK else None
+        if call is not None:
+            call.resolve(msg)
 
     def _watch(self) -> None:
         while True:
@@ -148,7 +154,13 @@ class Connection:
                 self._up.set()
             elif event == zmq.EVENT_DISCONNECTED:
                 self._up.clear()
-                # Replies to what was sent on the lost connection can never arrive.
+                # Replies the peer sent before leaving may still wait in the socket:
+                # take them first; the rest can never arrive.
+                while True:
+                    try:
+                        self._handle(self.socket.recv(zmq.NOBLOCK))
+                    except zmq.Again:
+                        break
                 self._fail_pending('%s went away before replying' % self.endpoint)
 
     def _fail_pending(self, reason: str) -> None:

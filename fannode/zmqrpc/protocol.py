@@ -17,7 +17,13 @@ TYPE_NAMES = {REQ: 'REQ', REP: 'REP', ACK: 'ACK', NACK: 'NACK', ERROR: 'ERROR', 
 
 
 class ProtocolError(ValueError):
-    """A frame that is not a fannode message."""
+    """A frame that is not a fannode message. `id` and `subject` are kept when the frame
+    had them, so a server can refuse a request it cannot read instead of ignoring it."""
+
+    def __init__(self, message: str, id: Any = None, subject: str = ''):
+        super().__init__(message)
+        self.id = id
+        self.subject = subject
 
 
 class Message:
@@ -55,7 +61,8 @@ def decode(frame: bytes) -> Message:
         raise ProtocolError('not a fannode message')
     version, type_, id_, subject, trace_id, span_id, deadline_ms, headers, body = parts[:9]
     if version != VERSION:
-        raise ProtocolError('unsupported protocol version %r (this side speaks %d)' % (version, VERSION))
+        raise ProtocolError('unsupported protocol version %r (this side speaks %d)' % (version, VERSION),
+                            id_, subject if isinstance(subject, str) else '')
     if type_ not in TYPE_NAMES or not isinstance(subject, str) or not isinstance(headers, dict):
         raise ProtocolError('malformed message header')
     return Message(type_, id_, subject, body, trace_id or '', span_id or '', deadline_ms or 0, headers)

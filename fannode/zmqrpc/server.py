@@ -11,7 +11,7 @@ import gevent.pool
 import zmq.green as zmq
 
 from fannode.core import trace
-from fannode.exceptions import Nack, Unavailable
+from fannode.exceptions import BadRequest, Nack, Unavailable
 from fannode.zmqrpc import protocol
 
 log = logging.getLogger(__name__)
@@ -60,11 +60,13 @@ class RpcServer:
         self.stopping = True
         return self.pool.join(timeout=timeout)
 
-    def close(self) -> None:
+    def close(self, linger: float = 1.0) -> None:
+        """Stop serving. Replies already sent get `linger` seconds to leave the socket,
+        so a drained request's answer is not dropped on the way out."""
         if self._receiver is not None:
             self._receiver.kill(block=False)
         self.pool.kill(block=False)
-        self.socket.close(linger=0)
+        self.socket.close(linger=int(linger * 1000))
 
     def _receive(self) -> None:
         while True:
@@ -76,6 +78,9 @@ class RpcServer:
                 msg = protocol.decode(frame)
             except protocol.ProtocolError as e:
                 log.warning('dropped a bad request frame: %s', e)
+                if e.id is not None:
+                    self._send(identity, protocol.Message(
+                        protocol.NACK, e.id, e.subject, {'code': BadRequest.code, 'message': str(e)}))
                 continue
             if msg.type != protocol.REQ:
                 continue

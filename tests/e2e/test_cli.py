@@ -197,7 +197,7 @@ def test_config_prints_the_resolved_config(cluster):
     result = cluster.run('config', str(TESTS / 'conf' / 'demo.yml'), '--json')
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)['interfaces']['Greeting'] == {
-        'class': 'demo:Greeting', 'greeting': 'Hello', 'marker': ''}
+        'class': 'demo:Greeting', 'greeting': 'Hello', 'marker': None}
 
 
 def test_environment_reaches_the_service_config(cluster):
