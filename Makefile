@@ -14,9 +14,10 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
-# Bring up the workshop cluster (node.yml). Until `fannode up` lands, this runs the hub.
+# Bring up the local cluster. Until `fannode up` and node.yml land, that is the hub;
+# start instances beside it with `fannode instance --config conf/greeting.yml`.
 up: $(STAMP)
-	$(BIN)/fannode $(if $(wildcard node.yml),up,hub)
+	$(BIN)/fannode hub
 
 # The whole test suite, as CI runs it.
 test: $(STAMP)

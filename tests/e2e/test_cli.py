@@ -257,3 +257,17 @@ def test_list_and_help(cluster):
     assert helped.returncode == 0 and "fannode request Greeting.greet" in helped.stdout
     line = one_line_error(cluster.run('help', 'nosuch'), 2)
     assert 'nosuch' in line
+
+
+def test_the_readme_quick_start_works_as_written(cluster):
+    """The README's steps with the repository's own services/ and conf/."""
+    from conftest import ROOT
+    cluster.env['PYTHONPATH'] = str(ROOT / 'services')
+    cluster.start_hub()
+    for _ in range(2):
+        proc = cluster.spawn('instance', '--config', str(ROOT / 'conf' / 'greeting.yml'), name='greeting')
+        wait_until(lambda: 'serving Greeting' in output(proc) or proc.poll() is not None)
+        assert proc.poll() is None, output(proc)
+    assert cluster.run('discover').stdout == 'Greeting [2]\n'
+    result = cluster.run('request', 'Greeting.greet', '{"name": "Joe"}')
+    assert (result.returncode, result.stdout) == (0, 'Hi, Joe!\n')

@@ -6,6 +6,7 @@ messages on the same connection. The events broker adds its methods beside these
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable
 
 import gevent
@@ -58,6 +59,7 @@ class Hub:
         for key in ('id', 'endpoint', 'services'):
             if key not in instance:
                 raise BadArguments('hub.register: instance has no %r' % key)
+        instance.setdefault('started', time.time())
         self.registry.register(instance)
         log.info('registered %s %s at %s', ','.join(instance['services']), instance['id'][:8],
                  instance['endpoint'])

@@ -1,0 +1,33 @@
+"""Where commands look for the registry: flag, environment, ./node.yml, the local hub."""
+from __future__ import annotations
+
+import pytest
+
+from fannode.exceptions import ConfigError
+from fannode.settings import DEFAULT_HUB, resolve_url
+
+
+@pytest.fixture
+def node_file(tmp_path, monkeypatch):
+    monkeypatch.delenv('FANNODE_REGISTRY', raising=False)
+    monkeypatch.delenv('FANNODE_EVENTS', raising=False)
+    return tmp_path / 'node.yml'
+
+
+def test_the_local_hub_is_the_default(node_file):
+    assert resolve_url('registry', None, str(node_file)) == DEFAULT_HUB == 'hub://127.0.0.1:4010'
+
+
+def test_node_yml_then_environment_then_flag(node_file, monkeypatch):
+    node_file.write_text('registry: hub://127.0.0.1:5000\nevents: hub\n')
+    assert resolve_url('registry', None, str(node_file)) == 'hub://127.0.0.1:5000'
+    assert resolve_url('events', None, str(node_file)) == DEFAULT_HUB  # 'hub' alone
+    monkeypatch.setenv('FANNODE_REGISTRY', 'hub://127.0.0.1:6000')
+    assert resolve_url('registry', None, str(node_file)) == 'hub://127.0.0.1:6000'
+    assert resolve_url('registry', 'hub://127.0.0.1:7000', str(node_file)) == 'hub://127.0.0.1:7000'
+
+
+def test_a_non_string_url_in_node_yml_names_file_line_and_key(node_file):
+    node_file.write_text('instances: {}\nregistry: [a]\n')
+    with pytest.raises(ConfigError, match=r'node.yml:2: registry: expected a URL string, got list'):
+        resolve_url('registry', None, str(node_file))
