@@ -20,8 +20,9 @@ up: $(STAMP)
 	$(BIN)/fannode hub
 
 # The whole test suite, as CI runs it.
+# Exit status 5 (a -m/-k selection matched no tests) is not a failure.
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)

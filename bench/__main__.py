@@ -1,5 +1,6 @@
-"""`python -m bench [--quick] [--duration SECONDS] [--json]`: run every measurement and
-print them side by side, with ratios to the raw pyzmq anchor and the targets.
+"""`python -m bench [--quick] [--duration SECONDS] [--rounds N] [--json]`: measure raw
+pyzmq and fannode RPC side by side, print them with ratios to the raw anchor and the
+targets.
 
 Exits 0 whether targets are met or missed (it reports, it does not gate); 1 with a
 one-line error when something fails to start or a call fails; 130 on Ctrl-C.
@@ -14,6 +15,8 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bench.procs import BENCH, BenchError, Procs, free_port
@@ -23,35 +26,51 @@ TARGET_SEQUENTIAL = 0.35
 TARGET_IN_FLIGHT = 1.0
 TARGET_RSS_MIB = 40.0
 START_TIMEOUT = 15.0
+RAMP = 0.1        # seconds for the in-flight greenlets to fill the pipe before counting
+NOISY = 0.25      # background CPU (cores) above which the report warns
+
+RATES = ('raw_sequential', 'fannode_sequential', 'fannode_in_flight')
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog='python -m bench', description=__doc__.split('\n\n')[0])
     parser.add_argument('--duration', type=float, metavar='SECONDS',
-                        help='timed length of each rate measurement (default: 3, or 0.5 with --quick)')
+                        help='timed seconds per rate measurement, split over the rounds '
+                             '(default: 3, or 0.6 with --quick)')
+    parser.add_argument('--rounds', type=int, metavar='N',
+                        help='interleave the rate measurements in N rounds, so a load change on '
+                             'the machine hits all of them alike (default: 3, or 1 with --quick)')
     parser.add_argument('--quick', action='store_true', help='short measurements: a smoke test')
     parser.add_argument('--concurrency', type=int, default=50, metavar='N',
                         help='calls kept in flight in the concurrent measurement (default: 50)')
     parser.add_argument('--json', action='store_true', help='print the figures as JSON')
     args = parser.parse_args(argv)
     if args.duration is None:
-        args.duration = 0.5 if args.quick else 3.0
-    if args.duration <= 0 or args.concurrency < 1:
-        parser.error('--duration and --concurrency must be positive')
-    args.warmup = 0.2 if args.quick else min(1.0, max(0.3, args.duration / 3))
+        args.duration = 0.6 if args.quick else 3.0
+    if args.rounds is None:
+        args.rounds = 1 if args.quick else 3
+    if args.duration <= 0 or args.rounds < 1 or args.concurrency < 1:
+        parser.error('--duration, --rounds and --concurrency must be positive')
+    args.warmup = 0.2 if args.quick else 0.5
     args.idle = 0.5 if args.quick else 1.0
     return args
 
 
-def measure(args: argparse.Namespace, procs: Procs, say: Any, step: Any) -> dict[str, Any]:
-    """Start the processes, run the measurements in order, return the figures."""
+def measure(args: argparse.Namespace, procs: Procs, progress: Progress) -> dict[str, Any]:
+    """Start the processes, run the measurements, return the figures."""
     # Imported here: gevent and zmq.green only once we know we will run.
     from fannode.discovery import get_registry
     from fannode.zmqrpc.client import RpcClient
 
     from bench import rpc
 
-    step('starting the raw REP server, the hub and an instance')
+    task = progress.add_task('starting', total=3 + args.rounds)
+    say = progress.console.print
+
+    def step(text: str) -> None:
+        progress.update(task, description=text + '…')
+
+    step('starting the raw REP server, a hub and an instance')
     raw_port = free_port()
     raw = procs.raw_server(raw_port)
     url = 'hub://127.0.0.1:%d' % free_port()
@@ -63,44 +82,68 @@ def measure(args: argparse.Namespace, procs: Procs, say: Any, step: Any) -> dict
     client = RpcClient(get_registry(url))
     if not client.registry.lookup('Greeting'):
         raise BenchError('the instance says it is serving, but the hub at %s does not list it' % url)
-    proxy = client.proxy('Greeting')
-    say('hub at %s, instance pid %d' % (url, instance.pid))
+    raw_client = rpc.RawClient('tcp://127.0.0.1:%d' % raw_port)
+    raw_call, fannode_call = raw_client.call, rpc.fannode_call(client.proxy('Greeting'))
+    rpc.check(raw_call)
+    rpc.check(fannode_call)
+    say('  ✓ hub at %s, instance pid %d' % (url, instance.pid), highlight=False)
+    progress.advance(task)
 
-    figures: dict[str, Any] = {}
-    d, w = args.duration, args.warmup
+    step('warming up')
+    watch = rpc.CpuWatch([os.getpid(), raw.pid, hub.pid, instance.pid])
+    rpc.sequential(raw_call, args.warmup)
+    rpc.sequential(fannode_call, args.warmup)
+    rpc.in_flight(fannode_call, args.concurrency, args.warmup, 0.0)
+    progress.advance(task)
 
-    step('raw pyzmq REQ/REP, sequential (%gs)' % d)
-    anchor = rpc.raw_sequential('tcp://127.0.0.1:%d' % raw_port, d, w)
+    rates: dict[str, list[Any]] = {key: [] for key in RATES}
+    part = args.duration / args.rounds
+    for i in range(args.rounds):
+        step('round %d/%d: raw pyzmq sequential' % (i + 1, args.rounds))
+        rates['raw_sequential'].append(rpc.sequential(raw_call, part))
+        step('round %d/%d: fannode sequential' % (i + 1, args.rounds))
+        rates['fannode_sequential'].append(rpc.sequential(fannode_call, part))
+        step('round %d/%d: fannode, %d in flight' % (i + 1, args.rounds, args.concurrency))
+        rates['fannode_in_flight'].append(rpc.in_flight(fannode_call, args.concurrency, part, RAMP))
+        anchor = rates['raw_sequential'][-1].per_second
+        say('  ✓ round %d/%d: raw %s/s, fannode sequential %s/s (%.2f×), %d in flight %s/s (%.2f×)' % (
+            i + 1, args.rounds, _n(anchor), _n(rates['fannode_sequential'][-1].per_second),
+            rates['fannode_sequential'][-1].per_second / anchor, args.concurrency,
+            _n(rates['fannode_in_flight'][-1].per_second), rates['fannode_in_flight'][-1].per_second / anchor),
+            highlight=False)
+        progress.advance(task)
+    background = watch.background()
+    raw_client.close()
     raw.stop()
-    figures['raw_sequential'] = rate_figure(anchor, anchor.per_second)
-    say('raw pyzmq sequential: %s calls/s' % format(round(anchor.per_second), ','))
-
-    step('fannode, sequential (%gs)' % d)
-    seq = rpc.fannode_sequential(proxy, d, w)
-    figures['fannode_sequential'] = rate_figure(seq, anchor.per_second, TARGET_SEQUENTIAL)
-    say('fannode sequential: %s calls/s' % format(round(seq.per_second), ','))
-
-    step('fannode, %d in flight (%gs)' % (args.concurrency, d))
-    par = rpc.fannode_in_flight(proxy, args.concurrency, d, w)
-    figures['fannode_in_flight'] = rate_figure(par, anchor.per_second, TARGET_IN_FLIGHT)
-    say('fannode %d in flight: %s calls/s' % (args.concurrency, format(round(par.per_second), ',')))
 
     step('idle instance RSS (%gs idle)' % args.idle)
     rss = rpc.idle_rss(instance.pid, args.idle)
+    progress.advance(task)
+    client.close()
+
+    figures = summarize(rates)
     figures['idle_instance_rss'] = {'mib': round(rss, 1), 'target_max_mib': TARGET_RSS_MIB,
                                     'pass': rss <= TARGET_RSS_MIB}
-    say('idle instance RSS: %.1f MiB' % rss)
-    client.close()
+    figures['background_cpu'] = round(background, 2)
     return figures
 
 
-def rate_figure(rate: Any, anchor: float, target: float | None = None) -> dict[str, Any]:
-    ratio = rate.per_second / anchor if anchor else 0.0
-    figure = {'calls': rate.calls, 'seconds': round(rate.seconds, 3),
-              'calls_per_s': round(rate.per_second, 1), 'ratio': round(ratio, 3)}
-    if target is not None:
-        figure.update(target_min_ratio=target, **{'pass': ratio >= target})
-    return figure
+def summarize(rates: dict[str, list[Any]]) -> dict[str, Any]:
+    """Totals over the rounds; ratios to raw over the totals, and per round for the spread."""
+    anchor = rates['raw_sequential']
+    anchor_rate = sum(r.calls for r in anchor) / sum(r.seconds for r in anchor)
+    targets = {'fannode_sequential': TARGET_SEQUENTIAL, 'fannode_in_flight': TARGET_IN_FLIGHT}
+    figures: dict[str, Any] = {}
+    for key in RATES:
+        calls, seconds = sum(r.calls for r in rates[key]), sum(r.seconds for r in rates[key])
+        ratio = calls / seconds / anchor_rate
+        figure = {'calls': calls, 'seconds': round(seconds, 3), 'calls_per_s': round(calls / seconds, 1),
+                  'ratio': round(ratio, 3),
+                  'round_ratios': [round(r.per_second / a.per_second, 3) for r, a in zip(rates[key], anchor)]}
+        if key in targets:
+            figure.update({'target_min_ratio': targets[key], 'pass': ratio >= targets[key]})
+        figures[key] = figure
+    return figures
 
 
 def machine() -> dict[str, Any]:
@@ -111,13 +154,20 @@ def machine() -> dict[str, Any]:
             'msgpack': '.'.join(map(str, msgpack.version)), 'platform': platform.platform()}
 
 
+def _n(rate: float) -> str:
+    return format(round(rate), ',')
+
+
 def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any]) -> Table:
-    t = Table(title='fannode benchmark', caption='%d CPUs, Python %s, pyzmq %s (libzmq %s); %gs per rate, '
-              'after %gs warm-up' % (info['cpus'], info['python'], info['pyzmq'], info['libzmq'],
-                                     args.duration, args.warmup))
+    t = Table(title='fannode benchmark', caption=(
+        '%d CPUs, Python %s, pyzmq %s (libzmq %s); %gs per rate in %d round(s), after %gs warm-up; '
+        'other processes used %.2f CPU meanwhile' % (
+            info['cpus'], info['python'], info['pyzmq'], info['libzmq'], args.duration, args.rounds,
+            args.warmup, figures['background_cpu'])))
     t.add_column('measurement')
     t.add_column('result', justify='right')
     t.add_column('vs raw seq', justify='right')
+    t.add_column('per round', justify='right')
     t.add_column('target', justify='right')
     t.add_column('', justify='center')
 
@@ -125,57 +175,54 @@ def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any
         return '[bold green]PASS[/]' if ok else '[bold red]MISS[/]'
 
     raw = figures['raw_sequential']
-    t.add_row('raw pyzmq REQ/REP, sequential', '%s calls/s' % format(round(raw['calls_per_s']), ','),
-              '1.00×', 'anchor', '')
+    t.add_row('raw pyzmq REQ/REP, sequential', '%s calls/s' % _n(raw['calls_per_s']), '1.00×', '', 'anchor', '')
     for key, label in (('fannode_sequential', 'fannode, sequential'),
                        ('fannode_in_flight', 'fannode, %d in flight' % args.concurrency)):
         f = figures[key]
-        t.add_row(label, '%s calls/s' % format(round(f['calls_per_s']), ','), '%.2f×' % f['ratio'],
+        spread = f['round_ratios']
+        t.add_row(label, '%s calls/s' % _n(f['calls_per_s']), '%.2f×' % f['ratio'],
+                  '%.2f–%.2f' % (min(spread), max(spread)) if len(spread) > 1 else '',
                   '≥ %.2f×' % f['target_min_ratio'], verdict(f['pass']))
     rss = figures['idle_instance_rss']
-    t.add_row('idle instance RSS', '%.1f MiB' % rss['mib'], '', '≤ %g MiB' % rss['target_max_mib'],
+    t.add_row('idle instance RSS', '%.1f MiB' % rss['mib'], '', '', '≤ %g MiB' % rss['target_max_mib'],
               verdict(rss['pass']))
     return t
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = Console()
     err = Console(stderr=True)
     procs = Procs()
-    failed = True
+    keep_logs = False
     try:
-        with err.status('starting') as status:
-            figures = measure(args, procs, say=lambda text: err.print('  ✓ ' + text, highlight=False),
-                              step=lambda text: status.update(text + '…'))
-        failed = False
-    except BenchError as e:
-        return fail(err, str(e), procs)
+        with Progress(SpinnerColumn(), TextColumn('{task.description}'), BarColumn(),
+                      TimeElapsedColumn(), console=err, transient=True) as progress:
+            figures = measure(args, procs, progress)
     except KeyboardInterrupt:
-        failed = False
         err.print('interrupted')
         return 130
-    except Exception as e:  # a fannode error from a call, or a bug here: still one line
-        return fail(err, '%s: %s' % (type(e).__name__, e), procs)
+    except Exception as e:  # BenchError, a fannode error from a call, or a bug here: one line
+        keep_logs = True
+        message = str(e) if isinstance(e, BenchError) else '%s: %s' % (type(e).__name__, e)
+        err.print('[bold red]bench failed:[/] %s (process logs in %s)' % (escape(message), procs.dir),
+                  highlight=False, soft_wrap=True)
+        return 1
     finally:
         procs.stop_all()
-        if not failed:
+        if not keep_logs:
             procs.cleanup()
     info = machine()
+    if figures['background_cpu'] > NOISY:
+        err.print('[yellow]note:[/] other processes used %.2f CPU during the run; the ratios are '
+                  'noisier than usual' % figures['background_cpu'], highlight=False)
     if args.json:
-        json.dump({'machine': info, 'duration': args.duration, 'warmup': args.warmup,
-                   'concurrency': args.concurrency, 'figures': figures}, sys.stdout, indent=2)
+        json.dump({'machine': info, 'duration': args.duration, 'rounds': args.rounds,
+                   'warmup': args.warmup, 'concurrency': args.concurrency, 'figures': figures},
+                  sys.stdout, indent=2)
         sys.stdout.write('\n')
     else:
-        out.print(table(args, figures, info))
+        Console().print(table(args, figures, info))
     return 0
-
-
-def fail(err: Console, message: str, procs: Procs) -> int:
-    from rich.markup import escape
-    err.print('[bold red]bench failed:[/] %s (process logs in %s)' % (escape(message), procs.dir),
-              highlight=False, soft_wrap=True)
-    return 1
 
 
 if __name__ == '__main__':

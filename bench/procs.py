@@ -89,6 +89,12 @@ class Proc:
         finally:
             self.log.close()
 
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(5)
+        self.log.close()
+
 
 class Procs:
     """Starts processes in a scratch directory; `stop_all` (or leaving the `with`) stops
@@ -119,8 +125,14 @@ class Procs:
                           {'FANNODE_REGISTRY': url})
 
     def stop_all(self) -> None:
-        while self.procs:
-            self.procs.pop().stop()
+        try:
+            while self.procs:
+                self.procs[-1].stop()
+                self.procs.pop()
+        finally:  # interrupted while waiting (a second Ctrl-C): no mercy for the rest
+            for proc in self.procs:
+                proc.kill()
+            self.procs.clear()
 
     def cleanup(self) -> None:
         """Remove the logs (kept when the run failed, to be read)."""

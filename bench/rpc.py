@@ -1,7 +1,8 @@
-"""The measurements. Each one warms up, then counts round trips for a fixed time.
+"""The measurements: round trips counted over a fixed time, and an idle RSS.
 
 The raw anchor uses plain blocking pyzmq; the fannode ones use the real client
-(zmq.green under gevent), as a service or script calling another service would.
+(zmq.green under gevent) exactly as service code calls another service:
+`proxy.greet(name='Joe')`.
 """
 from __future__ import annotations
 
@@ -31,8 +32,40 @@ class Rate:
         return self.calls / self.seconds if self.seconds else 0.0
 
 
-def _timed(call: Callable[[], Any], duration: float) -> Rate:
-    """Call `call` back to back for `duration` seconds."""
+class RawClient:
+    """A REQ socket to the raw REP server; msgpack on both sides, like fannode."""
+
+    def __init__(self, endpoint: str):
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.REQ)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.RCVTIMEO, 5000)
+        self.socket.connect(endpoint)
+
+    def call(self) -> Any:
+        try:
+            self.socket.send(msgpack.packb(REQUEST))
+            return msgpack.unpackb(self.socket.recv())
+        except zmq.Again:
+            raise BenchError('the raw REP server did not answer within 5s') from None
+
+    def close(self) -> None:
+        self.socket.close(linger=0)
+        self.context.term()
+
+
+def fannode_call(proxy: Any) -> Callable[[], Any]:
+    return lambda: proxy.greet(**REQUEST)
+
+
+def check(call: Callable[[], Any]) -> None:
+    reply = call()
+    if reply != REPLY:
+        raise BenchError('unexpected reply %r (expected %r)' % (reply, REPLY))
+
+
+def sequential(call: Callable[[], Any], duration: float) -> Rate:
+    """`call` back to back for `duration` seconds."""
     calls = 0
     start = time.perf_counter()
     end = start + duration
@@ -44,85 +77,66 @@ def _timed(call: Callable[[], Any], duration: float) -> Rate:
             return Rate(calls, now - start)
 
 
-def _check(reply: Any) -> None:
-    if reply != REPLY:
-        raise BenchError('unexpected reply %r (expected %r)' % (reply, REPLY))
-
-
-def raw_sequential(endpoint: str, duration: float, warmup: float) -> Rate:
-    """REQ/REP round trips, one at a time, msgpack on both sides."""
-    context = zmq.Context()
-    socket = context.socket(zmq.REQ)
-    socket.setsockopt(zmq.LINGER, 0)
-    socket.setsockopt(zmq.RCVTIMEO, 5000)
-    socket.connect(endpoint)
-    packb, unpackb = msgpack.packb, msgpack.unpackb
-
-    def call() -> Any:
-        socket.send(packb(REQUEST))
-        return unpackb(socket.recv())
-
-    try:
-        try:
-            _check(call())
-            _timed(call, warmup)
-            return _timed(call, duration)
-        except zmq.Again:
-            raise BenchError('the raw REP server did not answer within 5s') from None
-    finally:
-        socket.close(linger=0)
-        context.term()
-
-
-def fannode_sequential(proxy: Any, duration: float, warmup: float) -> Rate:
-    """`proxy.greet(name='Joe')`, one at a time."""
-    greet = proxy.greet
-    _check(greet(**REQUEST))
-    call = lambda: greet(**REQUEST)  # noqa: E731
-    _timed(call, warmup)
-    return _timed(call, duration)
-
-
-def fannode_in_flight(proxy: Any, concurrency: int, duration: float, warmup: float) -> Rate:
-    """`concurrency` greenlets each looping the blocking call, so that many are always
-    outstanding; counted over `duration` after `warmup`, in steady state."""
-    greet = proxy.greet
+def in_flight(call: Callable[[], Any], concurrency: int, duration: float, ramp: float) -> Rate:
+    """`concurrency` greenlets each looping the blocking `call`, so that many calls are
+    always outstanding; counted for `duration` once `ramp` seconds have passed."""
     count = 0
     running = True
 
     def worker() -> None:
         nonlocal count
         while running:
-            greet(**REQUEST)
+            call()
             count += 1
 
     workers = [gevent.spawn(worker) for _ in range(concurrency)]
     try:
-        gevent.sleep(warmup)
-        _raise_failure(workers)
+        gevent.sleep(ramp)
         start_calls, start = count, time.perf_counter()
         gevent.sleep(duration)
         end_calls, end = count, time.perf_counter()
-        _raise_failure(workers)
     finally:
         running = False
         gevent.joinall(workers, timeout=5)
         gevent.killall(workers, block=False)
-    _raise_failure(workers)
+    for g in workers:
+        if g.exception is not None:
+            raise BenchError('a call failed: %s: %s' % (type(g.exception).__name__, g.exception))
     return Rate(end_calls - start_calls, end - start)
 
 
-def _raise_failure(workers: list[gevent.Greenlet]) -> None:
-    for g in workers:
-        if g.ready() and g.exception is not None:
-            raise BenchError('a call failed: %s: %s' % (type(g.exception).__name__, g.exception))
-
-
 def idle_rss(pid: int, idle: float) -> float:
-    """RSS in MiB of process `pid` after `idle` seconds of no calls (gevent keeps the
-    client's own background greenlets running meanwhile)."""
+    """RSS in MiB of process `pid` after `idle` seconds without calls (gevent.sleep, so
+    the client's own background greenlets keep running meanwhile)."""
     gevent.sleep(idle)
     try:
         return psutil.Process(pid).memory_info().rss / MiB
     except psutil.NoSuchProcess:
         raise BenchError('the instance (pid %d) exited' % pid) from None
+
+
+class CpuWatch:
+    """CPU used on the machine by processes other than ours during a window, in cores:
+    a busy neighbour skews the ratios, so the report shows it."""
+
+    def __init__(self, pids: list[int]):
+        self.procs = [psutil.Process(pid) for pid in pids]
+        self.start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float]:
+        t = psutil.cpu_times()
+        busy = t.user + t.nice + t.system + getattr(t, 'irq', 0.0) + getattr(t, 'softirq', 0.0)
+        ours = 0.0
+        for p in self.procs:
+            try:
+                c = p.cpu_times()
+                ours += c.user + c.system
+            except psutil.NoSuchProcess:
+                pass
+        return time.monotonic(), busy, ours
+
+    def background(self) -> float:
+        end = self._sample()
+        wall = end[0] - self.start[0]
+        other = (end[1] - self.start[1]) - (end[2] - self.start[2])
+        return max(0.0, other / wall) if wall > 0 else 0.0

@@ -19,7 +19,7 @@ class InspectCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         from fannode.cli import cluster, output
 
-        described = cluster.client(args).call(args.service, 'inspect', {}).get()
+        described = cluster.client(args).call_retrying(args.service, 'inspect', {})
         methods = [m for m in described.get(args.service, []) if args.builtins or not m['builtin']]
         if args.json:
             output.print_json(methods)

@@ -11,7 +11,12 @@ from fannode.cli.base import Command
 def load_commands() -> dict[str, Command]:
     commands = {}
     for ep in entry_points(group='fannode.commands'):
-        command = ep.load()()
+        try:
+            command = ep.load()()
+        except Exception as e:  # a broken plugin must not take the other commands down
+            sys.stderr.write('warning: command %r from %s cannot load: %s: %s\n'
+                             % (ep.name, ep.value, type(e).__name__, e))
+            continue
         command.name = ep.name
         commands[ep.name] = command
     return dict(sorted(commands.items()))
