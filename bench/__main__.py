@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import sys
 from typing import Any
 
@@ -33,7 +34,9 @@ RATES = ('raw_sequential', 'fannode_sequential', 'fannode_in_flight')
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog='python -m bench', description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(
+        prog='python -m bench', description='Measure raw pyzmq and fannode RPC side by side, with '
+        'ratios to the raw anchor and the targets. Exits 0 on a MISS; 1 if something fails to start.')
     parser.add_argument('--duration', type=float, metavar='SECONDS',
                         help='timed seconds per rate measurement, split over the rounds '
                              '(default: 3, or 0.6 with --quick)')
@@ -63,6 +66,7 @@ def measure(args: argparse.Namespace, procs: Procs, progress: Progress) -> dict[
     from fannode.zmqrpc.client import RpcClient
 
     from bench import rpc
+    rpc.quiet_interrupts()
 
     task = progress.add_task('starting', total=3 + args.rounds)
     say = progress.console.print
@@ -189,8 +193,13 @@ def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any
     return t
 
 
+def _terminated(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # SIGTERM (a CI timeout, `kill`): clean up as for Ctrl-C
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminated)
     err = Console(stderr=True)
     procs = Procs()
     keep_logs = False
@@ -221,7 +230,10 @@ def main(argv: list[str] | None = None) -> int:
                   sys.stdout, indent=2)
         sys.stdout.write('\n')
     else:
-        Console().print(table(args, figures, info))
+        out = Console()
+        if not out.is_terminal:  # piped: no terminal width to fit, so do not wrap at 80
+            out = Console(width=120)
+        out.print(table(args, figures, info))
     return 0
 
 

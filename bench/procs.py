@@ -97,8 +97,8 @@ class Proc:
 
 
 class Procs:
-    """Starts processes in a scratch directory; `stop_all` (or leaving the `with`) stops
-    them newest first, so instances leave the hub before the hub goes."""
+    """Starts processes in a scratch directory; `stop_all` stops them newest first, so
+    the instance leaves the hub before the hub goes."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix='fannode-bench-'))
@@ -139,9 +139,3 @@ class Procs:
         for path in self.dir.iterdir():
             path.unlink()
         self.dir.rmdir()
-
-    def __enter__(self) -> 'Procs':
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_all()

@@ -105,6 +105,13 @@ def in_flight(call: Callable[[], Any], concurrency: int, duration: float, ramp: 
     return Rate(end_calls - start_calls, end - start)
 
 
+def quiet_interrupts() -> None:
+    """Ctrl-C (or SIGTERM) caught in a greenlet still reaches the main one, which cleans
+    up; it just need not print a traceback on the way."""
+    hub = gevent.get_hub()
+    hub.NOT_ERROR = tuple(hub.NOT_ERROR) + (KeyboardInterrupt,)
+
+
 def idle_rss(pid: int, idle: float) -> float:
     """RSS in MiB of process `pid` after `idle` seconds without calls (gevent.sleep, so
     the client's own background greenlets keep running meanwhile)."""

@@ -27,7 +27,7 @@ class HubCommand(Command):
         import zmq
 
         from fannode.core import logs
-        from fannode.discovery.hub import DEFAULT_PORT
+        from fannode.zmqrpc.link import DEFAULT_PORT
         from fannode.exceptions import FannodeError, UsageError
         from fannode.node.hub.server import Hub
         from fannode.settings import resolve_url

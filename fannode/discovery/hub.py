@@ -1,66 +1,34 @@
 """`hub://host:port`: discovery through the embedded hub (`fannode hub`, `fannode up`)."""
 from __future__ import annotations
 
-import itertools
 import logging
 import time
-from typing import Any, Callable
-from urllib.parse import urlsplit
+from typing import Any
 
 import gevent
 import zmq.green as zmq
 
 from fannode.discovery.base import InstanceInfo, Registry
-from fannode.exceptions import RegistryUnavailable, RpcError, UsageError
+from fannode.exceptions import RegistryUnavailable
 from fannode.zmqrpc import protocol
-from fannode.zmqrpc.connection import Call, Connection
+from fannode.zmqrpc.link import HubLink
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 4010
-CONNECT_TIMEOUT = 0.5   # how long a first contact may take before we call the hub absent
-REGISTER_WAIT = 5.0     # an instance started beside its hub may wait this long for it
-CALL_TIMEOUT = 2.0
 HEARTBEAT_EVERY = 0.5   # well inside the hub's 2 s instance lease
 SYNC_EVERY = 1.0        # renews watches and repairs any missed notification
-_ids = itertools.count(1)
-
-
-def hub_endpoint(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme != 'hub':
-        raise UsageError("not a hub URL: %r" % url)
-    try:
-        port = parts.port or DEFAULT_PORT
-    except ValueError:
-        raise UsageError("bad port in hub URL %r" % url) from None
-    return 'tcp://%s:%d' % (parts.hostname or '127.0.0.1', port)
+REGISTER_WAIT = 5.0     # an instance started beside its hub may wait this long for it
 
 
 class HubRegistry(Registry):
     def __init__(self, url: str, context: zmq.Context | None = None):
         super().__init__(url)
-        self.endpoint = hub_endpoint(url)
-        self.conn = Connection(context or zmq.Context.instance(), self.endpoint, self._on_notify)
+        self.link = HubLink(url, self._on_notify, context)
         self.cache: dict[str, tuple[str, list[InstanceInfo]]] = {}
         self.registered: dict[str, InstanceInfo] = {}
-        self._loops: list[gevent.Greenlet] = []
-        self._outage = False
 
-    def call(self, method: str, timeout: float = CALL_TIMEOUT, **body: Any) -> Any:
-        if not self.conn.wait_connected(CONNECT_TIMEOUT):
-            raise RegistryUnavailable(
-                'cannot reach the hub at %s: start one with `fannode hub` or `fannode up`, '
-                'or point --registry / $FANNODE_REGISTRY at a running one' % self.url)
-        call = Call('hub.' + method, next(_ids), timeout)
-        msg = protocol.Message(protocol.REQ, call.id, call.subject, body,
-                               deadline_ms=int(timeout * 1000))
-        if not self.conn.send(msg.encode(), call):
-            raise RegistryUnavailable('lost the hub at %s' % self.url)
-        try:
-            return call.get()
-        except RpcError as e:
-            raise RegistryUnavailable('the hub at %s did not answer: %s' % (self.url, e)) from None
+    def call(self, method: str, **body: Any) -> Any:
+        return self.link.call(method, **body)
 
     # -- lookups -----------------------------------------------------------------
 
@@ -68,7 +36,7 @@ class HubRegistry(Registry):
         cached = self.cache.get(service)
         if cached is None:
             self._apply(self.call('lookup', service=service, watch=True))
-            self._start(self._sync_loop)
+            self.link.start(self._sync_loop)
             cached = self.cache[service]
         return cached[1]
 
@@ -90,7 +58,7 @@ class HubRegistry(Registry):
     def _sync_loop(self) -> None:
         while True:
             gevent.sleep(SYNC_EVERY)
-            self._guarded(lambda: [self._apply(s) for s in self.call(
+            self.link.guarded(lambda: [self._apply(s) for s in self.call(
                 'sync', versions={k: v[0] for k, v in self.cache.items()}).values()])
 
     # -- registration ------------------------------------------------------------
@@ -104,17 +72,17 @@ class HubRegistry(Registry):
             except RegistryUnavailable as e:
                 if time.monotonic() >= deadline:
                     raise
-                if not self._outage:
+                if not self.link.outage:
                     log.warning('%s; waiting up to %gs', e, REGISTER_WAIT)
-                self._outage = True
-        self._outage = False
+                self.link.outage = True
+        self.link.outage = False
         self.registered[instance.id] = instance
-        self._start(self._heartbeat_loop)
+        self.link.start(self._heartbeat_loop)
 
     def unregister(self, instance: InstanceInfo) -> None:
         self.registered.pop(instance.id, None)
         try:
-            self.call('unregister', id=instance.id, timeout=1.0)
+            self.link.call('unregister', timeout=1.0, id=instance.id)
         except RegistryUnavailable as e:
             log.warning('could not unregister %s: %s', instance.id[:8], e)
 
@@ -122,7 +90,7 @@ class HubRegistry(Registry):
         while True:
             gevent.sleep(HEARTBEAT_EVERY)
             if self.registered:
-                self._guarded(self._heartbeat)
+                self.link.guarded(self._heartbeat)
 
     def _heartbeat(self) -> None:
         reply = self.call('heartbeat', ids=list(self.registered))
@@ -132,25 +100,5 @@ class HubRegistry(Registry):
                 log.info('re-registering %s with the hub at %s', instance_id[:8], self.url)
                 self.call('register', instance=instance.to_dict())
 
-    def _guarded(self, work: Callable[[], Any]) -> None:
-        """Run a background exchange; log an outage once and its end once."""
-        try:
-            work()
-        except RegistryUnavailable as e:
-            if not self._outage:
-                log.warning('%s; retrying', e)
-            self._outage = True
-            return
-        if self._outage:
-            log.info('the hub at %s is back', self.url)
-        self._outage = False
-
-    def _start(self, loop: Callable[[], None]) -> None:
-        if not any(g.name == loop.__name__ for g in self._loops):
-            greenlet = gevent.spawn(loop)
-            greenlet.name = loop.__name__
-            self._loops.append(greenlet)
-
     def close(self) -> None:
-        gevent.killall(self._loops, block=False)
-        self.conn.close()
+        self.link.close()

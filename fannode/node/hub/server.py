@@ -13,6 +13,9 @@ import gevent
 import zmq.green as zmq
 
 from fannode.exceptions import BadArguments, UnknownMethod
+from fannode.core.events import check_pattern
+from fannode.node.hub.broker import DEFAULT_PREFETCH, Broker, Consumer
+from fannode.node.hub.journal import SqliteJournal
 from fannode.node.hub.registry import RegistryState
 from fannode.zmqrpc import protocol
 from fannode.zmqrpc.server import RpcServer
@@ -21,24 +24,35 @@ log = logging.getLogger(__name__)
 
 
 class Hub:
-    def __init__(self, context: zmq.Context | None = None, instance_ttl: float | None = None):
+    def __init__(self, context: zmq.Context | None = None, instance_ttl: float | None = None,
+                 journal: str | None = None):
         self.server = RpcServer(self.resolve, context)
+        # Deliveries are pushed unasked; a ROUTER drops what exceeds the high-water mark,
+        # so leave room for every consumer's full prefetch window.
+        self.server.socket.setsockopt(zmq.SNDHWM, 1_000_000)
         self.registry = RegistryState(self.server.push)
         if instance_ttl is not None:
             self.registry.instance_ttl = instance_ttl
-        self._expirer: gevent.Greenlet | None = None
+        self.journal = SqliteJournal(journal) if journal else None
+        self.broker = Broker(self._deliver, self.journal)
+        if self.journal is not None:
+            restored = self.journal.restore(self.broker)
+            if restored:
+                log.info('restored %d queued event(s) from %s', restored, journal)
+        self._loops: list[gevent.Greenlet] = []
 
     def bind(self, ip: str, port: int) -> str:
         return self.server.bind(ip, port)
 
     def start(self) -> None:
         self.server.start()
-        self._expirer = gevent.spawn(self._expire)
+        self._loops = [gevent.spawn(self._expire), gevent.spawn(self._tick_events)]
 
     def stop(self) -> None:
-        if self._expirer is not None:
-            self._expirer.kill(block=False)
+        gevent.killall(self._loops, block=False)
         self.server.close()
+        if self.journal is not None:
+            self.journal.close()
 
     def resolve(self, peer: bytes, msg: protocol.Message) -> Callable[[], Any]:
         prefix, _, name = msg.subject.partition('.')
@@ -48,7 +62,15 @@ class Hub:
         body = msg.body
         if not isinstance(body, dict):
             raise BadArguments('%s: the body must be a map' % msg.subject)
-        return lambda: handler(peer, **body)
+        if self.journal is None:
+            return lambda: handler(peer, **body)
+
+        def run() -> Any:
+            try:
+                return handler(peer, **body)
+            finally:  # on disk before the caller hears back
+                self.journal.commit()
+        return run
 
     # Each rpc_* method is one hub call; `peer` is the caller's connection identity.
 
@@ -81,6 +103,61 @@ class Hub:
 
     def rpc_services(self, peer: bytes) -> dict[str, Any]:
         return self.registry.services()
+
+    # -- events ------------------------------------------------------------------
+
+    def rpc_declare(self, peer: bytes, queue: str, patterns: list[str], durable: bool = True,
+                    owner: str | None = None) -> dict[str, Any]:
+        for pattern in patterns:
+            check_pattern(pattern)
+        self.broker.declare(queue, patterns, durable, owner)
+        return {'queue': queue}
+
+    def rpc_consume(self, peer: bytes, consumer: str, queue: str, prefetch: int = DEFAULT_PREFETCH) -> bool:
+        if queue not in self.broker.queues:
+            raise BadArguments("hub.consume: no queue '%s' (declare it first)" % queue)
+        self.broker.consume(consumer, peer, queue, prefetch)
+        return True
+
+    def rpc_cancel(self, peer: bytes, consumer: str) -> bool:
+        self.broker.cancel(consumer)
+        return True
+
+    def rpc_alive(self, peer: bytes, consumers: list[str]) -> dict[str, Any]:
+        return {'unknown': self.broker.alive(consumers, peer)}
+
+    def rpc_publish(self, peer: bytes, events: list[dict[str, Any]]) -> dict[str, Any]:
+        routed = [self.broker.publish(e['event'], e.get('delay') or 0.0) for e in events]
+        return {'routed': routed}
+
+    def rpc_ack(self, peer: bytes, consumer: str, tags: list[int]) -> bool:
+        self.broker.ack(consumer, tags)
+        return True
+
+    def rpc_retry(self, peer: bytes, consumer: str, tag: int, delay: float) -> bool:
+        self.broker.retry(consumer, tag, delay)
+        return True
+
+    def rpc_reject(self, peer: bytes, consumer: str, tag: int, reason: str) -> bool:
+        self.broker.reject(consumer, tag, reason)
+        return True
+
+    def rpc_queues(self, peer: bytes) -> dict[str, Any]:
+        return self.broker.stats()
+
+    def rpc_dead_letters(self, peer: bytes, limit: int = 100) -> list[dict[str, Any]]:
+        return self.journal.dead_letters(limit) if self.journal is not None else []
+
+    def _deliver(self, consumer: Consumer, queue: str, tag: int, event: dict) -> None:
+        self.server.push(consumer.peer, 'event', {'consumer': consumer.id, 'queue': queue, 'tag': tag,
+                                                  'event': event})
+
+    def _tick_events(self) -> None:
+        while True:
+            gevent.sleep(0.01)  # the resolution of delayed events and retries
+            self.broker.expire()
+            if self.journal is not None:
+                self.journal.commit()
 
     def _expire(self) -> None:
         while True:

@@ -1,0 +1,144 @@
+"""Events as a service author sees them: `@event` handlers and the `Event` they receive.
+
+Patterns follow AMQP topic rules: event types are dot-separated words, `*` matches
+exactly one word and `#` zero or more.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from typing import Any, Callable, TypeVar
+
+from fannode.exceptions import UsageError
+
+F = TypeVar('F', bound=Callable[..., Any])
+
+_WORD = re.compile(r'[A-Za-z0-9_\-]+')
+
+
+def check_type(event_type: str) -> str:
+    """An event type to emit: dot-separated words, no wildcards."""
+    if not isinstance(event_type, str) or not event_type or \
+            not all(_WORD.fullmatch(w) for w in event_type.split('.')):
+        raise UsageError("bad event type %r: expected dot-separated words of letters, digits, "
+                         "'_' or '-', e.g. 'greeted' or 'order.paid'" % (event_type,))
+    return event_type
+
+
+def check_pattern(pattern: str) -> str:
+    """A pattern to subscribe with: words, '*' (one word) and '#' (zero or more words)."""
+    if not isinstance(pattern, str) or not pattern or \
+            not all(w in ('*', '#') or _WORD.fullmatch(w) for w in pattern.split('.')):
+        raise UsageError("bad event pattern %r: expected dot-separated words, '*' for one word "
+                         "or '#' for any number, e.g. 'order.*' or 'order.#'" % (pattern,))
+    return pattern
+
+
+@lru_cache(maxsize=1024)
+def _regex(pattern: str) -> re.Pattern:
+    # Matched against '.' + type, every word carries its leading dot, so '#' (zero or more
+    # words) is simply any number of '.word' groups.
+    pieces = {'*': r'\.[^.]+', '#': r'(?:\.[^.]+)*'}
+    return re.compile(''.join(pieces.get(w) or r'\.' + re.escape(w) for w in pattern.split('.')))
+
+
+def matches(pattern: str, event_type: str) -> bool:
+    return _regex(pattern).fullmatch('.' + event_type) is not None
+
+
+@dataclasses.dataclass(frozen=True)
+class EventSpec:
+    patterns: tuple[str, ...]
+    broadcast: bool = False
+    sequential: bool = False
+    retry: int = 0
+
+
+def event(*patterns: str, broadcast: bool = False, sequential: bool = False, retry: int = 0
+          ) -> Callable[[F], F]:
+    """Handle events whose type matches any of `patterns`.
+
+    By default each event is handled once per service (by one of its instances);
+    `broadcast=True` runs the handler on every instance. `sequential=True` handles one
+    event at a time, in order. A handler that raises is retried `retry` times with
+    backoff, then dead-lettered.
+    """
+    if not patterns:
+        raise UsageError('@event needs at least one pattern, e.g. @fannode.event("greeted")')
+    for p in patterns:
+        check_pattern(p)
+    if not isinstance(retry, int) or retry < 0:
+        raise UsageError('@event retry= must be a whole number >= 0, got %r' % (retry,))
+
+    def mark(f: F) -> F:
+        f._fannode_event = EventSpec(tuple(patterns), broadcast, sequential, retry)  # type: ignore[attr-defined]
+        return f
+
+    return mark
+
+
+def event_handlers(cls: type) -> dict[str, Callable[..., Any]]:
+    """The `@event` functions of `cls` and its bases, by name."""
+    return {name: attr for name in dir(cls)
+            if callable(attr := getattr(cls, name, None)) and hasattr(attr, '_fannode_event')}
+
+
+class Event(Mapping):
+    """One event: read its body like a dict (`event['name']`), and its envelope as
+    attributes: `.type`, `.id`, `.headers`, `.trace_id`, `.source`, `.time`."""
+
+    __slots__ = ('type', 'body', 'headers')
+
+    def __init__(self, type: str, body: Mapping | None = None, headers: dict | None = None):
+        self.type = type
+        self.body = dict(body or {})
+        self.headers = headers if headers is not None else {}
+
+    @classmethod
+    def new(cls, type: str, body: Mapping | None, trace_id: str, source: str) -> 'Event':
+        return cls(type, body, {'id': uuid.uuid4().hex, 'trace_id': trace_id, 'source': source,
+                                'time': time.time()})
+
+    @property
+    def id(self) -> str:
+        return self.headers.get('id', '')
+
+    @property
+    def trace_id(self) -> str:
+        return self.headers.get('trace_id', '')
+
+    @property
+    def source(self) -> str:
+        return self.headers.get('source', '')
+
+    @property
+    def time(self) -> float:
+        return self.headers.get('time', 0.0)
+
+    @property
+    def attempt(self) -> int:
+        """1 for the first delivery, 2 for the first retry, ..."""
+        return self.headers.get('attempt', 1)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.body[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.body)
+
+    def __len__(self) -> int:
+        return len(self.body)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {'type': self.type, 'body': self.body, 'headers': self.headers}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> 'Event':
+        return cls(data['type'], data.get('body'), data.get('headers') or {})
+
+    def __repr__(self) -> str:
+        return '<Event %s %s %r>' % (self.type, self.id[:8], self.body)

@@ -1,0 +1,262 @@
+"""The hub's event broker: topic-routed queues, consumers with bounded prefetch, acks,
+retries with delay, dead letters, and redelivery of what a dead consumer held.
+
+It is plain state driven by method calls; `deliver(consumer, queue, tag, event)` is
+called to hand an event to a consumer, and `journal` (optional) records what must
+survive a restart: durable queues and the events waiting in them.
+"""
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import logging
+import time
+from typing import Any, Callable, Protocol
+
+from fannode.core.events import matches
+
+log = logging.getLogger(__name__)
+
+CONSUMER_TTL = 2.0      # a consumer that stops heartbeating this long is dead
+DEFAULT_PREFETCH = 100  # events in flight per consumer: bounds memory on both sides
+
+Deliver = Callable[['Consumer', str, int, dict], None]
+
+
+class Journal(Protocol):
+    def queue_declared(self, name: str, patterns: list[str]) -> None: ...
+    def queue_deleted(self, name: str) -> None: ...
+    def stored(self, queue: str, entry: 'Entry') -> None: ...
+    def removed(self, queue: str, tag: int) -> None: ...
+    def dead(self, queue: str, entry: 'Entry', reason: str) -> None: ...
+
+
+class Entry:
+    __slots__ = ('tag', 'event', 'attempt', 'due')
+
+    def __init__(self, tag: int, event: dict, attempt: int = 1, due: float = 0.0):
+        self.tag = tag
+        self.event = event
+        self.attempt = attempt
+        self.due = due
+
+
+class Consumer:
+    __slots__ = ('id', 'peer', 'queue', 'prefetch', 'unacked', 'expires')
+
+    def __init__(self, id: str, peer: Any, queue: str, prefetch: int):
+        self.id = id
+        self.peer = peer
+        self.queue = queue
+        self.prefetch = prefetch
+        self.unacked: dict[int, Entry] = {}
+        self.expires = time.monotonic() + CONSUMER_TTL
+
+
+class Queue:
+    def __init__(self, name: str, patterns: list[str], durable: bool, owner: str | None):
+        self.name = name
+        self.patterns = list(patterns)
+        self.durable = durable
+        self.owner = owner  # the consumer an exclusive queue dies with
+        self.ready: collections.deque[Entry] = collections.deque()
+        self.consumers: list[Consumer] = []
+        self._turn = 0
+
+    def wants(self, event_type: str) -> bool:
+        return any(matches(p, event_type) for p in self.patterns)
+
+    def next_consumer(self) -> Consumer | None:
+        """Round-robin over consumers with room in their prefetch window."""
+        n = len(self.consumers)
+        for i in range(n):
+            c = self.consumers[(self._turn + i) % n]
+            if len(c.unacked) < c.prefetch:
+                self._turn = (self._turn + i + 1) % n
+                return c
+        return None
+
+
+class Broker:
+    def __init__(self, deliver: Deliver, journal: Journal | None = None):
+        self.deliver = deliver
+        self.journal = journal
+        self.queues: dict[str, Queue] = {}
+        self.consumers: dict[str, Consumer] = {}
+        self.delayed: list[tuple[float, int, str, Entry]] = []
+        self.tags = itertools.count(1)
+        self.dropped = 0  # events no queue wanted, as in AMQP
+
+    # -- queues and consumers ----------------------------------------------------
+
+    def declare(self, name: str, patterns: list[str], durable: bool = True, owner: str | None = None) -> Queue:
+        queue = self.queues.get(name)
+        if queue is None:
+            queue = self.queues[name] = Queue(name, patterns, durable, owner)
+        elif sorted(queue.patterns) != sorted(patterns):
+            queue.patterns = list(patterns)  # the handler's patterns changed in a new release
+        else:
+            return queue
+        if durable and self.journal is not None:
+            self.journal.queue_declared(name, queue.patterns)
+        return queue
+
+    def consume(self, consumer_id: str, peer: Any, queue_name: str, prefetch: int = DEFAULT_PREFETCH) -> None:
+        queue = self.queues[queue_name]
+        consumer = self.consumers.get(consumer_id)
+        if consumer is None:
+            consumer = self.consumers[consumer_id] = Consumer(consumer_id, peer, queue_name, max(1, prefetch))
+            queue.consumers.append(consumer)
+        consumer.peer = peer
+        self.pump(queue)
+
+    def alive(self, consumer_ids: list[str], peer: Any) -> list[str]:
+        """Renew leases; returns the ids this broker does not know (to consume again)."""
+        until = time.monotonic() + CONSUMER_TTL
+        unknown = []
+        for cid in consumer_ids:
+            consumer = self.consumers.get(cid)
+            if consumer is None:
+                unknown.append(cid)
+            else:
+                consumer.expires = until
+                consumer.peer = peer
+        return unknown
+
+    def cancel(self, consumer_id: str) -> None:
+        """Remove a consumer; what it held goes back to the front of its queue."""
+        consumer = self.consumers.pop(consumer_id, None)
+        if consumer is None:
+            return
+        queue = self.queues.get(consumer.queue)
+        if queue is None:
+            return
+        queue.consumers.remove(consumer)
+        for entry in sorted(consumer.unacked.values(), key=lambda e: e.tag, reverse=True):
+            queue.ready.appendleft(entry)
+        if queue.owner == consumer_id:
+            self.delete(queue.name)
+        else:
+            self.pump(queue)
+
+    def delete(self, name: str) -> None:
+        queue = self.queues.pop(name, None)
+        if queue is None:
+            return
+        for consumer in queue.consumers:
+            self.consumers.pop(consumer.id, None)
+        if queue.durable and self.journal is not None:
+            self.journal.queue_deleted(name)
+
+    def expire(self) -> list[Consumer]:
+        now = time.monotonic()
+        dead = [c for c in self.consumers.values() if c.expires < now]
+        for consumer in dead:
+            log.info('consumer %s of %s is gone; %d unacked event(s) go back to the queue',
+                     consumer.id[:8], consumer.queue, len(consumer.unacked))
+            self.cancel(consumer.id)
+        self.release_due(now)
+        return dead
+
+    # -- events ------------------------------------------------------------------
+
+    def publish(self, event: dict, delay: float = 0.0) -> int:
+        """Route one event to every queue that wants it; returns how many took it."""
+        taken = 0
+        due = time.monotonic() + delay if delay > 0 else 0.0
+        for queue in self.queues.values():
+            if queue.wants(event['type']):
+                entry = Entry(next(self.tags), event, 1, due)
+                if queue.durable and self.journal is not None:
+                    self.journal.stored(queue.name, entry)
+                self._enqueue(queue, entry)
+                taken += 1
+        if not taken:
+            self.dropped += 1
+        return taken
+
+    def ack(self, consumer_id: str, tags: list[int]) -> None:
+        consumer = self.consumers.get(consumer_id)
+        if consumer is None:
+            return  # it was declared dead and its events went back: they will come again
+        for tag in tags:
+            entry = consumer.unacked.pop(tag, None)
+            if entry is not None and self.journal is not None and self._durable(consumer.queue):
+                self.journal.removed(consumer.queue, tag)
+        self.pump(self.queues[consumer.queue])
+
+    def retry(self, consumer_id: str, tag: int, delay: float) -> None:
+        """The handler failed; deliver the event again after `delay` seconds."""
+        consumer = self.consumers.get(consumer_id)
+        entry = consumer.unacked.pop(tag, None) if consumer else None
+        if entry is None:
+            return
+        entry.attempt += 1
+        entry.due = time.monotonic() + delay
+        if self.journal is not None and self._durable(consumer.queue):
+            self.journal.stored(consumer.queue, entry)
+        self._enqueue(self.queues[consumer.queue], entry)
+        self.pump(self.queues[consumer.queue])
+
+    def reject(self, consumer_id: str, tag: int, reason: str) -> None:
+        """The handler failed for good: keep the event aside as a dead letter."""
+        consumer = self.consumers.get(consumer_id)
+        entry = consumer.unacked.pop(tag, None) if consumer else None
+        if entry is None:
+            return
+        headers = entry.event.get('headers') or {}
+        log.error('dead-lettered event %s (%s) from queue %s after %d attempt(s): %s',
+                  headers.get('id', '?'), entry.event['type'], consumer.queue, entry.attempt, reason)
+        if self.journal is not None:
+            self.journal.dead(consumer.queue, entry, reason)
+            if self._durable(consumer.queue):
+                self.journal.removed(consumer.queue, tag)
+        self.pump(self.queues[consumer.queue])
+
+    def restore(self, queue_name: str, entry: Entry) -> None:
+        """Put back an event read from the journal at start."""
+        self.tags = itertools.count(max(entry.tag + 1, next(self.tags)))
+        self._enqueue(self.queues[queue_name], entry)
+
+    def release_due(self, now: float) -> None:
+        touched = set()
+        while self.delayed and self.delayed[0][0] <= now:
+            _, _, name, entry = heapq.heappop(self.delayed)
+            queue = self.queues.get(name)
+            if queue is not None:
+                queue.ready.append(entry)
+                touched.add(name)
+        for name in touched:
+            self.pump(self.queues[name])
+
+    def next_due(self) -> float | None:
+        return self.delayed[0][0] if self.delayed else None
+
+    def pump(self, queue: Queue) -> None:
+        """Hand ready events to consumers while their prefetch windows have room."""
+        while queue.ready:
+            consumer = queue.next_consumer()
+            if consumer is None:
+                return
+            entry = queue.ready.popleft()
+            consumer.unacked[entry.tag] = entry
+            self.deliver(consumer, queue.name, entry.tag, dict(entry.event, attempt=entry.attempt))
+
+    def stats(self) -> dict[str, Any]:
+        return {name: {'patterns': q.patterns, 'durable': q.durable, 'ready': len(q.ready),
+                       'unacked': sum(len(c.unacked) for c in q.consumers),
+                       'delayed': sum(1 for d in self.delayed if d[2] == name),
+                       'consumers': len(q.consumers)}
+                for name, q in sorted(self.queues.items())}
+
+    def _enqueue(self, queue: Queue, entry: Entry) -> None:
+        if entry.due and entry.due > time.monotonic():
+            heapq.heappush(self.delayed, (entry.due, entry.tag, queue.name, entry))
+        else:
+            queue.ready.append(entry)
+            self.pump(queue)
+
+    def _durable(self, name: str) -> bool:
+        queue = self.queues.get(name)
+        return queue is not None and queue.durable

@@ -1,0 +1,82 @@
+"""A link to the hub: requests with short timeouts, pushed notifications, and the
+background loops (heartbeats, syncs) of whoever owns it, with outages logged once."""
+from __future__ import annotations
+
+import itertools
+import logging
+from typing import Any, Callable
+from urllib.parse import urlsplit
+
+import gevent
+import zmq.green as zmq
+
+from fannode.exceptions import RegistryUnavailable, RpcError, UsageError
+from fannode.zmqrpc import protocol
+from fannode.zmqrpc.connection import Call, Connection
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 4010
+CONNECT_TIMEOUT = 0.5   # how long a first contact may take before we call the hub absent
+CALL_TIMEOUT = 2.0
+_ids = itertools.count(1)
+
+
+def hub_endpoint(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme != 'hub':
+        raise UsageError("not a hub URL: %r" % url)
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise UsageError("bad port in hub URL %r" % url) from None
+    return 'tcp://%s:%d' % (parts.hostname or '127.0.0.1', port)
+
+
+class HubLink:
+    def __init__(self, url: str, on_notify: Callable[[protocol.Message], None] | None = None,
+                 context: zmq.Context | None = None):
+        self.url = url
+        self.endpoint = hub_endpoint(url)
+        self.conn = Connection(context or zmq.Context.instance(), self.endpoint, on_notify)
+        self.loops: list[gevent.Greenlet] = []
+        self.outage = False
+
+    def call(self, method: str, timeout: float = CALL_TIMEOUT, **body: Any) -> Any:
+        if not self.conn.wait_connected(CONNECT_TIMEOUT):
+            raise RegistryUnavailable(
+                'cannot reach the hub at %s: start one with `fannode hub` or `fannode up`, '
+                'or point --registry / $FANNODE_REGISTRY at a running one' % self.url)
+        call = Call('hub.' + method, next(_ids), timeout)
+        msg = protocol.Message(protocol.REQ, call.id, call.subject, body, deadline_ms=int(timeout * 1000))
+        if not self.conn.send(msg.encode(), call):
+            raise RegistryUnavailable('lost the hub at %s' % self.url)
+        try:
+            return call.get()
+        except RpcError as e:
+            raise RegistryUnavailable('the hub at %s did not answer: %s' % (self.url, e)) from None
+
+    def guarded(self, work: Callable[[], Any]) -> bool:
+        """Run a background exchange; log an outage once and its end once."""
+        try:
+            work()
+        except RegistryUnavailable as e:
+            if not self.outage:
+                log.warning('%s; retrying', e)
+            self.outage = True
+            return False
+        if self.outage:
+            log.info('the hub at %s is back', self.url)
+        self.outage = False
+        return True
+
+    def start(self, loop: Callable[[], None]) -> None:
+        """Run `loop` in the background once, however often this is called."""
+        if not any(g.name == loop.__name__ for g in self.loops):
+            greenlet = gevent.spawn(loop)
+            greenlet.name = loop.__name__
+            self.loops.append(greenlet)
+
+    def close(self) -> None:
+        gevent.killall(self.loops, block=False)
+        self.conn.close()
