@@ -3,12 +3,14 @@ from setuptools import find_packages, setup
 COMMANDS = [
     'config = fannode.cli.config:ConfigCommand',
     'discover = fannode.cli.discover:DiscoverCommand',
+    'emit = fannode.cli.emit:EmitCommand',
     'help = fannode.cli.help:HelpCommand',
     'hub = fannode.cli.hub:HubCommand',
     'inspect = fannode.cli.inspect:InspectCommand',
     'instance = fannode.cli.instance:InstanceCommand',
     'list = fannode.cli.list:ListCommand',
     'request = fannode.cli.request:RequestCommand',
+    'subscribe = fannode.cli.subscribe:SubscribeCommand',
 ]
 
 setup(
@@ -36,6 +38,7 @@ setup(
         'console_scripts': ['fannode = fannode.cli.main:main'],
         'fannode.commands': COMMANDS,
         'fannode.registry': ['hub = fannode.discovery.hub:HubRegistry'],
+        'fannode.events': ['hub = fannode.events.hub:HubEvents', 'local = fannode.events.local:LocalEvents'],
     },
     classifiers=[
         'Programming Language :: Python :: 3.11',

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fannode.core.config import Config
+from fannode.core.events import Event, event
 from fannode.core.interface import Interface, rpc
 from fannode.exceptions import (
     BadArguments, BadRequest, ConfigError, ConnectionLost, FannodeError, Nack, RegistryUnavailable,
@@ -26,9 +27,9 @@ if TYPE_CHECKING:
 __version__ = '0.1.0'
 
 __all__ = [
-    'BadArguments', 'BadRequest', 'Config', 'ConfigError', 'ConnectionLost', 'FannodeError', 'Interface', 'Nack',
-    'RegistryUnavailable', 'RemoteError', 'RpcError', 'Timeout', 'Unavailable', 'UnknownMethod',
-    'UnknownService', 'proxy', 'rpc',
+    'BadArguments', 'BadRequest', 'Config', 'ConfigError', 'ConnectionLost', 'Event', 'FannodeError',
+    'Interface', 'Nack', 'RegistryUnavailable', 'RemoteError', 'RpcError', 'Timeout', 'Unavailable',
+    'UnknownMethod', 'UnknownService', 'emit', 'event', 'proxy', 'rpc',
 ]
 
 
@@ -37,3 +38,12 @@ def proxy(service: str, timeout: float | None = None) -> 'Proxy':
     Finds the registry like the CLI does (`$FANNODE_REGISTRY`, ./node.yml, local hub)."""
     from fannode.zmqrpc.default import proxy as default_proxy  # gevent and zmq only when used
     return default_proxy(service, timeout)
+
+
+def emit(event_type: str, body: dict | None = None, delay: float | None = None) -> None:
+    """Publish an event from anywhere: `fannode.emit('greeted', {'name': 'Joe'})`. Inside
+    an instance it goes through the instance's connection; elsewhere the events URL is
+    found like the CLI does (`$FANNODE_EVENTS`, ./node.yml, local hub). Returns at once;
+    the event is sent in the background and retried until the broker takes it."""
+    from fannode.events.default import emit as default_emit
+    default_emit(event_type, body, delay)

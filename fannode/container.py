@@ -11,11 +11,14 @@ import time
 import uuid
 from typing import Any, Callable
 
+from fannode.core import trace
 from fannode.core.config import Config, import_object
+from fannode.core.events import Event, EventSpec, check_body, check_type, event_handlers
 from fannode.core.interface import Interface, describe, rpc_methods
 from fannode.core.metrics import Metrics
 from fannode.discovery import InstanceInfo, Registry, get_registry
-from fannode.exceptions import BadArguments, UnknownMethod, UnknownService
+from fannode.events import EventSystem, Subscription, get_events
+from fannode.exceptions import BadArguments, UnknownMethod, UnknownService, UsageError
 from fannode.zmqrpc import default, protocol
 from fannode.zmqrpc.client import RpcClient
 from fannode.zmqrpc.server import RpcServer
@@ -59,7 +62,7 @@ def argument_problem(signature: inspect.Signature, kwargs: dict[str, Any]) -> st
 
 class ServiceContainer:
     def __init__(self, config: Config, registry: Registry | str, ip: str | None = None,
-                 port: int | None = None):
+                 port: int | None = None, events: EventSystem | str | None = None):
         config.check_keys(SERVICE_KEYS)
         rpc_config = config.section('rpc')
         rpc_config.check_keys(RPC_KEYS)
@@ -74,8 +77,11 @@ class ServiceContainer:
         self.client = RpcClient(self.registry, timeout=rpc_config.require('timeout', (int, float), 3.0))
         self.server = RpcServer(self.resolve, pool_size=rpc_config.require('pool_size', int, 1000),
                                 on_done=self.metrics.record, expected=self._expected)
+        self.events = get_events(events) if isinstance(events, str) else events
         self.interfaces: dict[str, Interface] = {}
         self.methods: dict[str, dict[str, Method]] = {}
+        self.handlers: list[tuple[str, str, EventSpec, Callable[[Event], Any]]] = []
+        self.subscriptions: list[Subscription] = []
         self.info: InstanceInfo | None = None
         interfaces = config.section('interfaces')
         if not interfaces:
@@ -101,6 +107,10 @@ class ServiceContainer:
         methods = {n: Method(getattr(self, 'builtin_' + n), builtin=True) for n in BUILTINS}
         for method_name, func in rpc_methods(cls).items():
             methods[method_name] = Method(getattr(iface, func.__name__), func._fannode_rpc.raises)
+        for handler_name, func in event_handlers(cls).items():
+            self.handlers.append((name, handler_name, func._fannode_event, getattr(iface, handler_name)))
+        if self.handlers and self.events is None:
+            raise section.error('class', '%s handles events, but this instance has no events backend' % spec)
         self.interfaces[name] = iface
         self.methods[name] = methods
         return iface
@@ -113,6 +123,8 @@ class ServiceContainer:
         self.server.start()
         for iface in self.interfaces.values():
             iface.on_start()
+        for service, handler_name, spec, method in self.handlers:
+            self.subscriptions.append(self._subscribe(service, handler_name, spec, method))
         info = InstanceInfo(id=self.id, endpoint=endpoint, services=list(self.interfaces),
                             pid=os.getpid(), host=socket.gethostname(), version=self.version,
                             started=time.time())
@@ -128,6 +140,8 @@ class ServiceContainer:
         self.state = 'stopping'
         if self.info is not None:
             self.registry.unregister(self.info)
+        for sub in self.subscriptions:  # no new events; running handlers finish and ack
+            self.events.unsubscribe(sub, timeout)
         if not self.server.drain(timeout):
             log.warning('%d request(s) still running after %gs; stopping anyway',
                         self.server.in_flight(), timeout)
@@ -136,6 +150,8 @@ class ServiceContainer:
                 iface.on_stop()
             except Exception:
                 log.exception('%s.on_stop failed', iface.name)
+        if self.events is not None:
+            self.events.close(timeout)  # sends what handlers emitted
         self.server.close()
         self.client.close()
         self.registry.close()
@@ -147,8 +163,30 @@ class ServiceContainer:
     def proxy(self, service: str, timeout: float | None = None) -> Any:
         return self.client.proxy(service, timeout)
 
-    def emit(self, event_type: str, body: dict, delay: float | None = None) -> None:
-        log.warning('event %r not sent: this instance has no events backend yet', event_type)
+    def emit(self, event_type: str, body: dict | None = None, delay: float | None = None) -> None:
+        if self.events is None:
+            raise UsageError('cannot emit %r: this instance has no events backend' % event_type)
+        event = Event.new(check_type(event_type), check_body(event_type, body), trace.ensure_id(),
+                          ','.join(self.interfaces))
+        self.events.emit(event, delay)
+
+    def _subscribe(self, service: str, handler_name: str, spec: EventSpec,
+                   method: Callable[[Event], Any]) -> Subscription:
+        """Once-per-service handlers share one durable queue, so instances compete for its
+        events; a broadcast handler gets a queue of its own that goes when it does."""
+        queue = '%s.%s' % (service, handler_name)
+        if spec.broadcast:
+            queue += '.' + self.id[:12]
+        client = self.client
+
+        def handle(event: Event) -> None:
+            trace.set_id(event.trace_id or trace.new_id())
+            default.current.set(client)
+            method(event)
+
+        return self.events.subscribe(queue, list(spec.patterns), handle, retry=spec.retry,
+                                     sequential=spec.sequential, durable=not spec.broadcast,
+                                     exclusive=spec.broadcast)
 
     def resolve(self, peer: bytes, msg: protocol.Message) -> Callable[[], Any]:
         service, _, name = msg.subject.rpartition('.')

@@ -44,14 +44,17 @@ class InstanceCommand(Command):
         from fannode.container import ServiceContainer
         from fannode.core import logs
         from fannode.core.config import load_config
+        from fannode.events import default as events_default
         from fannode.zmqrpc import default
         from fannode.settings import resolve_url
 
         sys.path.insert(0, os.getcwd())
         config = load_config(args.config)
-        container = ServiceContainer(config, resolve_url('registry', args.registry), args.ip, args.port)
+        container = ServiceContainer(config, resolve_url('registry', args.registry), args.ip, args.port,
+                                     events=resolve_url('events', args.events))
         logs.setup(args.loglevel, ','.join(container.interfaces))
         default.set_client(container.client)
+        events_default.set_events(container.events)
         stop = gevent.event.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             gevent.signal_handler(signum, stop.set)

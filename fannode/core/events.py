@@ -29,6 +29,16 @@ def check_type(event_type: str) -> str:
     return event_type
 
 
+def check_body(event_type: str, body: Any) -> dict:
+    """An event body: a mapping of names to values, or nothing (an empty one)."""
+    if body is None:
+        return {}
+    if not isinstance(body, Mapping):
+        raise UsageError('event %s: the body must be a mapping of names to values, got %s'
+                         % (event_type, type(body).__name__))
+    return dict(body)
+
+
 def check_pattern(pattern: str) -> str:
     """A pattern to subscribe with: words, '*' (one word) and '#' (zero or more words)."""
     if not isinstance(pattern, str) or not pattern or \

@@ -25,6 +25,7 @@ class Greeting(fannode.Interface):
     def greet(self, name):
         """Greet somebody by name."""
         print('Saying hi to %s' % name, flush=True)
+        self.emit('greeted', {'name': name})
         return '%s, %s!' % (self.greeting, name)
 
     @fannode.rpc()
@@ -66,3 +67,24 @@ class Greeting(fannode.Interface):
         if self.marker:
             with open(self.marker, 'a') as f:
                 f.write(what + '\n')
+
+
+class Listen(fannode.Interface):
+    """Handles the events Greeting emits, and a few that fail."""
+
+    @fannode.event('greeted')
+    def on_greeted(self, event):
+        print('Somebody greeted %s [%s]' % (event['name'], event.trace_id), flush=True)
+
+    @fannode.event('greeted', broadcast=True)
+    def on_greeted_everywhere(self, event):
+        print('Everyone heard of %s' % event['name'], flush=True)
+
+    @fannode.event('count.*')
+    def on_count(self, event):
+        print('count %s %s' % (event.type, event['n']), flush=True)
+
+    @fannode.event('fails', retry=2)
+    def on_fails(self, event):
+        print('failing attempt %d' % event.attempt, flush=True)
+        raise ValueError('cannot handle %s' % event.id)

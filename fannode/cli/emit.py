@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import argparse
+
+from fannode.cli.base import Command
+
+
+class EmitCommand(Command):
+    """Publish one event:
+
+        fannode emit greeted '{"name": "Joe"}'
+        echo '{"name": "Joe"}' | fannode emit greeted -
+
+    It exits once the broker has taken the event (exit 1 if it cannot be reached).
+    """
+
+    help = 'Manually emit an event.'
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument('type', metavar='TYPE', help="event type, e.g. 'greeted' or 'order.paid'")
+        parser.add_argument('body', nargs='?', default='{}', metavar='JSON',
+                            help="the body as a JSON object; '-' reads stdin (default: {})")
+        parser.add_argument('--trace-id', metavar='ID', help='trace id to send (default: a new one)')
+        parser.add_argument('--delay', type=float, default=0.0, metavar='SECONDS',
+                            help='deliver no earlier than this many seconds from now')
+        parser.add_argument('--timeout', type=float, default=5.0, metavar='SECONDS',
+                            help='how long to wait for the broker (default: 5)')
+
+    def run(self, args: argparse.Namespace) -> int:
+        from fannode.cli import output
+        from fannode.cli.base import json_body
+        from fannode.core import trace
+        from fannode.core.events import Event, check_body, check_type
+        from fannode.events import get_events
+        from fannode.exceptions import RegistryUnavailable, UsageError
+        from fannode.settings import resolve_url
+
+        check_type(args.type)
+        body = check_body(args.type, json_body(args.body))
+        if args.delay < 0:
+            raise UsageError('--delay must not be negative')
+        if args.trace_id:
+            trace.set_id(args.trace_id)
+        url = resolve_url('events', args.events)
+        events = get_events(url)
+        event = Event.new(args.type, body, trace.ensure_id(), 'cli')
+        events.emit(event, args.delay)
+        if not events.flush(args.timeout):
+            raise RegistryUnavailable('cannot reach the event broker at %s within %gs: start one with '
+                                      '`fannode hub` or `fannode up`, or point --events / $FANNODE_EVENTS '
+                                      'at a running one' % (url, args.timeout))
+        output.err.print('emitted %s %s (trace %s)' % (event.type, event.id, event.trace_id))
+        return 0
