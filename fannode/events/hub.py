@@ -67,7 +67,7 @@ class HubEvents(EventSystem):
             self._idle.set()
 
     def _send_batch(self) -> None:
-        acks = {c: tags for c, tags in self.acks.items() if tags}
+        acks = {c: list(tags) for c, tags in self.acks.items() if tags}  # a copy: more arrive while we send
         for consumer, tags in acks.items():
             self.link.call('ack', consumer=consumer, tags=tags)
             del self.acks[consumer][:len(tags)]
@@ -82,8 +82,12 @@ class HubEvents(EventSystem):
                   sequential: bool = False, durable: bool = True, exclusive: bool = False) -> Subscription:
         sub = Subscription(self, uuid.uuid4().hex, queue, list(patterns), handler, retry=retry,
                            sequential=sequential, durable=durable, exclusive=exclusive)
-        self._consume(sub)
-        self.subs[sub.consumer] = sub
+        self.subs[sub.consumer] = sub  # before consuming: deliveries may arrive before the reply
+        try:
+            self._consume(sub)
+        except BaseException:
+            del self.subs[sub.consumer]
+            raise
         self.link.start(self._alive_loop)
         return sub
 
