@@ -17,6 +17,16 @@ def resolve_url(kind: str, flag: str | None = None, node_file: str = NODE_FILE) 
     return url
 
 
+def resolve_events_url(flag: str | None, registry_flag: str | None, node_file: str = NODE_FILE) -> str:
+    """Like resolve_url('events'), except that with no events URL set anywhere, events go
+    to the hub the registry names: `--registry hub://127.0.0.1:5000` alone means both."""
+    url = flag or os.environ.get('FANNODE_EVENTS') or _from_node_file('events', node_file)
+    if url:
+        return DEFAULT_HUB if url == 'hub' else url
+    registry = resolve_url('registry', registry_flag, node_file)
+    return registry if registry.startswith('hub://') else DEFAULT_HUB
+
+
 def _from_node_file(kind: str, path: str) -> str | None:
     if not os.path.exists(path):
         return None

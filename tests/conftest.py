@@ -57,7 +57,7 @@ class Cluster:
         return proc
 
     def start_hub(self) -> subprocess.Popen:
-        self.hub = self.spawn('hub', name='hub')
+        self.hub = self.spawn('hub', '--journal', str(self.tmp_path / 'hub.sqlite3'), name='hub')
         wait_until(lambda: 'hub listening' in output(self.hub), message='the hub to listen')
         return self.hub
 

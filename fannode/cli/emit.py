@@ -33,7 +33,7 @@ class EmitCommand(Command):
         from fannode.core.events import Event, check_body, check_type
         from fannode.events import get_events
         from fannode.exceptions import RegistryUnavailable, UsageError
-        from fannode.settings import resolve_url
+        from fannode.settings import resolve_events_url
 
         check_type(args.type)
         body = check_body(args.type, json_body(args.body))
@@ -41,13 +41,13 @@ class EmitCommand(Command):
             raise UsageError('--delay must not be negative')
         if args.trace_id:
             trace.set_id(args.trace_id)
-        url = resolve_url('events', args.events)
+        url = resolve_events_url(args.events, args.registry)
         events = get_events(url)
+        events.check()
         event = Event.new(args.type, body, trace.ensure_id(), 'cli')
         events.emit(event, args.delay)
         if not events.flush(args.timeout):
-            raise RegistryUnavailable('cannot reach the event broker at %s within %gs: start one with '
-                                      '`fannode hub` or `fannode up`, or point --events / $FANNODE_EVENTS '
-                                      'at a running one' % (url, args.timeout))
+            raise RegistryUnavailable('the event broker at %s did not take the event within %gs'
+                                      % (url, args.timeout))
         output.err.print('emitted %s %s (trace %s)' % (event.type, event.id, event.trace_id))
         return 0

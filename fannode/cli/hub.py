@@ -17,9 +17,15 @@ class HubCommand(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('--loglevel', '-l', default='INFO', metavar='LEVEL', help='log level (default: INFO)')
+        parser.add_argument('--journal', metavar='FILE',
+                            help='where queued events are kept across restarts (default: '
+                                 '$XDG_STATE_HOME/fannode/hub-HOST-PORT.sqlite3, ~/.local/state when unset)')
+        parser.add_argument('--no-journal', action='store_true',
+                            help='keep queued events in memory only: a restart loses them')
 
     def run(self, args: argparse.Namespace) -> int:
         import signal
+        import sqlite3
         from urllib.parse import urlsplit
 
         import gevent
@@ -37,8 +43,12 @@ class HubCommand(Command):
         if parts.scheme != 'hub':
             raise UsageError('the registry is %s, not a hub:// URL; nothing for `fannode hub` to serve' % url)
         logs.setup(args.loglevel, 'hub')
-        hub = Hub()
         host, port = parts.hostname or '127.0.0.1', parts.port or DEFAULT_PORT
+        journal = None if args.no_journal else args.journal or default_journal(host, port)
+        try:
+            hub = Hub(journal=journal)
+        except (OSError, sqlite3.Error) as e:
+            raise FannodeError('cannot open the journal %s: %s' % (journal, e)) from None
         try:
             hub.bind(host, port)
         except zmq.ZMQError as e:
@@ -51,3 +61,9 @@ class HubCommand(Command):
         stop.wait()
         hub.stop()
         return 0
+
+
+def default_journal(host: str, port: int) -> str:
+    import os
+    state = os.environ.get('XDG_STATE_HOME') or os.path.join(os.path.expanduser('~'), '.local', 'state')
+    return os.path.join(state, 'fannode', 'hub-%s-%d.sqlite3' % (host, port))

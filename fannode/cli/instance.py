@@ -46,12 +46,12 @@ class InstanceCommand(Command):
         from fannode.core.config import load_config
         from fannode.events import default as events_default
         from fannode.zmqrpc import default
-        from fannode.settings import resolve_url
+        from fannode.settings import resolve_events_url, resolve_url
 
         sys.path.insert(0, os.getcwd())
         config = load_config(args.config)
         container = ServiceContainer(config, resolve_url('registry', args.registry), args.ip, args.port,
-                                     events=resolve_url('events', args.events))
+                                     events=resolve_events_url(args.events, args.registry))
         logs.setup(args.loglevel, ','.join(container.interfaces))
         default.set_client(container.client)
         events_default.set_events(container.events)

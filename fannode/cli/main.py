@@ -34,7 +34,7 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
                             'then hub://127.0.0.1:4010)')
     group.add_argument('--events', metavar='URL',
                        help='event broker URL (default: $FANNODE_EVENTS, then events: in ./node.yml, '
-                            'then hub://127.0.0.1:4010)')
+                            'then the hub the registry names, then hub://127.0.0.1:4010)')
     subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
     for name, command in commands.items():
         sub = subparsers.add_parser(name, help=command.help, description=command.__doc__ or command.help,

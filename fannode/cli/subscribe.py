@@ -32,7 +32,7 @@ class SubscribeCommand(Command):
         from fannode.cli import output
         from fannode.core.events import Event, check_pattern
         from fannode.events import get_events
-        from fannode.settings import resolve_url
+        from fannode.settings import resolve_events_url
 
         for pattern in args.patterns:
             check_pattern(pattern)
@@ -44,7 +44,8 @@ class SubscribeCommand(Command):
                 output.out.print('[bold]%s[/] %s [dim]%s trace=%s[/]' % (
                     event.type, escape(output.to_json(event.body)), escape(event.source), event.trace_id))
 
-        events = get_events(resolve_url('events', args.events))
+        events = get_events(resolve_events_url(args.events, args.registry))
+        events.check()
         events.subscribe('subscribe.' + uuid.uuid4().hex[:12], args.patterns, show, durable=False,
                          exclusive=True, sequential=True)
         output.err.print('listening for %s (Ctrl-C to stop)' % ', '.join(args.patterns))

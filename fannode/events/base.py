@@ -87,6 +87,9 @@ class EventSystem(abc.ABC):
     def __init__(self, url: str):
         self.url = url
 
+    def check(self) -> None:
+        """Raise RegistryUnavailable at once if the broker cannot be reached."""
+
     @abc.abstractmethod
     def emit(self, event: Event, delay: float | None = None) -> None:
         """Queue `event` for sending; returns at once. `flush` waits until it is sent."""

@@ -18,8 +18,8 @@ def get_events(url: str | None = None) -> EventSystem:
     global _events
     if _events is None:
         from fannode.events import get_events as backend
-        from fannode.settings import resolve_url
-        _events = backend(resolve_url('events', url))
+        from fannode.settings import resolve_events_url
+        _events = backend(resolve_events_url(url, None))
     return _events
 
 

@@ -38,6 +38,14 @@ class HubEvents(EventSystem):
         self._idle.set()
         self._sender: gevent.Greenlet | None = None
 
+    def check(self) -> None:
+        try:
+            self.link.call('ping')
+        except RegistryUnavailable:
+            raise RegistryUnavailable(
+                'cannot reach the event broker at %s: start one with `fannode hub` or `fannode up`, '
+                'or point --events / $FANNODE_EVENTS at a running one' % self.url) from None
+
     # -- emitting ----------------------------------------------------------------
 
     def emit(self, event: Event, delay: float | None = None) -> None:

@@ -31,3 +31,14 @@ def test_a_non_string_url_in_node_yml_names_file_line_and_key(node_file):
     node_file.write_text('instances: {}\nregistry: [a]\n')
     with pytest.raises(ConfigError, match=r'node.yml:2: registry: expected a URL string, got list'):
         resolve_url('registry', None, str(node_file))
+
+
+def test_events_follow_the_registry_hub_unless_set(node_file, monkeypatch):
+    from fannode.settings import resolve_events_url
+    assert resolve_events_url(None, None, str(node_file)) == DEFAULT_HUB
+    assert resolve_events_url(None, 'hub://127.0.0.1:5000', str(node_file)) == 'hub://127.0.0.1:5000'
+    monkeypatch.setenv('FANNODE_REGISTRY', 'hub://127.0.0.1:6000')
+    assert resolve_events_url(None, None, str(node_file)) == 'hub://127.0.0.1:6000'
+    monkeypatch.setenv('FANNODE_EVENTS', 'hub://127.0.0.1:7000')
+    assert resolve_events_url(None, None, str(node_file)) == 'hub://127.0.0.1:7000'
+    assert resolve_events_url('local://t', None, str(node_file)) == 'local://t'

@@ -60,6 +60,12 @@ class Greeting(fannode.Interface):
         return {'reply': reply, 'here': trace.get_id(),
                 'there': self.proxy(service).trace_id()}
 
+    @fannode.rpc()
+    def emit_many(self, type, n, sleep=0):
+        for i in range(n):
+            self.emit(type, {'n': i, 'sleep': sleep})
+        return n
+
     def not_exposed(self):
         return 'secret'
 
@@ -82,6 +88,7 @@ class Listen(fannode.Interface):
 
     @fannode.event('count.*')
     def on_count(self, event):
+        gevent.sleep(event.get('sleep', 0))
         print('count %s %s' % (event.type, event['n']), flush=True)
 
     @fannode.event('fails', retry=2)
