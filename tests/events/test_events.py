@@ -8,6 +8,7 @@ import gevent
 import pytest
 
 import fannode
+import fannode.events
 from conftest import free_port
 from fannode.container import ServiceContainer
 from fannode.core.config import loads_config
@@ -174,3 +175,30 @@ def test_an_event_reads_like_its_body():
     e = Event.new('greeted', {'name': 'Joe'}, 'trace', 'Greeting')
     assert e['name'] == 'Joe' and dict(e) == {'name': 'Joe'} and e.type == 'greeted'
     assert len(e.id) == 32 and e.trace_id == 'trace' and e.source == 'Greeting' and e.attempt == 1
+
+
+def test_the_local_backend_delivers_in_process(hub):
+    """local:// needs no broker: handy for testing one service."""
+    c = ServiceContainer(loads_config(CONFIG), hub.url, events='local://test-local')
+    c.start()
+    try:
+        other = fannode.events.get_events('local://test-local')  # same URL, same broker
+        other.emit(Event.new('tick', {'n': 5}, 't', 'test'))
+        c.emit('later', delay=0.2)
+        wait_for(lambda: [s[2] for s in SEEN if s[0] == 'once'] == [5] and any(s[0] == 'later' for s in SEEN))
+        assert [s[2] for s in SEEN if s[0] == 'everywhere'] == [5]
+    finally:
+        c.stop(timeout=1)
+
+
+def test_fannode_emit_from_plain_code(hub, instances, monkeypatch):
+    from fannode.events import default
+    instances(1)
+    monkeypatch.setenv('FANNODE_EVENTS', hub.url)
+    default.set_events(None)
+    try:
+        fannode.emit('tick', {'n': 9})
+        wait_for(lambda: [s[2] for s in SEEN if s[0] == 'once'] == [9])
+    finally:
+        default.get_events().close(1)
+        default.set_events(None)

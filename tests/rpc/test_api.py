@@ -2,8 +2,10 @@
 (ServiceContainer) and proxies, all on loopback ZeroMQ under gevent."""
 from __future__ import annotations
 
+import contextvars
 import datetime
 import decimal
+import time
 import uuid
 
 import gevent
@@ -19,6 +21,8 @@ from fannode.discovery import get_registry
 from fannode.node.hub.server import Hub
 from fannode.zmqrpc import default, protocol
 from fannode.zmqrpc.client import RpcClient
+from fannode.zmqrpc.connection import Call, Connection, shared_context
+from fannode.zmqrpc.server import RpcServer
 
 
 @pytest.fixture
@@ -38,7 +42,7 @@ def start(hub_url):
 
     def start_one(**env):
         config = load_config(TESTS / 'conf' / 'demo.yml', env=env)
-        container = ServiceContainer(config, hub_url)
+        container = ServiceContainer(config, hub_url, events=hub_url)
         container.start()
         containers.append(container)
         return container
@@ -64,9 +68,9 @@ def greeting(start, client):
 
 def test_public_api_is_exactly_this():
     assert sorted(fannode.__all__) == [
-        'BadArguments', 'BadRequest', 'Config', 'ConfigError', 'ConnectionLost', 'FannodeError',
-        'Interface', 'Nack', 'RegistryUnavailable', 'RemoteError', 'RpcError', 'Timeout',
-        'Unavailable', 'UnknownMethod', 'UnknownService', 'proxy', 'rpc']
+        'BadArguments', 'BadRequest', 'Config', 'ConfigError', 'ConnectionLost', 'Event',
+        'FannodeError', 'Interface', 'Nack', 'RegistryUnavailable', 'RemoteError', 'RpcError',
+        'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'emit', 'event', 'proxy', 'rpc']
     for name in fannode.__all__:
         assert getattr(fannode, name) is not None
 
@@ -220,9 +224,11 @@ def test_methods_stay_plain_functions_for_unit_tests():
     from demo import Greeting
     service = Greeting()
     service.apply_config(loads_config('greeting: Yo\n'))
-    assert service.greet(name='Bo') == 'Yo, Bo!'
+    assert service.greeting == 'Yo' and service.echo(value=[1]) == [1]
     with pytest.raises(RuntimeError, match='Greeting is not running in a fannode instance'):
         service.proxy('Other')
+    with pytest.raises(RuntimeError, match='Greeting is not running in a fannode instance'):
+        service.greet(name='Bo')  # it emits
 
 
 def test_inspect_describes_each_method(greeting):
@@ -248,3 +254,76 @@ def test_an_unreadable_request_is_refused_not_ignored(start):
         assert 'unsupported protocol version 99' in reply.body['message']
     finally:
         sock.close()
+
+
+def test_pool_size_bounds_the_requests_running_at_once(hub_url, client):
+    config = loads_config('interfaces: {Greeting: {class: "demo:Greeting"}}\nrpc: {pool_size: 2}\n')
+    container = ServiceContainer(config, hub_url)
+    container.start()
+    try:
+        started = time.monotonic()
+        futures = [client.proxy('Greeting').slow.defer(seconds=0.3) for _ in range(3)]
+        gevent.sleep(0.15)
+        assert container.server.in_flight() == 2  # the third waits for a free worker
+        assert [f.get() for f in futures] == [0.3] * 3
+        assert 0.6 <= time.monotonic() - started < 1.5  # two rounds, not one
+    finally:
+        container.stop(timeout=0)
+
+
+@pytest.fixture
+def serve():
+    """serve({subject: function}) -> a Connection to an RpcServer running those functions."""
+    closing = []
+
+    def start(functions, on_notify=None):
+        server = RpcServer(lambda peer, msg: lambda: functions[msg.subject](peer, msg.body))
+        server.bind()
+        server.start()
+        conn = Connection(shared_context(), server.endpoint, on_notify)
+        closing.append((server, conn))
+        assert conn.wait_connected(2)
+        return server, conn
+
+    yield start
+    for server, conn in closing:
+        conn.close()
+        server.close(linger=0)
+
+
+def call(conn, subject, body=None, trace_id=''):
+    future = Call(subject, int(time.monotonic() * 1e6), 2.0)
+    assert conn.send(protocol.Message(protocol.REQ, future.id, subject, body, trace_id).encode(), future)
+    return future.get()
+
+
+def test_no_context_leaks_from_one_request_into_the_next(serve):
+    var = contextvars.ContextVar('var', default='unset')
+    seen = []
+
+    def remember(peer, body):
+        seen.append((var.get(), gevent.getcurrent()))
+        var.set(body)
+        return fannode.core.trace.get_id()
+
+    _, conn = serve({'x.remember': remember})
+    first = call(conn, 'x.remember', 'one', trace_id='t1')
+    second = call(conn, 'x.remember', 'two')
+    assert first == 't1' and second not in ('', 't1')  # an untraced request starts a trace
+    assert [value for value, _ in seen] == ['unset', 'unset']
+    assert seen[0][1] is seen[1][1]  # though one worker greenlet ran both
+
+
+def test_notifications_arrive_in_order_and_their_handler_may_call(serve):
+    got = []
+
+    def on_notify(msg):
+        got.append((msg.subject, call(conn, 'x.echo', msg.body)))  # blocks for a reply
+
+    server, conn = serve({'x.echo': lambda peer, body: body,
+                          'x.who': lambda peer, body: peer}, on_notify)
+    peer = call(conn, 'x.who')
+    for i in range(5):
+        server.push(peer, 'n', i)
+    wait_until(lambda: len(got) == 5 or gevent.sleep(0.01))
+    assert got == [('n', i) for i in range(5)]
