@@ -94,6 +94,17 @@ def test_events_queued_for_a_stopped_service_survive_a_killed_hub(cluster):
     greeting.send_signal(signal.SIGTERM)
 
 
+def test_a_failing_handler_is_retried_then_dead_lettered_with_a_log_line(cluster):
+    cluster.start_hub()
+    listen = cluster.start_instance('listen.yml')
+    result = cluster.run('emit', 'fails')
+    event_id = result.stderr.split()[2]
+    wait_until(lambda: 'dead-lettered event %s' % event_id in output(cluster.hub),
+               message='the hub to log the dead letter')
+    assert re.findall(r'failing attempt (\d)', output(listen)) == ['1', '2', '3']
+    assert output(listen).count('Traceback') == 1  # retries are one line each; the last failure in full
+
+
 def _ready(cluster) -> int:
     """Events waiting in Listen.on_count on the hub, asked the way an operator would."""
     from fannode.zmqrpc.link import HubLink

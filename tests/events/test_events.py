@@ -37,6 +37,15 @@ class Counter(fannode.Interface):
         SEEN.append(('broken', self.container.id, event.attempt))
         raise ValueError('no')
 
+    running = 0
+
+    @fannode.event('in.order', sequential=True)
+    def in_order(self, event):
+        Counter.running += 1
+        SEEN.append(('in_order', Counter.running, event['n']))
+        gevent.sleep(0.001 * (event['n'] % 3))  # uneven work must not reorder anything
+        Counter.running -= 1
+
     @fannode.rpc()
     def tick(self, n):
         self.emit('tick', {'n': n})
@@ -202,3 +211,13 @@ def test_fannode_emit_from_plain_code(hub, instances, monkeypatch):
     finally:
         default.get_events().close(1)
         default.set_events(None)
+
+
+def test_a_sequential_handler_takes_one_event_at_a_time_in_order(instances):
+    a, = instances(1)
+    for n in range(30):
+        a.emit('in.order', {'n': n})
+    wait_for(lambda: len([s for s in SEEN if s[0] == 'in_order']) == 30)
+    seen = [s for s in SEEN if s[0] == 'in_order']
+    assert [s[2] for s in seen] == list(range(30))
+    assert {s[1] for s in seen} == {1}  # never two at once
