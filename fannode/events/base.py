@@ -44,30 +44,31 @@ class Subscription:
         self._worker = gevent.spawn(self._work) if sequential else None
 
     def dispatch(self, tag: int, event: Event) -> None:
+        # The consumer id goes with the event: after a hub restart the subscription
+        # consumes under a new id, and acks for the old deliveries must not match new ones.
         if self._inbox is not None:
-            self._inbox.put((tag, event))
+            self._inbox.put((self.consumer, tag, event))
         else:
-            self.running.spawn(self._handle, tag, event)
+            self.running.spawn(self._handle, self.consumer, tag, event)
 
     def _work(self) -> None:
         while True:
-            tag, event = self._inbox.get()
-            self._handle(tag, event)
+            self._handle(*self._inbox.get())
 
-    def _handle(self, tag: int, event: Event) -> None:
+    def _handle(self, consumer: str, tag: int, event: Event) -> None:
         try:
             self.handler(event)
         except Exception as e:
             if event.attempt <= self.retry:
                 log.warning('handler of %s for event %s failed (attempt %d of %d), retrying: %s: %s',
                             self.queue, event.id, event.attempt, self.retry + 1, type(e).__name__, e)
-                self.backend.retry(self, tag, backoff(event.attempt))
+                self.backend.retry(consumer, tag, backoff(event.attempt))
             else:
                 log.exception('handler of %s failed on event %s %s after %d attempt(s); dead-lettered',
                               self.queue, event.type, event.id, event.attempt)
-                self.backend.reject(self, tag, '%s: %s' % (type(e).__name__, e))
+                self.backend.reject(consumer, tag, '%s: %s' % (type(e).__name__, e))
             return
-        self.backend.ack(self, tag)
+        self.backend.ack(consumer, tag)
 
     def stop(self, timeout: float) -> None:
         if self._worker is not None:
@@ -105,13 +106,13 @@ class EventSystem(abc.ABC):
         outlives its consumers; an exclusive one is deleted when its consumer goes."""
 
     @abc.abstractmethod
-    def ack(self, sub: Subscription, tag: int) -> None: ...
+    def ack(self, consumer: str, tag: int) -> None: ...
 
     @abc.abstractmethod
-    def retry(self, sub: Subscription, tag: int, delay: float) -> None: ...
+    def retry(self, consumer: str, tag: int, delay: float) -> None: ...
 
     @abc.abstractmethod
-    def reject(self, sub: Subscription, tag: int, reason: str) -> None: ...
+    def reject(self, consumer: str, tag: int, reason: str) -> None: ...
 
     @abc.abstractmethod
     def unsubscribe(self, sub: Subscription, timeout: float = 5.0) -> None:

@@ -104,15 +104,15 @@ class HubEvents(EventSystem):
                        owner=sub.consumer if sub.exclusive else None)
         self.link.call('consume', consumer=sub.consumer, queue=sub.queue, prefetch=sub.prefetch)
 
-    def ack(self, sub: Subscription, tag: int) -> None:
-        self.acks.setdefault(sub.consumer, []).append(tag)
+    def ack(self, consumer: str, tag: int) -> None:
+        self.acks.setdefault(consumer, []).append(tag)
         self._kick()
 
-    def retry(self, sub: Subscription, tag: int, delay: float) -> None:
-        self._tell('retry', consumer=sub.consumer, tag=tag, delay=delay)
+    def retry(self, consumer: str, tag: int, delay: float) -> None:
+        self._tell('retry', consumer=consumer, tag=tag, delay=delay)
 
-    def reject(self, sub: Subscription, tag: int, reason: str) -> None:
-        self._tell('reject', consumer=sub.consumer, tag=tag, reason=reason)
+    def reject(self, consumer: str, tag: int, reason: str) -> None:
+        self._tell('reject', consumer=consumer, tag=tag, reason=reason)
 
     def _tell(self, method: str, **body: Any) -> None:
         # If the hub is away the consumer's lease runs out and the event comes back anyway.
@@ -154,8 +154,10 @@ class HubEvents(EventSystem):
     def _alive(self) -> None:
         reply = self.link.call('alive', consumers=list(self.subs))
         for consumer in reply['unknown']:  # the hub restarted or gave up on us
-            sub = self.subs.get(consumer)
+            sub = self.subs.pop(consumer, None)
             if sub is not None:
                 log.info('consuming %s again from the hub at %s', sub.queue, self.url)
                 self.acks.pop(consumer, None)  # those deliveries will come again
+                sub.consumer = uuid.uuid4().hex
+                self.subs[sub.consumer] = sub
                 self._consume(sub)

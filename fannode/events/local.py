@@ -45,14 +45,14 @@ class LocalEvents(EventSystem):
         self.broker.consume(sub.consumer, None, queue, sub.prefetch)
         return sub
 
-    def ack(self, sub: Subscription, tag: int) -> None:
-        self.broker.ack(sub.consumer, [tag])
+    def ack(self, consumer: str, tag: int) -> None:
+        self.broker.ack(consumer, [tag])
 
-    def retry(self, sub: Subscription, tag: int, delay: float) -> None:
-        self.broker.retry(sub.consumer, tag, delay)
+    def retry(self, consumer: str, tag: int, delay: float) -> None:
+        self.broker.retry(consumer, tag, delay)
 
-    def reject(self, sub: Subscription, tag: int, reason: str) -> None:
-        self.broker.reject(sub.consumer, tag, reason)
+    def reject(self, consumer: str, tag: int, reason: str) -> None:
+        self.broker.reject(consumer, tag, reason)
 
     def unsubscribe(self, sub: Subscription, timeout: float = 5.0) -> None:
         self.subs.pop(sub.consumer, None)

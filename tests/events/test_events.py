@@ -138,7 +138,7 @@ def test_events_queued_for_a_stopped_service_survive_a_hub_restart(hub, instance
     for n in range(50):
         emitter.emit('tick', {'n': n})
     assert emitter.events.flush(5)
-    emitter.events.close(1)
+    emitter.stop(timeout=1)  # never started: this only closes its connections
     hub.stop()
     hub.restart()
     instances(1)
