@@ -1,7 +1,7 @@
 """The measurements: round trips counted over a fixed time, and an idle RSS.
 
 The raw anchor uses plain blocking pyzmq; the fannode ones use the real client
-(zmq.green under gevent) exactly as service code calls another service:
+(under gevent) exactly as service code calls another service:
 `proxy.greet(name='Joe')`.
 """
 from __future__ import annotations

@@ -7,13 +7,13 @@ import time
 from typing import Any
 
 import gevent
-import zmq.green as zmq
+import zmq
 
 from fannode.core import trace
 from fannode.discovery import Registry
 from fannode.exceptions import Timeout, Unavailable, UnknownService
 from fannode.zmqrpc import protocol
-from fannode.zmqrpc.connection import Call, Connection
+from fannode.zmqrpc.connection import Call, Connection, shared_context
 
 DEFAULT_TIMEOUT = 3.0
 _ids = itertools.count(1)
@@ -25,7 +25,7 @@ class RpcClient:
     def __init__(self, registry: Registry, context: zmq.Context | None = None,
                  timeout: float = DEFAULT_TIMEOUT):
         self.registry = registry
-        self.context = context or zmq.Context.instance()
+        self.context = context or shared_context()
         self.timeout = timeout
         self.connections: dict[str, Connection] = {}
         self._turn: dict[str, int] = {}

@@ -1,13 +1,22 @@
-"""One DEALER socket to one endpoint, and the calls waiting on it."""
+"""One DEALER socket to one endpoint, and the calls waiting on it.
+
+Sockets here are plain pyzmq sockets read from the gevent loop: one io watcher on each
+socket's ZMQ_FD drains it in a loop callback. That costs far less per message than
+zmq.green and a receiver greenlet. Loop callbacks must never block, so anything that
+may (the on_notify callback) runs in a greenlet.
+"""
 from __future__ import annotations
 
+import collections
+import itertools
 import logging
 import time
 from typing import Any, Callable
 
 import gevent
 import gevent.event
-import zmq.green as zmq
+import zmq
+import zmq.green
 from zmq.utils.monitor import recv_monitor_message
 
 from fannode.exceptions import (
@@ -21,6 +30,42 @@ log = logging.getLogger(__name__)
 # cable out); a killed process is seen at once because its kernel resets the connection.
 HEARTBEAT_IVL_MS = 500
 HEARTBEAT_TIMEOUT_MS = 2000
+
+# Plain ints: pyzmq's enum flags cost an IntFlag operation on each use.
+EVENTS, POLLIN, NOBLOCK, SNDMORE = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK), int(zmq.SNDMORE)
+READ = 1  # a gevent io watcher's event mask
+
+_monitors = itertools.count(1)
+
+
+def shared_context() -> zmq.Context:
+    """The process's default context. It is zmq.green's, which HubLink and service code
+    default to, so that every socket shares one libzmq context. Our sockets on it are
+    plain ones all the same (socket_class=zmq.Socket)."""
+    return zmq.green.Context.instance()
+
+
+def plain_socket(context: zmq.Context, kind: int) -> zmq.Socket:
+    return context.socket(kind, socket_class=zmq.Socket)
+
+
+def watch(socket: zmq.Socket, callback: Callable[[], None]) -> Any:
+    """Call `callback` in the loop whenever `socket` may have input.
+
+    ZMQ_FD signals edges only, and any operation on the socket may consume one, so
+    the callback must read until ZMQ_EVENTS shows no input, and whoever sends must
+    check it after (see `wake`). The first run catches anything already waiting."""
+    loop = gevent.get_hub().loop
+    watcher = loop.io(socket.getsockopt(zmq.FD), READ)
+    watcher.start(callback)
+    loop.run_callback(callback)
+    return watcher
+
+
+def wake(socket: zmq.Socket, callback: Callable[[], None]) -> None:
+    """After a send: if input is waiting, the watcher may never fire for it, so read soon."""
+    if socket.getsockopt(EVENTS) & POLLIN:
+        gevent.get_hub().loop.run_callback(callback)
 
 
 class Call:
@@ -42,6 +87,9 @@ class Call:
     def get(self, timeout: float | None = None) -> Any:
         """The reply, or raise what the call ended with. Waits no longer than the call's
         own deadline, nor than `timeout` when given."""
+        if timeout is None and self.endpoint:
+            # Sent: its connection fails it at the deadline, so no timer per call.
+            return self._result.get()
         wait = max(0.0, self.deadline - time.monotonic())
         if timeout is not None:
             wait = min(wait, timeout)
@@ -49,10 +97,13 @@ class Call:
             return self._result.get(timeout=wait)
         except gevent.Timeout:
             if time.monotonic() >= self.deadline:
-                self.fail(Timeout('%s: no reply within %gs%s' % (
-                    self.subject, self.timeout, ' from ' + self.endpoint if self.endpoint else '')))
+                self.fail(self.timed_out())
                 return self._result.get()
             raise Timeout('%s: no reply yet after %gs' % (self.subject, timeout)) from None
+
+    def timed_out(self) -> Timeout:
+        return Timeout('%s: no reply within %gs%s' % (
+            self.subject, self.timeout, ' from ' + self.endpoint if self.endpoint else ''))
 
     def resolve(self, msg: protocol.Message) -> None:
         if msg.type == protocol.REP:
@@ -87,26 +138,36 @@ class Connection:
         self.pending: dict[int, Call] = {}
         self.on_notify = on_notify
         self._up = gevent.event.Event()
-        self.socket = context.socket(zmq.DEALER)
+        self._notices: collections.deque[protocol.Message] = collections.deque()
+        self._notifier: gevent.Greenlet | None = None
+        self._timer: Any = None  # fires at the earliest deadline of the pending calls
+        self._due = 0.0
+        self.socket = plain_socket(context, zmq.DEALER)
         for opt, value in ((zmq.LINGER, 0), (zmq.RECONNECT_IVL, 100),
                            (zmq.RECONNECT_IVL_MAX, 1000), (zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS),
                            (zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)):
             self.socket.setsockopt(opt, value)
-        self.monitor = self.socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        address = 'inproc://fannode-monitor-%d' % next(_monitors)
+        self.socket.monitor(address, zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        self.monitor = plain_socket(context, zmq.PAIR)
+        self.monitor.connect(address)
+        self._watchers = [watch(self.socket, self._read), watch(self.monitor, self._watch)]
         self.socket.connect(endpoint)
-        self._greenlets = [gevent.spawn(self._receive), gevent.spawn(self._watch)]
 
     def send(self, frame: bytes, call: Call | None = None) -> bool:
         """Send without blocking; False when the connection is not up."""
         if not self._up.is_set():
             return False
         try:
-            self.socket.send(frame, zmq.NOBLOCK)
+            self.socket.send(frame, NOBLOCK)
         except zmq.Again:
             return False
         if call is not None:
             call.endpoint = self.endpoint
             self.pending[call.id] = call
+            if self._timer is None or call.deadline < self._due:
+                self._arm(call.deadline)
+        wake(self.socket, self._read)
         return True
 
     @property
@@ -117,21 +178,34 @@ class Connection:
         return self._up.wait(timeout)
 
     def expire(self, now: float) -> None:
-        """Drop calls nobody waits for any more (deferred and never read)."""
+        """Fail the calls whose deadline has passed, whether anyone waits for them or not."""
         for call in [c for c in self.pending.values() if c.deadline < now]:
             self.pending.pop(call.id, None)
-            call.fail(Timeout('%s: no reply within %gs from %s' % (call.subject, call.timeout, self.endpoint)))
+            call.fail(call.timed_out())
 
     def close(self) -> None:
-        gevent.killall(self._greenlets, block=False)
+        for watcher in self._watchers:
+            watcher.close()
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+        if self._notifier is not None:
+            self._notifier.kill(block=False)
         self._fail_pending('connection to %s closed' % self.endpoint)
         self.socket.disable_monitor()
         self.monitor.close(linger=0)
         self.socket.close(linger=0)
 
-    def _receive(self) -> None:
-        while True:
-            self._handle(self.socket.recv())
+    # -- in the loop: these never block ---------------------------------------------
+
+    def _read(self) -> None:
+        socket = self.socket
+        while not socket.closed and socket.getsockopt(EVENTS) & POLLIN:
+            frame = socket.recv(NOBLOCK)
+            try:
+                self._handle(frame)
+            except Exception:  # an error here would stop the watcher: read on
+                log.exception('dropped a frame from %s', self.endpoint)
 
     def _handle(self, frame: bytes) -> None:
         try:
@@ -141,29 +215,56 @@ class Connection:
             return
         if msg.type == protocol.NOTIFY:
             if self.on_notify is not None:
-                self.on_notify(msg)
+                self._notices.append(msg)
+                if self._notifier is None:
+                    self._notifier = gevent.spawn(self._notify)
             return
         call = self.pending.pop(msg.id, None) if msg.type != protocol.ACK else None
         if call is not None:
             call.resolve(msg)
 
     def _watch(self) -> None:
-        while True:
-            event = recv_monitor_message(self.monitor)['event']
+        monitor = self.monitor
+        while not monitor.closed and monitor.getsockopt(EVENTS) & POLLIN:
+            event = recv_monitor_message(monitor, NOBLOCK)['event']
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._up.set()
             elif event == zmq.EVENT_DISCONNECTED:
                 self._up.clear()
                 # Replies the peer sent before leaving may still wait in the socket:
                 # take them first; the rest can never arrive.
-                while True:
-                    try:
-                        self._handle(self.socket.recv(zmq.NOBLOCK))
-                    except zmq.Again:
-                        break
+                self._read()
                 self._fail_pending('%s went away before replying' % self.endpoint)
+
+    def _arm(self, deadline: float) -> None:
+        if self._timer is not None:
+            self._timer.close()
+        self._due = deadline
+        self._timer = gevent.get_hub().loop.timer(max(0.0, deadline - time.monotonic()))
+        self._timer.start(self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._timer.close()
+        self._timer = None
+        self.expire(time.monotonic())
+        if self.pending:
+            self._arm(min(c.deadline for c in self.pending.values()))
 
     def _fail_pending(self, reason: str) -> None:
         pending, self.pending = self.pending, {}
         for call in pending.values():
             call.fail(ConnectionLost('%s: %s' % (call.subject, reason)))
+
+    # -- in a greenlet ---------------------------------------------------------------
+
+    def _notify(self) -> None:
+        """Hand notifications to on_notify in order; it may block or make calls."""
+        try:
+            while self._notices:
+                msg = self._notices.popleft()
+                try:
+                    self.on_notify(msg)
+                except Exception:
+                    log.exception('handling %s from %s failed', msg.subject, self.endpoint)
+        finally:
+            self._notifier = None

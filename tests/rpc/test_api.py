@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import datetime
 import decimal
+import itertools
 import time
 import uuid
 
@@ -15,7 +16,7 @@ import zmq.green as zmq
 import fannode
 from conftest import TESTS, free_port, wait_until
 from fannode.container import ServiceContainer
-from fannode.core import serial
+from fannode.core import serial, trace
 from fannode.core.config import load_config, loads_config
 from fannode.discovery import get_registry
 from fannode.node.hub.server import Hub
@@ -291,8 +292,11 @@ def serve():
         server.close(linger=0)
 
 
+_ids = itertools.count(1)
+
+
 def call(conn, subject, body=None, trace_id=''):
-    future = Call(subject, int(time.monotonic() * 1e6), 2.0)
+    future = Call(subject, next(_ids), 2.0)
     assert conn.send(protocol.Message(protocol.REQ, future.id, subject, body, trace_id).encode(), future)
     return future.get()
 
@@ -304,7 +308,7 @@ def test_no_context_leaks_from_one_request_into_the_next(serve):
     def remember(peer, body):
         seen.append((var.get(), gevent.getcurrent()))
         var.set(body)
-        return fannode.core.trace.get_id()
+        return trace.get_id()
 
     _, conn = serve({'x.remember': remember})
     first = call(conn, 'x.remember', 'one', trace_id='t1')
