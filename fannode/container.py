@@ -33,7 +33,7 @@ BUILTINS = ('ping', 'status', 'inspect', 'get_metrics')
 class Method:
     """An installed RPC method, its signature checked before it runs."""
 
-    __slots__ = ('func', 'signature', 'raises', 'builtin')
+    __slots__ = ('func', 'signature', 'raises', 'builtin', '_named', '_required', '_any')
 
     def __init__(self, func: Callable[..., Any], raises: tuple[type[BaseException], ...] = (),
                  builtin: bool = False):
@@ -41,6 +41,18 @@ class Method:
         self.signature = inspect.signature(func)
         self.raises = raises
         self.builtin = builtin
+        params = self.signature.parameters.values()
+        self._named = frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+        self._required = frozenset(p.name for p in params if p.name in self._named and p.default is p.empty)
+        self._any = any(p.kind == p.VAR_KEYWORD for p in params)
+
+    def problem(self, kwargs: dict[str, Any]) -> str:
+        """'' when `kwargs` fit; else what is wrong. Checked on every request, so the
+        common case is two set comparisons."""
+        keys = kwargs.keys()
+        if self._required <= keys and (self._any or keys <= self._named):
+            return ''
+        return argument_problem(self.signature, kwargs)
 
 
 def argument_problem(signature: inspect.Signature, kwargs: dict[str, Any]) -> str:
@@ -202,7 +214,7 @@ class ServiceContainer:
         kwargs = msg.body if msg.body is not None else {}
         if not isinstance(kwargs, dict):
             raise BadArguments('%s: arguments must be a map of names to values' % msg.subject)
-        problem = argument_problem(method.signature, kwargs)
+        problem = method.problem(kwargs)
         if problem:
             raise BadArguments('%s%s: %s' % (msg.subject, method.signature, problem))
         func, client = method.func, self.client
@@ -226,7 +238,8 @@ class ServiceContainer:
     def builtin_status(self) -> dict[str, Any]:
         """Identity and state of this instance."""
         info = self.info.to_dict() if self.info else {}
-        return dict(info, state=self.state, in_flight=self.server.in_flight(),
+        # Not counting this status request itself.
+        return dict(info, state=self.state, in_flight=max(0, self.server.in_flight() - 1),
                     uptime=round(time.time() - self.metrics.started, 3))
 
     def builtin_inspect(self) -> dict[str, Any]:
