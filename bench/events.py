@@ -28,9 +28,9 @@ def measure(procs: Procs, count: int, say=print) -> dict[str, Any]:
     from fannode.zmqrpc.client import RpcClient
 
     url = 'hub://127.0.0.1:%d' % free_port()
-    hub = procs.start('hub', [*_fannode(), 'hub', '--registry', url, '--journal', str(procs.dir / 'hub.sqlite3')])
+    hub = procs.hub(url)
     hub.wait_for('hub listening', START_TIMEOUT)
-    sink = procs.start('sink', [*_fannode(), 'instance', '--registry', url, '--config', str(BENCH / 'conf' / 'sink.yml')])
+    sink = procs.instance(url, BENCH / 'conf' / 'sink.yml')
     sink.wait_for('serving', START_TIMEOUT)
     client = RpcClient(get_registry(url))
     events = get_events(url)
@@ -59,10 +59,6 @@ def measure(procs: Procs, count: int, say=print) -> dict[str, Any]:
     events.close(1)
     return {'events': count, 'end_to_end_per_s': round(end_to_end), 'emit_per_s': round(emit_rate),
             'target_min_per_s': TARGET_EVENTS_PER_S, 'pass': end_to_end >= TARGET_EVENTS_PER_S}
-
-
-def _fannode() -> list[str]:
-    return [sys.executable, '-m', 'fannode.cli']
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,7 +118,8 @@ class Procs:
         return self.start('raw-server', [sys.executable, '-m', 'bench.raw_server', str(port)])
 
     def hub(self, url: str) -> Proc:
-        return self.start('hub', [*FANNODE, 'hub', '--registry', url], {'FANNODE_REGISTRY': url})
+        return self.start('hub', [*FANNODE, 'hub', '--registry', url, '--journal', str(self.dir / 'hub.sqlite3')],
+                          {'FANNODE_REGISTRY': url})
 
     def instance(self, url: str, config: Path) -> Proc:
         return self.start('instance', [*FANNODE, 'instance', '--registry', url, '--config', str(config)],
