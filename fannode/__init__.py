@@ -29,7 +29,7 @@ __version__ = '0.1.0'
 __all__ = [
     'BadArguments', 'BadRequest', 'Config', 'ConfigError', 'ConnectionLost', 'Event', 'FannodeError',
     'Interface', 'Nack', 'RegistryUnavailable', 'RemoteError', 'RpcError', 'Timeout', 'Unavailable',
-    'UnknownMethod', 'UnknownService', 'emit', 'event', 'proxy', 'rpc',
+    'UnknownMethod', 'UnknownService', 'WebInterface', 'emit', 'event', 'proxy', 'rpc',
 ]
 
 
@@ -47,3 +47,10 @@ def emit(event_type: str, body: dict | None = None, delay: float | None = None) 
     the event is sent in the background and retried until the broker takes it."""
     from fannode.events.default import emit as default_emit
     default_emit(event_type, body, delay)
+
+
+def __getattr__(name: str) -> object:
+    if name == 'WebInterface':  # werkzeug is imported only by services that serve HTTP
+        from fannode.web.interface import WebInterface
+        return WebInterface
+    raise AttributeError("module 'fannode' has no attribute %r" % name)

@@ -7,6 +7,7 @@ import inspect
 import logging
 import os
 import socket
+import sys
 import time
 import uuid
 from typing import Any, Callable
@@ -74,7 +75,8 @@ def argument_problem(signature: inspect.Signature, kwargs: dict[str, Any]) -> st
 
 class ServiceContainer:
     def __init__(self, config: Config, registry: Registry | str, ip: str | None = None,
-                 port: int | None = None, events: EventSystem | str | None = None):
+                 port: int | None = None, events: EventSystem | str | None = None,
+                 sockets: dict[str, int] | None = None):
         config.check_keys(SERVICE_KEYS)
         rpc_config = config.section('rpc')
         rpc_config.check_keys(RPC_KEYS)
@@ -94,6 +96,8 @@ class ServiceContainer:
         self.methods: dict[str, dict[str, Method]] = {}
         self.handlers: list[tuple[str, str, EventSpec, Callable[[Event], Any]]] = []
         self.subscriptions: list[Subscription] = []
+        self.sockets = sockets or {}  # listening sockets handed over by the node, by name
+        self.web: list[Any] = []
         self.info: InstanceInfo | None = None
         interfaces = config.section('interfaces')
         if not interfaces:
@@ -137,9 +141,20 @@ class ServiceContainer:
             iface.on_start()
         for service, handler_name, spec, method in self.handlers:
             self.subscriptions.append(self._subscribe(service, handler_name, spec, method))
+        meta = {}
+        # A WebInterface subclass has imported this already; otherwise werkzeug stays out.
+        web = sys.modules.get('fannode.web.interface')
+        for iface in self.interfaces.values():
+            if web is not None and isinstance(iface, web.WebInterface):
+                from fannode.web.server import WebServer  # gevent.pywsgi only where needed
+                server = WebServer(iface, self.sockets)
+                server.start()
+                self.web.append(server)
+                meta.setdefault('http', {})[iface.name] = server.url
+                log.info('serving %s over HTTP at %s', iface.name, server.url)
         info = InstanceInfo(id=self.id, endpoint=endpoint, services=list(self.interfaces),
                             pid=os.getpid(), host=socket.gethostname(), version=self.version,
-                            started=time.time())
+                            started=time.time(), meta=meta)
         self.registry.register(info)
         self.info = info
         self.state = 'running'
@@ -152,6 +167,8 @@ class ServiceContainer:
         self.state = 'stopping'
         if self.info is not None:
             self.registry.unregister(self.info)
+        for server in self.web:  # health checks say 503, running requests finish
+            server.stop(timeout)
         for sub in self.subscriptions:  # no new events; running handlers finish and ack
             self.events.unsubscribe(sub, timeout)
         if not self.server.drain(timeout):

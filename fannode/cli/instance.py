@@ -27,6 +27,8 @@ class InstanceCommand(Command):
         parser.add_argument('--loglevel', '-l', default='INFO', metavar='LEVEL',
                             choices=['DEBUG', 'INFO', 'WARNING', 'ERROR', 'debug', 'info', 'warning', 'error'],
                             help='log level (default: INFO)')
+        parser.add_argument('--socket', action='append', default=[], metavar='NAME=FD',
+                            help='a listening socket inherited from the node (also $FANNODE_SOCKETS)')
         parser.add_argument('--stop-timeout', type=float, default=5.0, metavar='SECONDS',
                             help='how long running requests may take to finish on stop (default: 5)')
 
@@ -45,13 +47,15 @@ class InstanceCommand(Command):
         from fannode.core import logs
         from fannode.core.config import load_config
         from fannode.events import default as events_default
+        from fannode.web.server import inherited_sockets
         from fannode.zmqrpc import default
         from fannode.settings import resolve_events_url, resolve_url
 
         sys.path.insert(0, os.getcwd())
         config = load_config(args.config)
         container = ServiceContainer(config, resolve_url('registry', args.registry), args.ip, args.port,
-                                     events=resolve_events_url(args.events, args.registry))
+                                     events=resolve_events_url(args.events, args.registry),
+                                     sockets={**inherited_sockets(), **inherited_sockets(','.join(args.socket))})
         logs.setup(args.loglevel, ','.join(container.interfaces))
         default.set_client(container.client)
         events_default.set_events(container.events)

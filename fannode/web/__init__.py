@@ -1,0 +1,11 @@
+"""HTTP services on werkzeug, served by gevent inside the worker."""
+from __future__ import annotations
+
+__all__ = ['WebInterface']
+
+
+def __getattr__(name: str) -> object:
+    if name == 'WebInterface':  # lazily: werkzeug only where a service serves HTTP
+        from fannode.web.interface import WebInterface
+        return WebInterface
+    raise AttributeError("module 'fannode.web' has no attribute %r" % name)

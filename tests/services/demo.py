@@ -2,6 +2,7 @@
 import os
 
 import gevent
+from werkzeug.routing import Map, Rule
 
 import fannode
 from fannode.core import trace
@@ -95,3 +96,38 @@ class Listen(fannode.Interface):
     def on_fails(self, event):
         print('failing attempt %d' % event.attempt, flush=True)
         raise ValueError('cannot handle %s' % event.id)
+
+
+class Web(fannode.WebInterface):
+    """HTTP in front of Greeting, and the error cases."""
+
+    url_map = Map([
+        Rule('/greet', endpoint='greet'),
+        Rule('/pid', endpoint='pid'),
+        Rule('/json/<int:n>', endpoint='as_json'),
+        Rule('/boom', endpoint='boom'),
+        Rule('/lookup', endpoint='lookup'),
+        Rule('/only-post', endpoint='pid', methods=['POST']),
+        Rule('/slow', endpoint='slow'),
+    ])
+
+    def greet(self, request):
+        name = request.args['name']
+        print('About to greet %s [%s]' % (name, trace.get_id()), flush=True)
+        return self.proxy('Greeting').greet(name=name)
+
+    def pid(self, request):
+        return str(os.getpid())
+
+    def as_json(self, request, n):
+        return {'n': n, 'trace_id': trace.get_id()}
+
+    def boom(self, request):
+        raise RuntimeError('boom')
+
+    def lookup(self, request):
+        return self.proxy('Greeting').lookup(key=request.args.get('key', 'k'))
+
+    def slow(self, request):
+        gevent.sleep(float(request.args.get('seconds', 1)))
+        return 'done'

@@ -1,0 +1,114 @@
+"""HTTP services: a WebInterface maps URLs to its methods with a werkzeug `url_map`.
+
+    class Web(fannode.WebInterface):
+        url_map = Map([Rule('/greet', endpoint='greet')])
+
+        def greet(self, request):
+            return self.proxy('Greeting').greet(name=request.args['name'])
+
+It is an Interface too: it may have @rpc methods and @event handlers, emit and proxy.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, Callable, Iterable
+
+from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.routing import Map
+from werkzeug.wrappers import Request, Response
+
+from fannode.core import trace
+from fannode.core.config import Config
+from fannode.core.interface import Interface
+from fannode.exceptions import ConnectionLost, Nack, RemoteError, Timeout
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger('fannode.web.access')
+
+DEFAULT_PORT = 4080
+TRACE_HEADER = 'X-Trace-Id'
+
+# What a failed downstream call becomes when the handler does not catch it.
+RPC_STATUS = ((RemoteError, 502), (Timeout, 504), (ConnectionLost, 502), (Nack, 503))
+
+
+def to_response(value: Any) -> Response:
+    """What a handler returned, as a Response: str is text, bytes are bytes, a mapping or
+    list is JSON, None is 204."""
+    if isinstance(value, Response):
+        return value
+    if value is None:
+        return Response(status=204)
+    if isinstance(value, str):
+        return Response(value, content_type='text/plain; charset=utf-8')
+    if isinstance(value, (bytes, bytearray)):
+        return Response(bytes(value), content_type='application/octet-stream')
+    if isinstance(value, (dict, list)):
+        from fannode.cli.output import to_json
+        return Response(to_json(value), content_type='application/json')
+    raise TypeError('a web handler returned %s; return a Response, str, bytes, dict, list or None'
+                    % type(value).__name__)
+
+
+class WebInterface(Interface):
+    """An Interface served over HTTP. Config keys (all optional): `port` (4080), `host`
+    (0.0.0.0), `socket` (the name of a listening socket handed over by the node),
+    `health` (path answering 200 while serving, 503 while stopping; default /_health),
+    `max_body` (bytes; default 10 MiB), `access_log` (true)."""
+
+    url_map: Map = Map([])
+
+    def apply_config(self, config: Config) -> None:
+        super().apply_config(config)
+        self.web_config = config
+        self.health_path = config.require('health', str, '/_health')
+        self.max_body = config.require('max_body', int, 10 * 1024 * 1024)
+        self.log_access = config.require('access_log', bool, True)
+        self.serving = False
+
+    def wsgi(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        """The WSGI application: one call per HTTP request, in its own greenlet."""
+        started = time.monotonic()
+        incoming = environ.get('HTTP_X_TRACE_ID', '')
+        trace_id = incoming if 0 < len(incoming) <= 128 else trace.new_id()
+        trace.set_id(trace_id)
+        if self.container is not None:
+            from fannode.zmqrpc import default
+            default.current.set(self.container.client)
+        request = Request(environ)
+        request.max_content_length = self.max_body
+        response = self._respond(request, trace_id)
+        response.headers[TRACE_HEADER] = trace_id
+        if self.log_access:
+            access_log.info('%s %s %d %.1fms', request.method, request.full_path.rstrip('?'),
+                            response.status_code, (time.monotonic() - started) * 1000)
+        return response(environ, start_response)
+
+    def _respond(self, request: Request, trace_id: str) -> Response:
+        if request.path == self.health_path:
+            ok = self.serving
+            return Response('ok' if ok else 'stopping', status=200 if ok else 503,
+                            content_type='text/plain; charset=utf-8')
+        try:
+            endpoint, args = self.url_map.bind_to_environ(request.environ).match()
+            handler = getattr(self, endpoint, None) if isinstance(endpoint, str) else endpoint
+            if handler is None:
+                log.error("%s: url_map names endpoint '%s', but there is no such method",
+                          self.name, endpoint)
+                raise NotFound()
+            return to_response(handler(request, **args))
+        except HTTPException as e:
+            return e.get_response(request.environ)
+        except Exception as e:
+            for cls, status in RPC_STATUS:
+                if isinstance(e, cls):
+                    log.warning('%s %s: %s', request.method, request.path, e)
+                    return self._error(status, '%s' % e, trace_id)
+            log.exception('%s %s failed', request.method, request.path)
+            return self._error(500, 'Internal Server Error', trace_id)
+
+    def _error(self, status: int, message: str, trace_id: str) -> Response:
+        body = json.dumps({'error': message, 'trace_id': trace_id})
+        return Response(body, status=status, content_type='application/json')
