@@ -6,6 +6,7 @@ import logging
 import os
 import socket
 
+import gevent.pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from fannode.exceptions import ConfigError, FannodeError
@@ -74,8 +75,9 @@ class WebServer:
         self.listener = listener_for(iface, sockets)
         host, port = self.listener.getsockname()[:2]
         self.url = 'http://%s:%d' % ('127.0.0.1' if host in ('0.0.0.0', '::') else host, port)
+        # A pool (unbounded) rather than bare greenlets: stop() waits only for a pool.
         self.server = WSGIServer(self.listener, iface.wsgi, handler_class=Handler, log=None,
-                                 error_log=log)
+                                 error_log=log, spawn=gevent.pool.Pool())
 
     def start(self) -> None:
         self.server.start()

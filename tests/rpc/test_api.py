@@ -71,7 +71,8 @@ def test_public_api_is_exactly_this():
     assert sorted(fannode.__all__) == [
         'BadArguments', 'BadRequest', 'Config', 'ConfigError', 'ConnectionLost', 'Event',
         'FannodeError', 'Interface', 'Nack', 'RegistryUnavailable', 'RemoteError', 'RpcError',
-        'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'emit', 'event', 'proxy', 'rpc']
+        'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'WebInterface', 'emit', 'event',
+        'proxy', 'rpc']
     for name in fannode.__all__:
         assert getattr(fannode, name) is not None
 

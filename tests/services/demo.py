@@ -129,5 +129,6 @@ class Web(fannode.WebInterface):
         return self.proxy('Greeting').lookup(key=request.args.get('key', 'k'))
 
     def slow(self, request):
+        print('slow request started', flush=True)
         gevent.sleep(float(request.args.get('seconds', 1)))
         return 'done'

@@ -1,0 +1,16 @@
+"""The web service `python -m bench.web` loads: as small as a fannode web service gets."""
+import os
+
+from werkzeug.routing import Map, Rule
+
+import fannode
+
+
+class Hello(fannode.WebInterface):
+    url_map = Map([Rule('/hello', endpoint='hello'), Rule('/pid', endpoint='pid')])
+
+    def hello(self, request):
+        return 'Hello'
+
+    def pid(self, request):
+        return str(os.getpid())
