@@ -261,13 +261,23 @@ def test_list_and_help(cluster):
 
 def test_the_readme_quick_start_works_as_written(cluster):
     """The README's steps with the repository's own services/ and conf/."""
-    from conftest import ROOT
-    cluster.env['PYTHONPATH'] = str(ROOT / 'services')
+    import urllib.request
+
+    from conftest import ROOT, free_port
+    web_port = free_port()  # the README uses 4080; a test must not depend on it being free
+    cluster.env.update(PYTHONPATH=str(ROOT / 'services'), WEB_PORT=str(web_port))
     cluster.start_hub()
-    for _ in range(2):
-        proc = cluster.spawn('instance', '--config', str(ROOT / 'conf' / 'greeting.yml'), name='greeting')
-        wait_until(lambda: 'serving Greeting' in output(proc) or proc.poll() is not None)
+    procs = {}
+    for name, ready in (('greeting', 'serving Greeting'), ('greeting', 'serving Greeting'),
+                        ('listen', 'serving Listen'), ('web', 'serving Web')):
+        proc = procs[name] = cluster.spawn('instance', '--config', str(ROOT / 'conf' / (name + '.yml')), name=name)
+        wait_until(lambda: ready in output(proc) or proc.poll() is not None)
         assert proc.poll() is None, output(proc)
-    assert cluster.run('discover').stdout == 'Greeting [2]\n'
+    assert cluster.run('discover').stdout == 'Greeting [2]\nListen [1]\nWeb [1]\n'
     result = cluster.run('request', 'Greeting.greet', '{"name": "Joe"}')
     assert (result.returncode, result.stdout) == (0, 'Hi, Joe!\n')
+    wait_until(lambda: 'Somebody greeted Joe' in output(procs['listen']))
+    with urllib.request.urlopen('http://127.0.0.1:%d/greet?name=joe' % web_port, timeout=10) as r:
+        assert r.read() == b'Hi, joe!'
+    assert 'About to greet joe' in output(procs['web'])
+    wait_until(lambda: 'Somebody greeted joe' in output(procs['listen']))
