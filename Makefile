@@ -27,6 +27,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.events
+	$(BIN)/python -m bench.web
 
 hub: $(STAMP)
 	$(BIN)/fannode hub

@@ -5,8 +5,8 @@
 GET /hello answers 'Hello'; GET /pid answers this process's PID (to see which of two
 processes sharing the port served a connection). Binds 127.0.0.1:PORT with SO_REUSEADDR
 and SO_REUSEPORT, so two of these share one port and the kernel spreads connections over
-them. No access log; TCP_NODELAY on every accepted connection. Prints "ready" once
-listening; SIGTERM keeps its default action.
+them. No access log (log=None, and log_request does nothing); TCP_NODELAY on every
+accepted connection. Prints "ready" once listening; SIGTERM keeps its default action.
 """
 from gevent import monkey
 
@@ -47,6 +47,9 @@ class Handler(WSGIHandler):
     def handle(self):
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().handle()
+
+    def log_request(self):
+        pass  # with log=None gevent still formats an access line for a no-op log: ~7% of the CPU
 
 
 def main() -> None:

@@ -6,13 +6,15 @@ into another handled beside it.
 from __future__ import annotations
 
 import contextvars
-import uuid
+import random
 
 _trace_id: contextvars.ContextVar[str] = contextvars.ContextVar('fannode_trace_id', default='')
 
 
 def new_id() -> str:
-    return uuid.uuid4().hex
+    """32 hex digits, like a uuid4's; random (reseeded in each forked child) rather than
+    uuid4, which reads the OS's entropy and costs ten times more per request."""
+    return '%032x' % random.getrandbits(128)
 
 
 def get_id() -> str:
