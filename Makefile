@@ -14,10 +14,9 @@ $(STAMP): setup.py
 
 install: $(STAMP)
 
-# Bring up the local cluster. Until `fannode up` and node.yml land, that is the hub;
-# start instances beside it with `fannode instance --config conf/greeting.yml`.
+# Bring up the workshop cluster of node.yml: the hub, web ×2, greeting ×3, listen ×4.
 up: $(STAMP)
-	$(BIN)/fannode hub
+	$(BIN)/fannode up
 
 # The whole test suite, as CI runs it.
 # Exit status 5 (a -m/-k selection matched no tests) is not a failure.
@@ -28,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.events
 	$(BIN)/python -m bench.web
+	$(BIN)/python -m bench.node
 
 hub: $(STAMP)
 	$(BIN)/fannode hub

@@ -9,8 +9,13 @@ COMMANDS = [
     'inspect = fannode.cli.inspect:InspectCommand',
     'instance = fannode.cli.instance:InstanceCommand',
     'list = fannode.cli.list:ListCommand',
+    'ps = fannode.cli.node:PsCommand',
+    'reload = fannode.cli.node:ReloadCommand',
     'request = fannode.cli.request:RequestCommand',
+    'restart = fannode.cli.node:RestartCommand',
+    'scale = fannode.cli.node:ScaleCommand',
     'subscribe = fannode.cli.subscribe:SubscribeCommand',
+    'up = fannode.cli.up:UpCommand',
 ]
 
 setup(
@@ -30,6 +35,8 @@ setup(
         'pyzmq>=25.1',
         'rich>=13.0',
         'werkzeug>=3.0',
+        'circus>=0.19,<0.20',
+        'tornado>=6.3,<7',   # circus 0.19's signal handling uses an API tornado 7 removes
     ],
     extras_require={
         'test': ['pytest>=7.4', 'hypothesis>=6.80', 'pytest-timeout>=2.1'],

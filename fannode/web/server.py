@@ -45,6 +45,11 @@ class Handler(WSGIHandler):
 def listener_for(iface: WebInterface, sockets: dict[str, int]) -> socket.socket:
     config = iface.web_config
     name = config.get('socket')
+    if name is not None and not sockets:
+        # Run on its own (not under `fannode up`): the same config listens on `port`.
+        log.info("%s: no sockets inherited from a node; listening on port %s instead of socket '%s'",
+                 iface.name, config.get('port', DEFAULT_PORT), name)
+        name = None
     if name is not None:
         if name not in sockets:
             raise config.error('socket', "no inherited socket '%s' (have: %s); the node passes them "

@@ -135,10 +135,23 @@ def test_a_missing_inherited_socket_is_a_one_line_error(cluster, tmp_path):
     cluster.start_hub()
     config = tmp_path / 'shared.yml'
     config.write_text('interfaces:\n  Web:\n    class: demo:Web\n    socket: web\n')
-    result = cluster.run('instance', '--config', str(config))
+    result = cluster.run('instance', '--config', str(config), '--socket', 'api=9')
     assert result.returncode == 2 and 'Traceback' not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(
-        "error: %s:4: interfaces.Web.socket: no inherited socket 'web'" % config)
+        "error: %s:4: interfaces.Web.socket: no inherited socket 'web' (have: api)" % config)
+
+
+def test_a_socket_config_run_on_its_own_listens_on_its_port(cluster, tmp_path):
+    """conf/web.yml says `socket: web` for the node; `fannode instance` alone uses `port`."""
+    cluster.start_hub()
+    port = free_port()
+    config = tmp_path / 'alone.yml'
+    config.write_text('interfaces:\n  Web:\n    class: demo:Web\n    socket: web\n    port: %d\n' % port)
+    proc = cluster.spawn('instance', '--config', str(config), name='alone')
+    wait_until(lambda: 'serving Web over HTTP' in output(proc), message='the instance to serve')
+    assert "listening on port %d instead of socket 'web'" % port in output(proc)
+    with urllib.request.urlopen('http://127.0.0.1:%d/_health' % port, timeout=5) as response:
+        assert response.status == 200
 
 
 def test_a_port_in_use_is_a_one_line_error(cluster):

@@ -1,0 +1,90 @@
+"""The node's control interface: fannode's RPC framing on a ROUTER bound to a
+per-node ipc:// socket (loopback only by construction). `fannode ps`, `scale`,
+`restart`, `reload` and `top` use it through `call()`."""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from typing import Any
+
+import zmq
+
+from fannode.exceptions import FannodeError, UsageError
+from fannode.zmqrpc import protocol
+
+log = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+
+async def serve(node, endpoint: str, context) -> None:
+    socket = context.socket(zmq.ROUTER)
+    path = endpoint[len('ipc://'):]
+    if os.path.exists(path):
+        os.unlink(path)  # left by a node that was killed; the lock says none runs now
+    socket.bind(endpoint)
+    try:
+        while True:
+            identity, frame = await socket.recv_multipart()
+            try:
+                msg = protocol.decode(frame)
+            except protocol.ProtocolError:
+                continue
+            try:
+                body = await handle(node, msg.subject, msg.body or {})
+                reply = msg.reply(protocol.REP, body)
+            except (FannodeError, TypeError, ValueError) as e:
+                reply = msg.reply(protocol.ERROR, {'type': type(e).__name__, 'message': str(e)})
+            await socket.send_multipart([identity, reply.encode()])
+    finally:
+        socket.close(linger=0)
+
+
+async def handle(node, subject: str, body: dict[str, Any]) -> Any:
+    if subject == 'node.ps':
+        return {'node': node.name, 'file': node.topology.path, 'registry': node.topology.registry,
+                'pid': os.getpid(), 'blocks': [b.status() for b in node.blocks.values()]}
+    if subject == 'node.scale':
+        count = body.get('count')
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise UsageError('the count must be a whole number >= 0, got %r' % (count,))
+        block = node.block(body.get('name', ''))
+        before = block.desired
+        block.scale(count)
+        node.printer.event('%s: %d → %d processes (fannode scale)' % (block.name, before, count), 'cyan')
+        return {'name': block.name, 'before': before, 'count': count}
+    if subject == 'node.restart':
+        name = body.get('name', '')
+        node.block(name)
+        node.printer.event('%s: restarting (fannode restart)' % name, 'cyan')
+        await node.restart(name)
+        return {'name': name}
+    if subject == 'node.reload':
+        return await node.reload()
+    raise UsageError("the node has no method '%s'" % subject)
+
+
+def call(endpoint: str, method: str, timeout: float = 5.0, **body: Any) -> Any:
+    """One blocking request to a running node; FannodeError when none answers."""
+    if not os.path.exists(endpoint[len('ipc://'):]):
+        raise FannodeError('no node is running for this node.yml (start one with `fannode up`)')
+    reply = request(endpoint, 'node.' + method, body, timeout)
+    if reply is None:
+        raise FannodeError('the node did not answer within %gs (is `fannode up` still running?)' % timeout)
+    if reply.type == protocol.ERROR:
+        raise UsageError(reply.body.get('message', 'the node refused %s' % method))
+    return reply.body
+
+
+def request(endpoint: str, subject: str, body: Any, timeout: float) -> protocol.Message | None:
+    """Send one request on a fresh DEALER, without gevent; None if no answer in time."""
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.linger = 0
+    try:
+        socket.connect(endpoint)
+        socket.send(protocol.Message(protocol.REQ, next(_ids), subject, body).encode())
+        if not socket.poll(int(timeout * 1000)):
+            return None
+        return protocol.decode(socket.recv())
+    finally:
+        socket.close()

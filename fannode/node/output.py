@@ -1,0 +1,77 @@
+"""What `fannode up` prints: its own events, and its children's output line by line,
+each line prefixed with the block name and worker index."""
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from typing import Callable
+
+from rich.console import Console
+from rich.markup import escape
+
+COLORS = ('cyan', 'green', 'magenta', 'yellow', 'blue', 'bright_cyan', 'bright_green', 'bright_magenta')
+TAIL = 20          # last lines kept per block, shown when it fails
+LONGEST = 64 * 1024  # a "line" longer than this is cut, so a child without newlines cannot grow us
+
+
+class LineSink:
+    """A circus output stream: raw chunks per pid in, whole lines out."""
+
+    def __init__(self, on_line: Callable[[int, str], None]):
+        self.on_line = on_line
+        self.partial: dict[int, bytes] = {}
+
+    def __call__(self, data: dict) -> None:
+        pid, chunk = data['pid'], data['data']
+        buf = self.partial.pop(pid, b'') + chunk
+        *lines, rest = buf.split(b'\n')
+        for line in lines:
+            self.on_line(pid, line.decode('utf-8', 'replace').rstrip('\r'))
+        if len(rest) > LONGEST:
+            self.on_line(pid, rest.decode('utf-8', 'replace'))
+            rest = b''
+        if rest:
+            self.partial[pid] = rest
+
+    def flush(self, pid: int) -> None:
+        rest = self.partial.pop(pid, b'')
+        if rest:
+            self.on_line(pid, rest.decode('utf-8', 'replace'))
+
+    def close(self) -> None:
+        for pid in list(self.partial):
+            self.flush(pid)
+
+
+class Printer:
+    def __init__(self, quiet: bool = False, console: Console | None = None):
+        self.console = console or Console(file=sys.stdout, highlight=False)
+        self.quiet = quiet
+        self.colors: dict[str, str] = {}
+        self.tails: dict[str, deque[str]] = {}
+        self.width = 8
+
+    def color(self, block: str) -> str:
+        if block not in self.colors:
+            self.colors[block] = COLORS[len(self.colors) % len(COLORS)]
+        return self.colors[block]
+
+    def line(self, block: str, index: int, text: str) -> None:
+        self.tails.setdefault(block, deque(maxlen=TAIL)).append(text)
+        if self.quiet:
+            return
+        who = '%s.%d' % (block, index)
+        self.width = max(self.width, len(who))
+        self.console.print('[%s]%s[/] │ %s' % (self.color(block), who.ljust(self.width), escape(text)),
+                           soft_wrap=True)
+
+    def event(self, text: str, style: str = 'bold') -> None:
+        stamp = time.strftime('%H:%M:%S')
+        self.console.print('[dim]%s[/] [%s]node[/] %s' % (stamp, style, text), soft_wrap=True)
+
+    def error(self, text: str) -> None:
+        self.event('[red]%s[/]' % escape(text), 'bold red')
+
+    def tail(self, block: str) -> list[str]:
+        return list(self.tails.get(block, ()))
