@@ -501,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         err.print('[yellow]node log:[/] %s' % escape(line), highlight=False, soft_wrap=True)
     if figures['background_cpu'] > NOISY:
         err.print('[yellow]note:[/] other processes used %.2f CPU during the run; the times are '
-                  'noisier than usual' % figures['background_cpu'], highlight=False)
+                  'noisier than usual' % figures['background_cpu'], highlight=False, soft_wrap=True)
     info = machine()
     if args.json:
         json.dump({'machine': info, 'kills': args.kills, 'idle': args.idle,

@@ -62,6 +62,6 @@ class UpCommand(Command):
         try:
             return asyncio.run(node.run(tuple('ipc://' + p for p in circus), paths.control_endpoint(args.file)))
         finally:
-            for path in circus + (paths.node_path(args.file, 'control'),):
+            for path in circus + (paths.node_path(args.file, 'control'), lock.name):
                 if os.path.exists(path):
                     os.unlink(path)

@@ -25,6 +25,7 @@ class HubProbe:
         self.endpoint = hub_endpoint(url)
         self.context = context
         self.socket: zmq.asyncio.Socket | None = None
+        self.lock = asyncio.Lock()  # a reply must reach the call that asked for it
 
     def _reset(self) -> None:
         if self.socket is not None:
@@ -33,6 +34,10 @@ class HubProbe:
         self.socket.connect(self.endpoint)
 
     async def call(self, method: str, timeout: float = 1.0, **body):
+        async with self.lock:
+            return await self._call(method, timeout, body)
+
+    async def _call(self, method: str, timeout: float, body: dict):
         if self.socket is None:
             self._reset()
         msg = protocol.Message(protocol.REQ, next(_ids), 'hub.' + method, body, deadline_ms=int(timeout * 1000))

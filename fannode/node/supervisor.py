@@ -14,9 +14,12 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sys
 import time
 from typing import Any, Awaitable, Callable
+
+import psutil
 
 from fannode.exceptions import FannodeError
 from fannode.node import ready
@@ -82,6 +85,7 @@ class Block:
         self.ready_pids: set[int] = set()
         self.log_seen: set[int] = set()
         self.deliberate: set[int] = set()    # pids we signalled: their exit is no failure
+        self.stopping: set[int] = set()      # pids being scaled away, not yet reaped
         self.held = 0        # slots waiting out a backoff
         self.gone = 0        # slots not refilled: exited under the policy, or failed
         self.failures: dict[int, int] = {}  # worker index → its quick failures in a row
@@ -100,12 +104,16 @@ class Block:
         return max(0, self.desired - self.held - self.gone)
 
     @property
+    def live(self) -> set[int]:
+        return set(self.index) - self.stopping
+
+    @property
     def running(self) -> int:
-        return len(self.index)
+        return len(self.live)
 
     @property
     def is_ready(self) -> bool:
-        return self.failed is None and self.held == 0 and len(self.ready_pids & set(self.index)) >= self.target
+        return self.failed is None and self.held == 0 and len(self.ready_pids & self.live) >= self.target
 
     @property
     def state(self) -> str:
@@ -120,8 +128,31 @@ class Block:
         return 'starting'
 
     def sync(self) -> None:
-        if self.watcher is not None:
-            self.watcher.numprocesses = self.target
+        """Tell circus how many processes to keep. Extra ones are stopped here, highest
+        index first (so the rest keep 1..N): circus would stop them itself, but holding
+        the arbiter lock for the whole grace period, when no other block is looked after."""
+        if self.watcher is None:
+            return
+        keep = [pid for pid, _ in sorted(self.index.items(), key=lambda kv: kv[1]) if pid not in self.stopping]
+        for pid in keep[self.target:]:
+            self.stop_process(pid)
+        self.watcher.numprocesses = self.target + len(self.stopping)
+
+    def stop_process(self, pid: int) -> None:
+        self.stopping.add(pid)
+        self.deliberate.add(pid)
+        try:
+            os.kill(pid, self.watcher.stop_signal)
+        except ProcessLookupError:
+            return
+        asyncio.get_running_loop().call_later(self.spec.stop_timeout, self.force_stop, pid)
+
+    def force_stop(self, pid: int) -> None:
+        if pid in self.stopping:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def scale(self, count: int) -> None:
         """A new count from the user: also a fresh start for a failed block."""
@@ -133,10 +164,11 @@ class Block:
         now = time.monotonic()
         return {
             'name': self.name, 'state': self.state, 'desired': self.desired, 'running': self.running,
-            'ready': len(self.ready_pids & set(self.index)), 'restarts': self.restarts,
+            'ready': len(self.ready_pids & self.live), 'restarts': self.restarts,
             'command': self.spec.command, 'failed': self.failed, 'last_exit': self.last_exit,
             'processes': [{'pid': pid, 'index': i, 'uptime': round(now - self.since.get(pid, now), 1),
-                           'ready': pid in self.ready_pids} for pid, i in sorted(self.index.items(), key=lambda kv: kv[1])],
+                           'ready': pid in self.ready_pids, 'stopping': pid in self.stopping}
+                          for pid, i in sorted(self.index.items(), key=lambda kv: kv[1])],
         }
 
     # -- circus hooks (called on the loop, from inside circus) -------------------
@@ -169,6 +201,9 @@ class Block:
         index = self.index.pop(pid, None)
         if index is None:
             return
+        self.stopping.discard(pid)
+        if self.spec.is_service:  # SIGKILLed instances cannot leave discovery themselves
+            self.node.forget(pid)
         uptime = time.monotonic() - self.since.pop(pid, time.monotonic())
         self.ready_pids.discard(pid)
         self.log_seen.discard(pid)
@@ -176,6 +211,7 @@ class Block:
         if pid in self.deliberate or self.node.stopping:
             self.deliberate.discard(pid)
             self.node.printer.event('%s stopped (pid %d)' % (who, pid), 'dim')
+            self.sync()
             return
         self.last_exit = describe_exit(code)
         policy = self.spec.restart
@@ -293,13 +329,15 @@ class Node:
         self.printer = printer
         self.directory = os.path.dirname(topology.path)
         self.name = os.uname().nodename
+        self.host = socket.gethostname()  # what instances register as
         self.blocks: dict[str, Block] = {}
         self.arbiter = None
         self.loop = None
         self.stopping = False
         self.stop_requested: asyncio.Event | None = None
         self.kill_now = False
-        self.started = time.monotonic()
+        # from the start of the process: "ready in" includes importing circus
+        self.started = time.monotonic() - max(0.0, time.time() - psutil.Process().create_time())
         self.announced = False
         self.starting = True   # no "cluster ready" before the last wave has started
         self.probe: ready.HubProbe | None = None
@@ -375,7 +413,9 @@ class Node:
     async def start_all(self) -> None:
         waves = self.topology.start_waves()
         if self.topology.hosts_hub:
-            waves = [[HUB_BLOCK]] + waves
+            # Started beside the first wave rather than before it: instances wait for
+            # an absent hub, and the hub's start-up then overlaps theirs.
+            waves = [[HUB_BLOCK] + (waves[0] if waves else [])] + waves[1:]
         specs = dict(self.topology.instances)
         if self.topology.hosts_hub:
             specs[HUB_BLOCK] = self.hub_spec()
@@ -468,6 +508,18 @@ class Node:
         block = self.blocks[name]
         if block.watcher is not None and not self.kill_now:
             await retry_conflict(block.watcher.stop)
+
+    def forget(self, pid: int) -> None:
+        if self.probe is not None and not self.stopping:
+            asyncio.ensure_future(self._forget(pid))
+
+    async def _forget(self, pid: int) -> None:
+        """Take a dead instance out of discovery now, rather than when its lease ends."""
+        services = await self.probe.call('services') or {}
+        ids = {i['id'] for instances in services.values() for i in instances
+               if i.get('pid') == pid and i.get('host') == self.host}
+        for instance_id in ids:
+            await self.probe.call('unregister', id=instance_id)
 
     # -- readiness -------------------------------------------------------------
 

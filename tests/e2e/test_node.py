@@ -346,3 +346,35 @@ def test_the_repository_node_yml_runs_as_the_readme_says(node):
     with urllib.request.urlopen('http://127.0.0.1:%d/greet?name=joe' % node.web_port, timeout=10) as r:
         assert r.read() == b'Hi, joe!'
     node.wait_for('Somebody greeted joe')
+
+
+def test_a_slow_scale_down_does_not_hold_up_the_other_blocks(node):
+    """A process that ignores SIGTERM takes its whole stop_timeout to go; meanwhile a
+    killed instance of another block is still replaced, and indexes stay 1..N."""
+    def topology(slow: int) -> str:
+        return f'''registry: {node.hub}
+env:
+  PYTHONPATH: {ROOT / 'services'}
+instances:
+  greeting:
+    command: fannode instance --config {ROOT / 'conf' / 'greeting.yml'}
+    numprocesses: 2
+  slow:
+    command: python3 -c "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
+    numprocesses: {slow}
+    stop_timeout: 8
+'''
+    node.write(topology(3))
+    node.up()
+    node.wait_for('cluster ready', 60)
+    node.remember_children()
+    node.write(topology(1))
+    wait_until(lambda: sum(not p['stopping'] for p in node.ps()['slow']['processes']) == 1, timeout=5,
+               message='slow scaled to 1')
+    victim = min(node.pids('Greeting'))
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: len(node.pids('Greeting')) == 2 and victim not in node.pids('Greeting'), timeout=3,
+               interval=0.02, message='greeting replaced while slow is still stopping')
+    assert any(p['stopping'] for p in node.ps()['slow']['processes'])  # still in its grace period
+    wait_until(lambda: [p['index'] for p in node.ps()['slow']['processes']] == [1], timeout=15,
+               message='slow down to index 1 only')
