@@ -44,7 +44,9 @@ setup(
     entry_points={
         'console_scripts': ['fannode = fannode.cli.main:main'],
         'fannode.commands': COMMANDS,
-        'fannode.registry': ['hub = fannode.discovery.hub:HubRegistry'],
+        'fannode.registry': ['hub = fannode.discovery.hub:HubRegistry',
+                             'local = fannode.discovery.local:LocalRegistry'],
+        'pytest11': ['fannode = fannode.testing.plugin'],
         'fannode.events': ['hub = fannode.events.hub:HubEvents', 'local = fannode.events.local:LocalEvents'],
     },
     classifiers=[

@@ -106,8 +106,8 @@ class ServiceContainer:
         for name in interfaces:
             self.install(name, interfaces.section(name))
 
-    def install(self, name: str, section: Config) -> Interface:
-        spec = section.get('class')
+    @staticmethod
+    def _import_class(spec: Any, section: Config) -> type:
         if not isinstance(spec, str):
             close = difflib.get_close_matches('class', [str(k) for k in section], n=1)
             hint = " (is '%s' a misspelling?)" % close[0] if close else ''
@@ -116,8 +116,16 @@ class ServiceContainer:
             cls = import_object(spec)
         except ImportError as e:
             raise section.error('class', str(e)) from None
-        if not (isinstance(cls, type) and issubclass(cls, Interface)):
+        if not isinstance(cls, type):
             raise section.error('class', '%s is not a fannode.Interface subclass' % spec)
+        return cls
+
+    def install(self, name: str, section: Config) -> Interface:
+        """`class:` is "module:Class" in a file, or the class itself (fannode.testing)."""
+        spec = section.get('class')
+        cls = spec if isinstance(spec, type) else self._import_class(spec, section)
+        if not issubclass(cls, Interface):
+            raise section.error('class', '%s is not a fannode.Interface subclass' % (spec,))
         iface = cls(self, name)
         iface.apply_config(section)
         methods = {n: Method(getattr(self, 'builtin_' + n), builtin=True) for n in BUILTINS}

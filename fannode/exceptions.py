@@ -55,6 +55,14 @@ class Nack(RpcError):
     """The call was refused at once and never run."""
 
     code = 'nack'
+    # True on a refusal this process got as a caller. A server that meets one while
+    # running a method reports a failure of that method, not a refusal of its own
+    # (a caller would take a refusal to mean the method never ran, and retry it).
+    received = False
+
+    def as_received(self) -> 'Nack':
+        self.received = True
+        return self
 
 
 class UnknownService(Nack):

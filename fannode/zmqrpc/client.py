@@ -52,7 +52,7 @@ class RpcClient:
         while True:
             instances = self.registry.lookup(service)
             if not instances:
-                raise UnknownService("no instance of service '%s' is registered" % service)
+                raise UnknownService("no instance of service '%s' is registered" % service).as_received()
             # Start at a random instance so many short-lived clients (CLI calls) spread too.
             start = self._turn.get(service)
             if start is None:

@@ -113,7 +113,12 @@ class Call:
         elif msg.type == protocol.NACK:
             body = msg.body or {}
             cls = NACK_CODES.get(body.get('code'), Nack)
-            self._result.set_exception(cls(body.get('message') or cls.code))
+            self._result.set_exception(cls(body.get('message') or cls.code).as_received())
+
+    def succeed(self, value: Any) -> None:
+        """Answer the call here (test doubles): as if `value` had come back."""
+        if not self._result.ready():
+            self._result.set(value)
 
     def fail(self, exc: Exception) -> None:
         if not self._result.ready():

@@ -138,7 +138,12 @@ class RpcServer:
         try:
             reply = msg.reply(protocol.REP, func())
         except Nack as e:
-            reply = msg.reply(protocol.NACK, {'code': e.code, 'message': str(e)})
+            if not e.received:  # refused by this server's own method (the hub does)
+                reply = msg.reply(protocol.NACK, {'code': e.code, 'message': str(e)})
+            else:
+                error = True
+                reply = msg.reply(protocol.ERROR, error_body(e))
+                log.warning('%s failed: %s: %s', msg.subject, type(e).__name__, e)
         except Exception as e:
             error = True
             reply = msg.reply(protocol.ERROR, error_body(e))

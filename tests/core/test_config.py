@@ -41,11 +41,15 @@ def module(tmp_path, monkeypatch):
     def write(name, source):
         (tmp_path / 'services' / (name + '.py')).write_text(textwrap.dedent(source))
         names.append(name)
+        sys.modules.pop(name, None)  # a module of that name imported earlier must not answer
         importlib.invalidate_caches()
 
+    saved = dict(sys.modules)
     yield write
-    for name in names:
+    for name in names:  # ours go; one another test had imported under that name comes back
         sys.modules.pop(name, None)
+        if name in saved:
+            sys.modules[name] = saved[name]
 
 
 SAMPLE = '''\

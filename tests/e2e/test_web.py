@@ -47,7 +47,8 @@ def test_a_request_flows_through_web_greeting_and_listen_under_one_trace_id(web)
                message='Listen to print with the same trace id')
     assert 'About to greet joe [%s]' % trace_id in output(web.web)
     assert 'Saying hi to joe' in output(web.greeting)
-    assert '[%s] GET /greet?name=joe 200' % trace_id in output(web.web)  # the access log
+    # the access log: flushed once the server's loop comes round again, so wait for it
+    wait_until(lambda: '[%s] GET /greet?name=joe 200' % trace_id in output(web.web), message='the access line')
 
 
 def test_an_incoming_trace_id_is_kept(web):
