@@ -29,6 +29,7 @@ setup(
     python_requires='>=3.11',
     install_requires=[
         'gevent>=23.9',
+        'kazoo>=2.9',
         'msgpack>=1.0.5',
         'psutil>=5.9',
         'PyYAML>=6.0',
@@ -45,7 +46,8 @@ setup(
         'console_scripts': ['fannode = fannode.cli.main:main'],
         'fannode.commands': COMMANDS,
         'fannode.registry': ['hub = fannode.discovery.hub:HubRegistry',
-                             'local = fannode.discovery.local:LocalRegistry'],
+                             'local = fannode.discovery.local:LocalRegistry',
+                             'zookeeper = fannode.discovery.zookeeper:ZookeeperRegistry'],
         'pytest11': ['fannode = fannode.testing.plugin'],
         'fannode.events': ['hub = fannode.events.hub:HubEvents', 'local = fannode.events.local:LocalEvents'],
     },

@@ -61,10 +61,96 @@ class HubProbe:
                 pids.setdefault(info.get('pid'), []).append(name)
         return pids
 
+    async def forget(self, pid: int, host: str) -> None:
+        """Unregister the instances of a dead process, rather than wait for their lease."""
+        services = await self.call('services') or {}
+        ids = {i['id'] for instances in services.values() for i in instances
+               if i.get('pid') == pid and i.get('host') == host}
+        for instance_id in ids:
+            await self.call('unregister', id=instance_id)
+
     def close(self) -> None:
         if self.socket is not None:
             self.socket.close(linger=0)
             self.socket = None
+
+
+class ZookeeperProbe:
+    """The same questions of ZooKeeper, with kazoo's threading handler in a worker
+    thread (the node runs asyncio, not gevent)."""
+
+    def __init__(self, url: str):
+        from fannode.discovery.zookeeper import parse_url
+        self.hosts, self.prefix = parse_url(url)
+        self.zk = None
+
+    def _client(self):
+        from kazoo.client import KazooClient
+        if self.zk is None:
+            zk = KazooClient(hosts=self.hosts, timeout=10.0)
+            zk.start(timeout=5.0)
+            self.zk = zk
+        return self.zk
+
+    def _instances(self) -> list[tuple[str, dict]]:
+        import json
+        from kazoo.exceptions import NoNodeError
+        zk, root = self._client(), self.prefix + '/services'
+        found = []
+        try:
+            services = zk.get_children(root)
+        except NoNodeError:
+            return []
+        for service in services:
+            for child in zk.get_children('%s/%s' % (root, service)):
+                path = '%s/%s/%s' % (root, service, child)
+                try:
+                    found.append((path, json.loads(zk.get(path)[0])))
+                except (NoNodeError, ValueError):
+                    pass
+        return found
+
+    async def _run(self, func, *args):
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, func, *args)
+        except Exception:  # ZooKeeper away: nothing is ready, nothing forgotten, for now
+            self.close()
+            return None
+
+    async def registered_pids(self) -> dict[int, list[str]]:
+        pids: dict[int, list[str]] = {}
+        for path, info in await self._run(self._instances) or []:
+            pids.setdefault(info.get('pid'), []).append(path.rsplit('/', 2)[1])
+        return pids
+
+    async def forget(self, pid: int, host: str) -> None:
+        def delete() -> None:
+            from kazoo.exceptions import NoNodeError
+            for path, info in self._instances():
+                if info.get('pid') == pid and info.get('host') == host:
+                    try:
+                        self.zk.delete(path)
+                    except NoNodeError:
+                        pass
+        await self._run(delete)
+
+    def close(self) -> None:
+        if self.zk is not None:
+            zk, self.zk = self.zk, None
+            try:
+                zk.stop()
+                zk.close()
+            except Exception:
+                pass
+
+
+def probe_for(url: str, context: zmq.asyncio.Context):
+    """What the node asks about registrations, by the registry's URL scheme."""
+    if url.startswith('hub://'):
+        return HubProbe(url, context)
+    if url.startswith('zookeeper://'):
+        return ZookeeperProbe(url)
+    return None
 
 
 async def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:

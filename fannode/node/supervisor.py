@@ -268,7 +268,9 @@ class Block:
         if not pending:
             return
         check = self.spec.ready
-        if check.kind == 'registered':
+        if check.kind == 'registered' and self.node.probe is None:
+            self.ready_pids.update(pending)  # a registry the node cannot ask: started is all it knows
+        elif check.kind == 'registered':
             self.ready_pids.update(pid for pid in pending if pid in registered)
         elif check.kind == 'log':
             self.ready_pids.update(pid for pid in pending if pid in self.log_seen)
@@ -340,7 +342,7 @@ class Node:
         self.started = time.monotonic() - max(0.0, time.time() - psutil.Process().create_time())
         self.announced = False
         self.starting = True   # no "cluster ready" before the last wave has started
-        self.probe: ready.HubProbe | None = None
+        self.probe: Any = None  # ready.HubProbe or ready.ZookeeperProbe
 
     # -- running ---------------------------------------------------------------
 
@@ -366,8 +368,7 @@ class Node:
             raise
         self.install_signals()
         context = zmq.asyncio.Context.instance()
-        if self.topology.registry.startswith('hub://'):
-            self.probe = ready.HubProbe(self.topology.registry, context)
+        self.probe = ready.probe_for(self.topology.registry, context)
         tasks = [asyncio.ensure_future(t) for t in (
             self.readiness(), control_server.serve(self, control, context), self.watch_file())]
         await self.start_all()
@@ -405,8 +406,10 @@ class Node:
     def hub_spec(self) -> InstanceSpec:
         import shlex
         from fannode.zmqrpc.link import hub_endpoint
-        argv = ('fannode', 'hub', '--registry', self.topology.registry)
-        address = hub_endpoint(self.topology.registry)[len('tcp://'):]
+        t = self.topology
+        url = t.registry if t.registry.startswith('hub://') else t.events  # where it listens
+        argv = ('fannode', 'hub', '--registry', url)
+        address = hub_endpoint(url)[len('tcp://'):]
         return InstanceSpec(name=HUB_BLOCK, command=shlex.join(argv), argv=argv, numprocesses=1,
                             ready=ReadyCheck('tcp', address, 30.0), stop_timeout=5.0)
 
@@ -515,11 +518,7 @@ class Node:
 
     async def _forget(self, pid: int) -> None:
         """Take a dead instance out of discovery now, rather than when its lease ends."""
-        services = await self.probe.call('services') or {}
-        ids = {i['id'] for instances in services.values() for i in instances
-               if i.get('pid') == pid and i.get('host') == self.host}
-        for instance_id in ids:
-            await self.probe.call('unregister', id=instance_id)
+        await self.probe.forget(pid, self.host)
 
     # -- readiness -------------------------------------------------------------
 

@@ -1,0 +1,178 @@
+"""Discovery on a real ZooKeeper: registration, watches, session loss, server restarts,
+the CLI and `fannode up`, all with the same services as on the hub."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import gevent
+import pytest
+
+from fannode.container import ServiceContainer
+from fannode.core.config import load_config
+from fannode.discovery import get_registry
+from fannode.zmqrpc.client import RpcClient
+
+ROOT = Path(__file__).resolve().parents[2]
+FANNODE = [sys.executable, '-m', 'fannode.cli']
+
+
+def wait_for(predicate, timeout, message):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError('timed out after %gs waiting for %s' % (timeout, message))
+        gevent.sleep(0.05)
+
+
+@pytest.fixture
+def url(zookeeper):
+    return '%s/test-%s' % (zookeeper.url, uuid.uuid4().hex[:8])  # a prefix of this test's own
+
+
+@pytest.fixture
+def start(url):
+    started = []
+
+    def start_one(greeting='Hi'):
+        config = load_config(ROOT / 'tests' / 'conf' / 'demo.yml', env={'GREETING': greeting})
+        container = ServiceContainer(config, url, events='local://zk-%s' % url[-8:])
+        container.start()
+        started.append(container)
+        return container
+    yield start_one
+    for c in started:
+        c.stop(timeout=0)
+
+
+def test_instances_register_and_leave_and_watchers_see_it(url, start):
+    registry = get_registry(url)
+    try:
+        assert registry.lookup('Greeting') == []
+        seen = []
+        registry.add_listener(lambda service, instances: seen.append(len(instances)))
+        first, second = start(), start()
+        wait_for(lambda: len(registry.lookup('Greeting')) == 2, 5, 'two instances through the watch')
+        assert {i.endpoint for i in registry.lookup('Greeting')} == {first.info.endpoint, second.info.endpoint}
+        assert registry.services()['Greeting'][0].pid == os.getpid()
+        second.stop(timeout=0)
+        wait_for(lambda: len(registry.lookup('Greeting')) == 1, 5, 'the stopped one to leave')
+        assert seen[-1] == 1  # told, not polled
+    finally:
+        registry.close()
+
+
+def test_calls_are_balanced_over_instances_found_in_zookeeper(url, start):
+    start('Hi'), start('Hello')
+    client = RpcClient(get_registry(url))
+    try:
+        answers = {client.proxy('Greeting').greet(name='Zed') for _ in range(40)}
+        assert answers == {'Hi, Zed!', 'Hello, Zed!'}
+    finally:
+        client.close()
+        client.registry.close()
+
+
+def test_an_expired_session_registers_again_without_node_exists_errors(url, start):
+    container = start()
+    zk = container.registry.zk
+    # What a laptop's sleep does: the server expires the session while the client is away.
+    # A second client on the same session, closed, makes ZooKeeper expire it now.
+    from kazoo.client import KazooClient
+    session_id, password = zk.client_id
+    from fannode.discovery.zookeeper import parse_url
+    twin = KazooClient(hosts=parse_url(url)[0], client_id=(session_id, password),
+                       handler=type(zk.handler)())
+    twin.start(timeout=5)
+    twin.stop()
+    twin.close()
+    registry = get_registry(url)
+    try:
+        wait_for(lambda: (zk.client_id or (session_id,))[0] != session_id, 15, 'a new session')
+        wait_for(lambda: [i.id for i in registry.services().get('Greeting', [])] == [container.id], 10,
+                 'the instance registered again')
+    finally:
+        registry.close()
+
+
+def test_a_zookeeper_restart_leaves_every_instance_discoverable(start_server, provision_cli):
+    with start_server('zookeeper') as server:
+        url = server.url + '/restart'
+        config = load_config(ROOT / 'tests' / 'conf' / 'demo.yml')
+        containers = [ServiceContainer(config, url, events='local://zk-restart') for _ in range(3)]
+        for c in containers:
+            c.start()
+        try:
+            assert provision_cli('stop', 'zookeeper', '--dir', str(server.dir)).returncode == 0
+            gevent.sleep(1.0)  # the instances notice it is gone
+            started = provision_cli('start', 'zookeeper', '--port', str(server.port), '--dir', str(server.dir))
+            assert started.returncode == 0, started.stdout + started.stderr
+            back = time.monotonic()
+            registry = get_registry(url)
+            try:
+                wait_for(lambda: len(registry.services().get('Greeting', [])) == 3, 10,
+                         'all three instances after the restart')
+                assert time.monotonic() - back < 10
+            finally:
+                registry.close()
+        finally:
+            for c in containers:
+                c.stop(timeout=0)
+
+
+def test_an_unreachable_zookeeper_is_a_one_line_error():
+    result = subprocess.run([*FANNODE, 'discover', '--registry', 'zookeeper://127.0.0.1:1/x'],
+                            capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    assert result.stderr.strip() == 'error: cannot reach ZooKeeper at 127.0.0.1:1 within 5s: is it running?'
+
+
+def test_fannode_up_runs_the_workshop_on_zookeeper(url, tmp_path):
+    """The workshop node.yml with `registry: zookeeper://...`: same counts, same answers."""
+    import socket
+    hub = socket.socket()
+    hub.bind(('127.0.0.1', 0))
+    events = 'hub://127.0.0.1:%d' % hub.getsockname()[1]
+    hub.close()
+    text = (ROOT / 'node.yml').read_text()
+    text = text.replace('registry: hub', 'registry: %s' % url, 1).replace('events: hub', 'events: %s' % events, 1)
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        web_port = s.getsockname()[1]
+    text = text.replace('port: 4080', 'port: %d' % web_port)
+    (tmp_path / 'node.yml').write_text(text)
+    for name in ('services', 'conf'):
+        (tmp_path / name).symlink_to(ROOT / name)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_RUNTIME_DIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path))
+    env.pop('FANNODE_REGISTRY', None)
+    env.pop('FANNODE_EVENTS', None)
+    log = open(tmp_path / 'up.log', 'w+')
+    node = subprocess.Popen([*FANNODE, 'up'], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+
+    def cli(*args):
+        return subprocess.run([*FANNODE, *args, '--registry', url], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=30, stdin=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: 'cluster ready' in (tmp_path / 'up.log').read_text() or node.poll() is not None, 60,
+                 'cluster ready')
+        assert node.poll() is None, (tmp_path / 'up.log').read_text()
+        assert cli('discover').stdout == 'Greeting [3]\nListen [4]\nWeb [2]\n'
+        assert cli('request', 'Greeting.greet', '{"name": "Zoe"}').stdout == 'Hi, Zoe!\n'
+        wait_for(lambda: 'Somebody greeted Zoe' in (tmp_path / 'up.log').read_text(), 10, 'Listen to print')
+        import urllib.request
+        with urllib.request.urlopen('http://127.0.0.1:%d/greet?name=zed' % web_port, timeout=10) as r:
+            assert r.read() == b'Hi, zed!'
+    finally:
+        node.send_signal(signal.SIGINT)
+        try:
+            assert node.wait(30) == 0
+        finally:
+            if node.poll() is None:
+                node.kill()
+            log.close()
