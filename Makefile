@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test bench hub clean
+.PHONY: up test bench hub clean provision
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,9 +18,15 @@ install: $(STAMP)
 up: $(STAMP)
 	$(BIN)/fannode up
 
-# The whole test suite, as CI runs it.
+# ZooKeeper and RabbitMQ from Debian for tests/integration (needs root or sudo; fast when there).
+provision:
+	scripts/provision install
+
+# The whole test suite, as CI runs it, after installing what tests/integration needs.
+# Without root a developer still gets the rest: those tests skip, except under CI=true.
 # Exit status 5 (a -m/-k selection matched no tests) is not a failure.
 test: $(STAMP)
+	scripts/provision install || [ "$$CI" != true ]
 	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 bench: $(STAMP)

@@ -160,7 +160,7 @@ def test_no_hub_is_one_line_that_says_how_to_start_one(cluster):
 
 def test_unknown_registry_scheme_names_the_url(cluster):
     line = one_line_error(cluster.run('discover', '--registry', 'zk://somewhere'), 2)
-    assert line == "error: no registry backend for scheme 'zk' in 'zk://somewhere' (known: hub, local)"
+    assert line == "error: no registry backend for scheme 'zk' in 'zk://somewhere' (known: hub, local, zookeeper)"
 
 
 @pytest.mark.parametrize('text, message', [
