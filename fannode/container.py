@@ -20,6 +20,7 @@ from fannode.core.metrics import Metrics
 from fannode.discovery import InstanceInfo, Registry, get_registry
 from fannode.events import EventSystem, Subscription, get_events
 from fannode.exceptions import BadArguments, UnknownMethod, UnknownService, UsageError
+from fannode.sharedconfig import SharedConfig, get_shared_config
 from fannode.zmqrpc import default, protocol
 from fannode.zmqrpc.client import RpcClient
 from fannode.zmqrpc.server import RpcServer
@@ -73,6 +74,19 @@ def argument_problem(signature: inspect.Signature, kwargs: dict[str, Any]) -> st
     return '; '.join(problems)
 
 
+def reachable_ip(registry_url: str) -> str:
+    """This host's address on the route to the registry: what instances on other
+    machines (which reach the registry too) can reach us at."""
+    from urllib.parse import urlsplit
+    host = urlsplit(registry_url).netloc.split(',')[0].rsplit('@', 1)[-1].rsplit(':', 1)[0] or '127.0.0.1'
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect((host, 9))  # UDP: no packet is sent, the kernel only picks a route
+            return probe.getsockname()[0]
+        except OSError:
+            return socket.gethostbyname(socket.gethostname())
+
+
 class ServiceContainer:
     def __init__(self, config: Config, registry: Registry | str, ip: str | None = None,
                  port: int | None = None, events: EventSystem | str | None = None,
@@ -82,7 +96,7 @@ class ServiceContainer:
         rpc_config.check_keys(RPC_KEYS)
         self.config = config
         self.id = uuid.uuid4().hex
-        self.ip = ip or rpc_config.require('ip', str, '127.0.0.1')
+        self.ip = ip or os.environ.get('FANNODE_IP') or rpc_config.require('ip', str, '127.0.0.1')
         self.port = port if port is not None else rpc_config.require('port', int, 0)
         self.version = str(config.get('version', ''))
         self.state = 'created'
@@ -144,6 +158,9 @@ class ServiceContainer:
     def start(self) -> None:
         self.state = 'starting'
         endpoint = self.server.bind(self.ip, self.port)
+        if self.ip in ('0.0.0.0', '*'):  # listening everywhere: others need one address to reach
+            endpoint = endpoint.replace('//%s:' % self.ip, '//%s:' % reachable_ip(self.registry.url))
+            self.server.endpoint = endpoint
         self.server.start()
         for iface in self.interfaces.values():
             iface.on_start()
@@ -191,11 +208,23 @@ class ServiceContainer:
             self.events.close(timeout)  # sends what handlers emitted
         self.server.close()
         self.client.close()
+        if self._shared_config is not None:  # after on_stop, which may still read it
+            self._shared_config.close()
         self.registry.close()
         self.state = 'stopped'
         log.info('stopped')
 
     # -- calls -------------------------------------------------------------------
+
+    _shared_config: SharedConfig | None = None
+
+    @property
+    def shared_config(self) -> SharedConfig:
+        """Made on first use: most services never read shared config, so most instances
+        open no connection for it."""
+        if self._shared_config is None:
+            self._shared_config = get_shared_config(self.registry.url)
+        return self._shared_config
 
     def proxy(self, service: str, timeout: float | None = None) -> Any:
         return self.client.proxy(service, timeout)

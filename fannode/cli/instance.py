@@ -22,7 +22,8 @@ class InstanceCommand(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('--config', '-c', required=True, metavar='FILE', help='service config (YAML)')
-        parser.add_argument('--ip', help='address to serve RPC on (default: rpc.ip or 127.0.0.1)')
+        parser.add_argument('--ip', help='address to serve RPC on; 0.0.0.0 listens everywhere and registers '
+                            'the address on the route to the registry (default: $FANNODE_IP, rpc.ip, 127.0.0.1)')
         parser.add_argument('--port', type=int, help='RPC port (default: rpc.port or a free one)')
         parser.add_argument('--loglevel', '-l', default='INFO', metavar='LEVEL',
                             choices=['DEBUG', 'INFO', 'WARNING', 'ERROR', 'debug', 'info', 'warning', 'error'],

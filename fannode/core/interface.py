@@ -13,6 +13,7 @@ from fannode.core.config import Config
 
 if TYPE_CHECKING:
     from fannode.container import ServiceContainer
+    from fannode.sharedconfig import SharedConfig
 
 F = TypeVar('F', bound=Callable[..., Any])
 
@@ -82,6 +83,13 @@ class Interface:
     def emit(self, event_type: str, body: dict | None = None, delay: float | None = None) -> None:
         """Publish an event; the trace id of the current request goes with it."""
         self._running().emit(event_type, body or {}, delay)
+
+    @property
+    def shared_config(self) -> 'SharedConfig':
+        """The cluster's shared config (kept where its registry is), e.g. in `on_start`:
+        `self.style = self.shared_config.get('greeting.style', 'Hi')`, then
+        `self.shared_config.subscribe('greeting.style', self.on_style)` to follow it."""
+        return self._running().shared_config
 
     def _running(self) -> 'ServiceContainer':
         if self.container is None:

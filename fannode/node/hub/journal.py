@@ -1,5 +1,5 @@
-"""What the hub's broker must not forget across a crash: durable queues and the events
-waiting in them, plus dead letters. SQLite in WAL mode; the hub commits after each
+"""What the hub must not forget across a crash: durable queues and the events waiting
+in them, dead letters, and the shared config. SQLite in WAL mode; the hub commits after each
 request, before it answers, so an acknowledged emit is on disk (in the OS cache, which
 survives the process being killed)."""
 from __future__ import annotations
@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS events (queue TEXT NOT NULL, tag INTEGER NOT NULL, ev
 CREATE TABLE IF NOT EXISTS dead (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL,
                                  event BLOB NOT NULL, attempts INTEGER NOT NULL, reason TEXT NOT NULL,
                                  time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS config (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
 
 
@@ -66,6 +67,15 @@ class SqliteJournal:
     def dead(self, queue: str, entry: Entry, reason: str) -> None:
         self._begin().execute('INSERT INTO dead (queue, event, attempts, reason, time) VALUES (?, ?, ?, ?, ?)',
                               (queue, serial.dumps(entry.event), entry.attempt, reason, time.time()))
+
+    def config_set(self, key: str, value: object) -> None:
+        self._begin().execute('INSERT OR REPLACE INTO config VALUES (?, ?)', (key, serial.dumps(value)))
+
+    def config_deleted(self, key: str) -> None:
+        self._begin().execute('DELETE FROM config WHERE key = ?', (key,))
+
+    def config_values(self) -> dict[str, object]:
+        return {k: serial.loads(v) for k, v in self.db.execute('SELECT key, value FROM config')}
 
     def restore(self, broker: Broker) -> int:
         """Load durable queues and their events into `broker`; returns the event count."""

@@ -1,7 +1,8 @@
 """`fannode hub`: the embedded registry, served over the RPC protocol on one port.
 
 Requests use subjects `hub.<method>`; changes are pushed to watchers as NOTIFY
-messages on the same connection. The events broker adds its methods beside these.
+messages on the same connection. The events broker and shared config add their methods
+beside these.
 """
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from typing import Any, Callable
 import gevent
 import zmq.green as zmq
 
-from fannode.exceptions import BadArguments, UnknownMethod
+from fannode.exceptions import BadArguments, UnknownMethod, UsageError
 from fannode.core.events import check_pattern
 from fannode.node.hub.broker import DEFAULT_PREFETCH, Broker, Consumer
+from fannode.node.hub.config import ConfigState
 from fannode.node.hub.journal import SqliteJournal
 from fannode.node.hub.registry import RegistryState
+from fannode.sharedconfig.base import check_key
 from fannode.zmqrpc import protocol
 from fannode.zmqrpc.server import RpcServer
 
@@ -39,6 +42,7 @@ class Hub:
             restored = self.journal.restore(self.broker)
             if restored:
                 log.info('restored %d queued event(s) from %s', restored, journal)
+        self.config = ConfigState(self.server.push, self.registry.epoch, self.journal)
         self._loops: list[gevent.Greenlet] = []
 
     def bind(self, ip: str, port: int) -> str:
@@ -148,6 +152,28 @@ class Hub:
     def rpc_dead_letters(self, peer: bytes, limit: int = 100) -> list[dict[str, Any]]:
         return self.journal.dead_letters(limit) if self.journal is not None else []
 
+    # -- shared config -----------------------------------------------------------
+
+    def rpc_config_get(self, peer: bytes, key: str) -> dict[str, Any]:
+        return self.config.snapshot(_key(key))
+
+    def rpc_config_set(self, peer: bytes, key: str, value: Any) -> dict[str, Any]:
+        if value is None:
+            raise BadArguments('hub.config_set: the value cannot be null (use hub.config_delete)')
+        self.config.set(_key(key), value)
+        return self.config.snapshot(key)
+
+    def rpc_config_delete(self, peer: bytes, key: str) -> bool:
+        return self.config.delete(_key(key))
+
+    def rpc_config_keys(self, peer: bytes, prefix: str = '') -> list[str]:
+        return self.config.keys(prefix)
+
+    def rpc_config_watch(self, peer: bytes, versions: dict[str, str]) -> dict[str, Any]:
+        for key in versions:
+            _key(key)
+        return self.config.watch(peer, versions)
+
     def _deliver(self, consumer: Consumer, queue: str, tag: int, event: dict) -> None:
         self.server.push(consumer.peer, 'event', {'consumer': consumer.id, 'queue': queue, 'tag': tag,
                                                   'event': event})
@@ -164,3 +190,12 @@ class Hub:
             gevent.sleep(0.2)
             for info in self.registry.expire():
                 log.info('expired %s %s (no heartbeat)', ','.join(info['services']), info['id'][:8])
+            self.config.expire()
+
+
+def _key(key: Any) -> str:
+    """Clients check keys first; a key that still gets here wrong is refused, never stored."""
+    try:
+        return check_key(key)
+    except UsageError as e:
+        raise BadArguments(str(e)) from None
