@@ -133,7 +133,7 @@ def one_line_error(result, code: int) -> str:
      'error: cannot reach the event broker at hub://127.0.0.1:9: start one with `fannode hub`'),
     (['subscribe', 'greeted', '--events', 'hub://127.0.0.1:9'], 1,
      'error: cannot reach the event broker at hub://127.0.0.1:9'),
-    (['emit', 'greeted', '--events', 'amqp://x'], 2, "error: no events backend for scheme 'amqp'"),
+    (['emit', 'greeted', '--events', 'kafka://x'], 2, "error: no events backend for scheme 'kafka'"),
 ])
 def test_bad_event_input_is_one_line(cluster, args, code, message):
     assert one_line_error(cluster.run(*args), code).startswith(message)
