@@ -1,5 +1,5 @@
 """Two machines, one cluster: two `fannode up` nodes in separate network namespaces
-joined by a veth pair, sharing one ZooKeeper and one events broker, both on host A.
+joined by a veth pair, sharing one ZooKeeper and one RabbitMQ, both on host A.
 Services on B call and hear services on A across the "network"."""
 from __future__ import annotations
 
@@ -117,13 +117,13 @@ def test_services_on_two_hosts_call_and_hear_each_other(hosts, tmp_path):
     b = Host(hosts['b'], B_IP, tmp_path / 'b')
     for host in (a, b):
         host.dir.mkdir()
-    zk_dir = tmp_path / 'zookeeper'
-    started = a.run(str(PROVISION), 'start', 'zookeeper', '--host', A_IP, '--port', '2181', '--dir', str(zk_dir))
-    assert started.returncode == 0, started.stdout + started.stderr
-    registry, events = 'zookeeper://%s:2181/multihost' % A_IP, 'hub://%s:4010' % A_IP
+    dirs = {name: tmp_path / name for name in ('zookeeper', 'rabbitmq')}
+    registry, events = 'zookeeper://%s:2181/multihost' % A_IP, 'amqp://guest:guest@%s:5672/%%2F' % A_IP
     try:
-        a.spawn('hub', 'hub', '--registry', events)  # the events broker lives on A
-        wait_for(lambda: 'hub listening' in a.output('hub'), 20, 'the hub on A')
+        for name, port in (('zookeeper', '2181'), ('rabbitmq', '5672')):  # both live on A
+            started = a.run(str(PROVISION), 'start', name, '--host', A_IP, '--port', port, '--dir', str(dirs[name]),
+                            timeout=120)
+            assert started.returncode == 0, started.stdout + started.stderr
         (a.dir / 'node.yml').write_text(node_yml(registry, events, f'''  greeting:
     command: fannode instance --config {ROOT / 'conf' / 'greeting.yml'}
     numprocesses: 2
@@ -166,4 +166,5 @@ def test_services_on_two_hosts_call_and_hear_each_other(hosts, tmp_path):
     finally:
         b.stop()
         a.stop()
-        a.run(str(PROVISION), 'stop', 'zookeeper', '--dir', str(zk_dir))
+        for name, d in dirs.items():
+            a.run(str(PROVISION), 'stop', name, '--dir', str(d))

@@ -132,13 +132,11 @@ def test_an_unreachable_zookeeper_is_a_one_line_error():
     assert result.stderr.strip() == 'error: cannot reach ZooKeeper at 127.0.0.1:1 within 5s: is it running?'
 
 
-def test_fannode_up_runs_the_workshop_on_zookeeper(url, tmp_path):
-    """The workshop node.yml with `registry: zookeeper://...`: same counts, same answers."""
+def test_fannode_up_runs_the_workshop_on_zookeeper_and_rabbitmq(url, rabbitmq, tmp_path):
+    """The workshop node.yml with `registry: zookeeper://...` and `events: amqp://...`:
+    the same counts, answers and events as on the hub, and no hub at all."""
     import socket
-    hub = socket.socket()
-    hub.bind(('127.0.0.1', 0))
-    events = 'hub://127.0.0.1:%d' % hub.getsockname()[1]
-    hub.close()
+    events = rabbitmq.url
     text = (ROOT / 'node.yml').read_text()
     text = text.replace('registry: hub', 'registry: %s' % url, 1).replace('events: hub', 'events: %s' % events, 1)
     with socket.socket() as s:
@@ -165,6 +163,26 @@ def test_fannode_up_runs_the_workshop_on_zookeeper(url, tmp_path):
         assert cli('discover').stdout == 'Greeting [3]\nListen [4]\nWeb [2]\n'
         assert cli('request', 'Greeting.greet', '{"name": "Zoe"}').stdout == 'Hi, Zoe!\n'
         wait_for(lambda: 'Somebody greeted Zoe' in (tmp_path / 'up.log').read_text(), 10, 'Listen to print')
+        out = (tmp_path / 'up.log').read_text()
+        assert out.count('Somebody greeted Zoe') == 1  # once per service, not once per instance
+        assert 'hub.1 started' not in out
+        # an event from the CLI, straight to RabbitMQ, and a live subscriber
+        sub_log = open(tmp_path / 'subscribe.log', 'w+')
+        sub = subprocess.Popen([*FANNODE, 'subscribe', 'greeted', '--events', events], cwd=tmp_path, env=env,
+                               stdout=sub_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: 'listening for greeted' in (tmp_path / 'subscribe.log').read_text(), 20,
+                     'the subscriber to have its queue')
+            emitted = subprocess.run([*FANNODE, 'emit', 'greeted', '{"name": "Eve"}', '--events', events],
+                                     cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
+            assert emitted.returncode == 0, emitted.stderr
+            wait_for(lambda: (tmp_path / 'up.log').read_text().count('Somebody greeted Eve') == 1, 10,
+                     'Listen to hear the emitted event')
+            wait_for(lambda: 'Eve' in (tmp_path / 'subscribe.log').read_text(), 10, 'the subscriber to print it')
+        finally:
+            sub.terminate()
+            sub.wait(10)
+            sub_log.close()
         import urllib.request
         with urllib.request.urlopen('http://127.0.0.1:%d/greet?name=zed' % web_port, timeout=10) as r:
             assert r.read() == b'Hi, zed!'
