@@ -29,11 +29,16 @@ test: $(STAMP)
 	scripts/provision install || [ "$$CI" != true ]
 	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
+# bench.anchors makes bench/.anchors-venv (nameko, zerorpc) once, ~40 s with progress; then reuses it.
+# bench.amqp and bench.nameko start their own RabbitMQ and ZooKeeper (make provision installs them).
 bench: $(STAMP)
+	$(BIN)/python -m bench.anchors
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.events
 	$(BIN)/python -m bench.web
 	$(BIN)/python -m bench.node
+	$(BIN)/python -m bench.amqp
+	$(BIN)/python -m bench.nameko
 
 hub: $(STAMP)
 	$(BIN)/fannode hub
