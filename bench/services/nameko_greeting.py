@@ -1,0 +1,11 @@
+"""The nameko anchor's service for `python -m bench.nameko`: the same greet(name) as
+bench/services/greeting.py, run by `nameko run` in the anchors venv, nameko's defaults."""
+from nameko.rpc import rpc
+
+
+class Greeting:
+    name = 'greeting'
+
+    @rpc
+    def greet(self, name):
+        return 'Hi, %s!' % name
