@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test bench hub clean provision
+.PHONY: up test bench hub clean provision session
 
 $(STAMP): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.node
 	$(BIN)/python -m bench.amqp
 	$(BIN)/python -m bench.nameko
+
+# A workshop tmux session: make session S=greeting | greeting-listen | all | node
+S ?= all
+session: $(STAMP)
+	tmuxinator start -p tmuxinator/$(S).yml
 
 hub: $(STAMP)
 	$(BIN)/fannode hub
