@@ -15,7 +15,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fannode.core.config import Config, load_config, loads_config
-from fannode.exceptions import ConfigError
 from fannode.settings import DEFAULT_HUB
 
 HUB_BLOCK = 'hub'  # reserved instance name when the node hosts the hub
