@@ -8,19 +8,18 @@ one-line error when something fails to start or a call fails; 130 on Ctrl-C.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import signal
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from bench import report
 from bench.procs import BENCH, BenchError, Procs, free_port
+from bench.report import commas, note_noisy, print_json, round_ratios, spread, table_console, verdict
+from bench.runner import parse_rate_args, run_bench
 
 # Targets: fannode rates as multiples of the raw sequential rate; RSS in MiB.
 TARGET_SEQUENTIAL = 0.35
@@ -28,7 +27,6 @@ TARGET_IN_FLIGHT = 1.0
 TARGET_RSS_MIB = 40.0
 START_TIMEOUT = 15.0
 RAMP = 0.1        # seconds for the in-flight greenlets to fill the pipe before counting
-NOISY = 0.25      # background CPU (cores) above which the report warns
 
 RATES = ('raw_sequential', 'fannode_sequential', 'fannode_in_flight')
 
@@ -37,29 +35,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog='python -m bench', description='Measure raw pyzmq and fannode RPC side by side, with '
         'ratios to the raw anchor and the targets. Exits 0 on a MISS; 1 if something fails to start.')
-    parser.add_argument('--duration', type=float, metavar='SECONDS',
-                        help='timed seconds per rate measurement, split over the rounds '
-                             '(default: 3, or 0.6 with --quick)')
-    parser.add_argument('--rounds', type=int, metavar='N',
-                        help='interleave the rate measurements in N rounds, so a load change on '
-                             'the machine hits all of them alike (default: 3, or 1 with --quick)')
-    parser.add_argument('--quick', action='store_true', help='short measurements: a smoke test')
-    parser.add_argument('--concurrency', type=int, default=50, metavar='N',
-                        help='calls kept in flight in the concurrent measurement (default: 50)')
-    parser.add_argument('--json', action='store_true', help='print the figures as JSON')
-    args = parser.parse_args(argv)
-    if args.duration is None:
-        args.duration = 0.6 if args.quick else 3.0
-    if args.rounds is None:
-        args.rounds = 1 if args.quick else 3
-    if args.duration <= 0 or args.rounds < 1 or args.concurrency < 1:
-        parser.error('--duration, --rounds and --concurrency must be positive')
-    args.warmup = 0.2 if args.quick else 0.5
+    args = parse_rate_args(parser, argv, 'calls kept in flight in the concurrent measurement (default: 50)')
     args.idle = 0.5 if args.quick else 1.0
     return args
 
 
-def measure(args: argparse.Namespace, procs: Procs, progress: Progress) -> dict[str, Any]:
+def measure(args: argparse.Namespace, procs: Procs, say: Callable[[str], None],
+            progress: Progress) -> dict[str, Any]:
     """Start the processes, run the measurements, return the figures."""
     # Imported here: gevent and zmq.green only once we know we will run.
     from fannode.discovery import get_registry
@@ -69,7 +51,6 @@ def measure(args: argparse.Namespace, procs: Procs, progress: Progress) -> dict[
     rpc.quiet_interrupts()
 
     task = progress.add_task('starting', total=3 + args.rounds)
-    say = progress.console.print
 
     def step(text: str) -> None:
         progress.update(task, description=text + '…')
@@ -90,7 +71,7 @@ def measure(args: argparse.Namespace, procs: Procs, progress: Progress) -> dict[
     raw_call, fannode_call = raw_client.call, rpc.fannode_call(client.proxy('Greeting'))
     rpc.check(raw_call)
     rpc.check(fannode_call)
-    say('  ✓ hub at %s, instance pid %d' % (url, instance.pid), highlight=False)
+    say('  ✓ hub at %s, instance pid %d' % (url, instance.pid))
     progress.advance(task)
 
     step('warming up')
@@ -111,10 +92,9 @@ def measure(args: argparse.Namespace, procs: Procs, progress: Progress) -> dict[
         rates['fannode_in_flight'].append(rpc.in_flight(fannode_call, args.concurrency, part, RAMP))
         anchor = rates['raw_sequential'][-1].per_second
         say('  ✓ round %d/%d: raw %s/s, fannode sequential %s/s (%.2f×), %d in flight %s/s (%.2f×)' % (
-            i + 1, args.rounds, _n(anchor), _n(rates['fannode_sequential'][-1].per_second),
+            i + 1, args.rounds, commas(anchor), commas(rates['fannode_sequential'][-1].per_second),
             rates['fannode_sequential'][-1].per_second / anchor, args.concurrency,
-            _n(rates['fannode_in_flight'][-1].per_second), rates['fannode_in_flight'][-1].per_second / anchor),
-            highlight=False)
+            commas(rates['fannode_in_flight'][-1].per_second), rates['fannode_in_flight'][-1].per_second / anchor))
         progress.advance(task)
     background = watch.background()
     raw_client.close()
@@ -143,7 +123,7 @@ def summarize(rates: dict[str, list[Any]]) -> dict[str, Any]:
         ratio = calls / seconds / anchor_rate
         figure = {'calls': calls, 'seconds': round(seconds, 3), 'calls_per_s': round(calls / seconds, 1),
                   'ratio': round(ratio, 3),
-                  'round_ratios': [round(r.per_second / a.per_second, 3) for r, a in zip(rates[key], anchor)]}
+                  'round_ratios': round_ratios(rates[key], anchor)}
         if key in targets:
             figure.update({'target_min_ratio': targets[key], 'pass': ratio >= targets[key]})
         figures[key] = figure
@@ -153,13 +133,8 @@ def summarize(rates: dict[str, list[Any]]) -> dict[str, Any]:
 def machine() -> dict[str, Any]:
     import msgpack
     import zmq
-    return {'cpus': os.cpu_count(), 'python': platform.python_version(),
-            'pyzmq': zmq.__version__, 'libzmq': zmq.zmq_version(),
-            'msgpack': '.'.join(map(str, msgpack.version)), 'platform': platform.platform()}
-
-
-def _n(rate: float) -> str:
-    return format(round(rate), ',')
+    return report.machine(pyzmq=zmq.__version__, libzmq=zmq.zmq_version(),
+                          msgpack='.'.join(map(str, msgpack.version)))
 
 
 def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any]) -> Table:
@@ -175,17 +150,12 @@ def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any
     t.add_column('target', justify='right')
     t.add_column('', justify='center')
 
-    def verdict(ok: bool) -> str:
-        return '[bold green]PASS[/]' if ok else '[bold red]MISS[/]'
-
     raw = figures['raw_sequential']
-    t.add_row('raw pyzmq REQ/REP, sequential', '%s calls/s' % _n(raw['calls_per_s']), '1.00×', '', 'anchor', '')
+    t.add_row('raw pyzmq REQ/REP, sequential', '%s calls/s' % commas(raw['calls_per_s']), '1.00×', '', 'anchor', '')
     for key, label in (('fannode_sequential', 'fannode, sequential'),
                        ('fannode_in_flight', 'fannode, %d in flight' % args.concurrency)):
         f = figures[key]
-        spread = f['round_ratios']
-        t.add_row(label, '%s calls/s' % _n(f['calls_per_s']), '%.2f×' % f['ratio'],
-                  '%.2f–%.2f' % (min(spread), max(spread)) if len(spread) > 1 else '',
+        t.add_row(label, '%s calls/s' % commas(f['calls_per_s']), '%.2f×' % f['ratio'], spread(f['round_ratios']),
                   '≥ %.2f×' % f['target_min_ratio'], verdict(f['pass']))
     rss = figures['idle_instance_rss']
     t.add_row('idle instance RSS', '%.1f MiB' % rss['mib'], '', '', '≤ %g MiB' % rss['target_max_mib'],
@@ -193,48 +163,26 @@ def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any
     return t
 
 
-def _terminated(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM (a CI timeout, `kill`): clean up as for Ctrl-C
+def progress_bar(err: Console) -> Progress:
+    """The live display: a bar over the steps (3 + the rounds), with the time so far."""
+    return Progress(SpinnerColumn(), TextColumn('{task.description}'), BarColumn(),
+                    TimeElapsedColumn(), console=err, transient=True)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminated)
-    err = Console(stderr=True)
     procs = Procs()
-    keep_logs = False
-    try:
-        with Progress(SpinnerColumn(), TextColumn('{task.description}'), BarColumn(),
-                      TimeElapsedColumn(), console=err, transient=True) as progress:
-            figures = measure(args, procs, progress)
-    except KeyboardInterrupt:
-        err.print('interrupted')
-        return 130
-    except Exception as e:  # BenchError, a fannode error from a call, or a bug here: one line
-        keep_logs = True
-        message = str(e) if isinstance(e, BenchError) else '%s: %s' % (type(e).__name__, e)
-        err.print('[bold red]bench failed:[/] %s (process logs in %s)' % (escape(message), procs.dir),
-                  highlight=False, soft_wrap=True)
-        return 1
-    finally:
-        procs.stop_all()
-        if not keep_logs:
-            procs.cleanup()
-    info = machine()
-    if figures['background_cpu'] > NOISY:
-        err.print('[yellow]note:[/] other processes used %.2f CPU during the run; the ratios are '
-                  'noisier than usual' % figures['background_cpu'], highlight=False)
-    if args.json:
-        json.dump({'machine': info, 'duration': args.duration, 'rounds': args.rounds,
-                   'warmup': args.warmup, 'concurrency': args.concurrency, 'figures': figures},
-                  sys.stdout, indent=2)
-        sys.stdout.write('\n')
-    else:
-        out = Console()
-        if not out.is_terminal:  # piped: no terminal width to fit, so do not wrap at 80
-            out = Console(width=120)
-        out.print(table(args, figures, info))
-    return 0
+
+    def render(figures: dict[str, Any], err: Console) -> None:
+        info = machine()
+        note_noisy(err, figures['background_cpu'], 'the ratios are')
+        if args.json:
+            print_json({'machine': info, 'duration': args.duration, 'rounds': args.rounds,
+                        'warmup': args.warmup, 'concurrency': args.concurrency, 'figures': figures})
+        else:
+            table_console(120).print(table(args, figures, info))
+
+    return run_bench(procs, lambda say, progress: measure(args, procs, say, progress), render, progress_bar)
 
 
 if __name__ == '__main__':

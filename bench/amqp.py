@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
-import platform
 import re
-import signal
 import sys
 import time
 from importlib import metadata
@@ -26,13 +23,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bench import report
 from bench.anchors import Servers
 from bench.procs import BENCH, FANNODE, BenchError, Proc, Procs, free_port
+from bench.report import commas, note_noisy, print_json, round_ratios, spread, table_console, verdict
+from bench.runner import quick_defaults, run_bench, spinner
 
 TARGET = 0.8            # fannode end to end, as a multiple of raw pika's
 START_TIMEOUT = 15.0    # for each of our processes
 RUN_TIMEOUT = 120.0     # one run: first publish to last ack
-NOISY = 0.25            # CPU (cores) used by other processes above which the report warns
 EXCHANGE = 'bench.raw'  # the anchor's; fannode's is fannode.events
 EVENT = 'bench.tick'
 ROWS = ('raw', 'fannode')
@@ -182,7 +181,7 @@ def measure(args: argparse.Namespace, procs: Procs, servers: Servers, say: Calla
             status('round %d/%d: %s, %d events' % (i + 1, args.rounds, key, args.events))
             runs[key].append(run(key, args.events))
         say('  ✓ round %d/%d: %s' % (i + 1, args.rounds, ', '.join(
-            '%s %s events/s' % (key, _n(r[-1].per_second)) for key, r in runs.items())))
+            '%s %s events/s' % (key, commas(r[-1].per_second)) for key, r in runs.items())))
     background = watch.background()
     for publisher in publishers.values():
         publisher.close()
@@ -206,18 +205,12 @@ def summarize(runs: dict[str, list[Run]]) -> dict[str, Any]:
         f, raw = figures['fannode'], figures['raw']
         ratio = f['end_to_end_per_s'] / raw['end_to_end_per_s']
         f.update({'ratio': round(ratio, 3), 'target_min_ratio': TARGET, 'pass': ratio >= TARGET,
-                  'round_ratios': [round(a.per_second / b.per_second, 3)
-                                   for a, b in zip(runs['fannode'], runs['raw'])]})
+                  'round_ratios': round_ratios(runs['fannode'], runs['raw'])})
     return figures
 
 
-def _n(rate: float) -> str:
-    return format(round(rate), ',')
-
-
 def machine(servers: Servers) -> dict[str, Any]:
-    return {'cpus': os.cpu_count(), 'python': platform.python_version(), 'pika': metadata.version('pika'),
-            'rabbitmq': servers.versions.get('rabbitmq-server', '?'), 'platform': platform.platform()}
+    return report.machine(pika=metadata.version('pika'), rabbitmq=servers.versions.get('rabbitmq-server', '?'))
 
 
 def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any]) -> Table:
@@ -232,17 +225,15 @@ def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any
         t.add_column(name, justify=justify)
     raw, f = figures['raw'], figures['fannode']
     t.add_row('raw pika: BlockingConnection + confirm_delivery; consumer: basic_qos 100, basic_ack each',
-              '%s events/s' % _n(raw['end_to_end_per_s']), '1.00×', '', '%s/s' % _n(raw['confirmed_per_s']),
+              '%s events/s' % commas(raw['end_to_end_per_s']), '1.00×', '', '%s/s' % commas(raw['confirmed_per_s']),
               'anchor', '')
     label = 'fannode amqp://: get_events(url).emit() + flush(); consumer: @fannode.event in an instance'
     if not f['available']:
         t.add_row(label, 'not available: %s' % escape(f['reason']), '', '', '', '≥ %.1f×' % TARGET, '')
     else:
-        spread = f['round_ratios']
-        t.add_row(label, '%s events/s' % _n(f['end_to_end_per_s']), '%.2f×' % f['ratio'],
-                  '%.2f–%.2f' % (min(spread), max(spread)) if len(spread) > 1 else '',
-                  '%s/s' % _n(f['confirmed_per_s']), '≥ %.1f×' % TARGET,
-                  '[bold green]PASS[/]' if f['pass'] else '[bold red]MISS[/]')
+        t.add_row(label, '%s events/s' % commas(f['end_to_end_per_s']), '%.2f×' % f['ratio'],
+                  spread(f['round_ratios']), '%s/s' % commas(f['confirmed_per_s']), '≥ %.1f×' % TARGET,
+                  verdict(f['pass']))
     return t
 
 
@@ -258,63 +249,30 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--quick', action='store_true', help='fewer events, one round: a smoke test')
     parser.add_argument('--json', action='store_true', help='print the figures as JSON')
     args = parser.parse_args(argv)
-    if args.events is None:
-        args.events = 500 if args.quick else 3000
-    if args.rounds is None:
-        args.rounds = 1 if args.quick else 3
+    quick_defaults(args, events=(3000, 500), rounds=(3, 1))
     if args.events < 1 or args.rounds < 1:
         parser.error('--events and --rounds must be positive')
     args.warmup = min(args.events, 200 if args.quick else 500)
     return args
 
 
-def _terminated(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM (a CI timeout, `kill`): clean up as for Ctrl-C
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminated)
-    err = Console(stderr=True)
     procs = Procs()
     servers = Servers(procs)
-    keep_logs = False
-    try:
-        with err.status('amqp benchmark') as status:
-            figures = measure(args, procs, servers, lambda text: err.print(text, highlight=False, soft_wrap=True),
-                              lambda text: status.update(text + '…'))
-    except KeyboardInterrupt:
-        err.print('interrupted')
-        return 130
-    except Exception as e:  # BenchError, a pika or fannode error, or a bug here: one line
-        keep_logs = True
-        message = str(e) if isinstance(e, BenchError) else '%s: %s' % (type(e).__name__, e)
-        err.print('[bold red]bench failed:[/] %s (process logs in %s)' % (escape(message), procs.dir),
-                  highlight=False, soft_wrap=True)
-        return 1
-    finally:
-        procs.stop_all()  # the consumers, then RabbitMQ
-        problems = servers.stop_all(remove=not keep_logs)
-        for line in problems:
-            err.print('[bold red]bench failed:[/] %s' % escape(line), highlight=False, soft_wrap=True)
-        if not keep_logs and not problems:
-            procs.cleanup()
-    if problems:
-        return 1
-    if figures['background_cpu'] > NOISY:
-        err.print('[yellow]note:[/] other processes used %.2f CPU during the run; the ratio is '
-                  'noisier than usual' % figures['background_cpu'], highlight=False)
-    info = machine(servers)
-    if args.json:
-        json.dump({'machine': info, 'events': args.events, 'rounds': args.rounds, 'warmup': args.warmup,
-                   'figures': figures}, sys.stdout, indent=2)
-        sys.stdout.write('\n')
-        return 0
-    out = Console()
-    if not out.is_terminal:  # piped: no terminal width to fit, so do not wrap at 80
-        out = Console(width=160)
-    out.print(table(args, figures, info))
-    return 0
+
+    def render(figures: dict[str, Any], err: Console) -> None:
+        note_noisy(err, figures['background_cpu'], 'the ratio is')
+        info = machine(servers)
+        if args.json:
+            print_json({'machine': info, 'events': args.events, 'rounds': args.rounds, 'warmup': args.warmup,
+                        'figures': figures})
+        else:
+            table_console(160).print(table(args, figures, info))
+
+    # The servers stop after our processes, which use them.
+    return run_bench(procs, lambda say, status: measure(args, procs, servers, say, status), render,
+                     spinner('amqp benchmark'), servers.stop_all)
 
 
 if __name__ == '__main__':

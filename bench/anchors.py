@@ -95,9 +95,10 @@ class Servers:
                     pass
         return found
 
-    def stop_all(self, remove: bool = True) -> list[str]:
+    def stop_all(self, keep_logs: bool = False) -> list[str]:
         """Stop every server, newest first, and remove its dir unless told to keep it (for
-        its logs, after a failure); the problems, one line each (none: empty)."""
+        its logs, after a failure); the problems, one line each (none: empty). The `stop`
+        of run_bench (bench/runner.py)."""
         problems = []
         for kind, d in reversed(list(self.dirs.items())):
             done = subprocess.run([sys.executable, str(PROVISION), 'stop', kind, '--dir', str(d)],
@@ -105,7 +106,7 @@ class Servers:
             if done.returncode != 0:
                 out = (done.stdout + done.stderr).strip().splitlines() or ['exit %d' % done.returncode]
                 problems.append('scripts/provision stop %s --dir %s failed: %s' % (kind, d, out[-1]))
-            elif remove:
+            elif not keep_logs:
                 shutil.rmtree(d, ignore_errors=True)
         self.dirs.clear()
         return problems

@@ -14,18 +14,22 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.procs import BENCH, BenchError, Procs, free_port
+from bench.runner import run_bench, spinner
 
 TARGET_EVENTS_PER_S = 5000
 START_TIMEOUT = 15.0
 
 
-def measure(procs: Procs, count: int, say=print) -> dict[str, Any]:
+def measure(procs: Procs, count: int, status=print) -> dict[str, Any]:
     import gevent
 
     from fannode.core.events import Event
     from fannode.discovery import get_registry
     from fannode.events import get_events
     from fannode.zmqrpc.client import RpcClient
+
+    from bench import rpc
+    rpc.quiet_interrupts()  # SIGTERM in a greenlet: exit 130 without a traceback
 
     url = 'hub://127.0.0.1:%d' % free_port()
     hub = procs.hub(url)
@@ -51,9 +55,9 @@ def measure(procs: Procs, count: int, say=print) -> dict[str, Any]:
         done = time.monotonic()
         return n / (done - started), n / (emitted - started)
 
-    say('warming up')
+    status('warming up')
     run(min(1000, count))
-    say('measuring %d events' % count)
+    status('measuring %d events' % count)
     end_to_end, emit_rate = run(count)
     client.close()
     events.close(1)
@@ -66,32 +70,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--events', type=int, default=20000, metavar='N', help='events to send (default: 20000)')
     parser.add_argument('--json', action='store_true', help='print the figures as JSON')
     args = parser.parse_args(argv)
-    console = Console(stderr=True)
     procs = Procs()
-    try:
-        with console.status('events benchmark') as status:
-            figures = measure(procs, args.events, lambda text: status.update(text + '…'))
-    except BenchError as e:
-        console.print('[bold red]bench failed:[/] %s (logs in %s)' % (e, procs.dir))
-        procs.stop_all()
-        return 1
-    except KeyboardInterrupt:
-        procs.stop_all()
-        return 130
-    procs.stop_all()
-    procs.cleanup()
-    if args.json:
-        print(json.dumps(figures))
-        return 0
-    t = Table(title='fannode events benchmark (hub, journal on, acks on)')
-    for col in ('measurement', 'result', 'target', ''):
-        t.add_column(col)
-    t.add_row('emit → handled, end to end', '{:,} events/s'.format(figures['end_to_end_per_s']),
-              '≥ {:,}/s'.format(TARGET_EVENTS_PER_S), '[green]PASS[/]' if figures['pass'] else '[red]MISS[/]')
-    t.add_row('emit → taken by the hub', '{:,} events/s'.format(figures['emit_per_s']), '', '')
-    t.add_row('raw pika → RabbitMQ', 'not measured: RabbitMQ backend arrives with issue 7', 'anchor', '')
-    Console().print(t)
-    return 0
+
+    def render(figures: dict[str, Any], err: Console) -> None:
+        if args.json:
+            print(json.dumps(figures))
+            return
+        t = Table(title='fannode events benchmark (hub, journal on, acks on)')
+        for col in ('measurement', 'result', 'target', ''):
+            t.add_column(col)
+        t.add_row('emit → handled, end to end', '{:,} events/s'.format(figures['end_to_end_per_s']),
+                  '≥ {:,}/s'.format(TARGET_EVENTS_PER_S), '[green]PASS[/]' if figures['pass'] else '[red]MISS[/]')
+        t.add_row('emit → taken by the hub', '{:,} events/s'.format(figures['emit_per_s']), '', '')
+        t.add_row('raw pika → RabbitMQ', 'see python -m bench.amqp (fannode on RabbitMQ beside raw pika)', '', '')
+        Console().print(t)
+
+    return run_bench(procs, lambda say, status: measure(procs, args.events, status), render,
+                     spinner('events benchmark'))
 
 
 if __name__ == '__main__':

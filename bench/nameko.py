@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import select
-import signal
 import subprocess
 import sys
 import time
@@ -24,19 +22,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from bench import anchors
+from bench import anchors, report
 from bench.anchors import Servers
 from bench.procs import BENCH, FANNODE, BenchError, Proc, Procs, free_port
+from bench.report import commas, note_noisy, print_json, round_ratios, spread, table_console, verdict
+from bench.runner import parse_rate_args, run_bench, spinner
 
 # Targets: fannode sequential as a multiple of each anchor's sequential rate.
 TARGET_VS_NAMEKO = 5.0
 TARGET_VS_ZERORPC = 3.0
 START_TIMEOUT = 15.0
 RAMP = 0.1        # seconds for the in-flight calls to fill the pipe before counting
-NOISY = 0.25      # background CPU (cores) above which the report warns
 REPLY = 'Hi, Joe!'
 
 ROWS = (  # key, label; the order of the rows and of each round
@@ -164,7 +162,7 @@ def measure(args: argparse.Namespace, procs: Procs, servers: Servers, say: Calla
             status('round %d/%d: %s' % (i + 1, args.rounds, key.replace('_', ', ', 1).replace('_', ' ')))
             rates[key].append(rate(key, part))
         say('  ✓ round %d/%d: %s' % (i + 1, args.rounds, ', '.join(
-            '%s %s/s' % (key, _n(r[-1].per_second)) for key, r in rates.items())))
+            '%s %s/s' % (key, commas(r[-1].per_second)) for key, r in rates.items())))
     background = watch.background()
     fannode.close()
 
@@ -185,24 +183,19 @@ def summarize(rates: dict[str, list[Any]]) -> dict[str, Any]:
         for key, rs in rates.items():
             f = figures[key]
             f['vs_%s' % anchor] = round(f['calls_per_s'] / figures['%s_sequential' % anchor]['calls_per_s'], 3)
-            f['round_vs_%s' % anchor] = [round(r.per_second / b.per_second, 3) for r, b in zip(rs, base)]
+            f['round_vs_%s' % anchor] = round_ratios(rs, base)
     f = figures['fannode_sequential']
     f['targets'] = {'vs_nameko': {'min': TARGET_VS_NAMEKO, 'pass': f['vs_nameko'] >= TARGET_VS_NAMEKO},
                     'vs_zerorpc': {'min': TARGET_VS_ZERORPC, 'pass': f['vs_zerorpc'] >= TARGET_VS_ZERORPC}}
     return figures
 
 
-def _n(rate: float) -> str:
-    return format(round(rate), ',')
-
-
 def machine(servers: Servers) -> dict[str, Any]:
     pins = dict(p.split('==') for p in anchors.PINS)
-    return {'cpus': os.cpu_count(), 'python': platform.python_version(), 'nameko': pins['nameko'],
-            'eventlet': pins['eventlet'], 'kombu': pins['kombu'], 'zerorpc': pins['zerorpc'],
-            'pyzmq': metadata.version('pyzmq'), 'kazoo': metadata.version('kazoo'),
-            'rabbitmq': servers.versions.get('rabbitmq-server', '?'),
-            'zookeeper': servers.versions.get('zookeeper', '?'), 'platform': platform.platform()}
+    return report.machine(nameko=pins['nameko'], eventlet=pins['eventlet'], kombu=pins['kombu'],
+                          zerorpc=pins['zerorpc'], pyzmq=metadata.version('pyzmq'), kazoo=metadata.version('kazoo'),
+                          rabbitmq=servers.versions.get('rabbitmq-server', '?'),
+                          zookeeper=servers.versions.get('zookeeper', '?'))
 
 
 def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any]) -> Table:
@@ -218,12 +211,6 @@ def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any
                  'target', ''):
         t.add_column(name, justify='left' if name == 'measurement' else 'right')
 
-    def verdict(ok: bool) -> str:
-        return '[bold green]PASS[/]' if ok else '[bold red]MISS[/]'
-
-    def spread(xs: list[float]) -> str:
-        return '%.2f–%.2f' % (min(xs), max(xs)) if len(xs) > 1 else ''
-
     for key, label in ROWS:
         f = figures[key]
         target, mark, rounds = '', '', ''
@@ -235,7 +222,7 @@ def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any
             ok = f['targets']
             target = '≥ %g× / ≥ %g×' % (TARGET_VS_NAMEKO, TARGET_VS_ZERORPC)
             mark = '%s / %s' % (verdict(ok['vs_nameko']['pass']), verdict(ok['vs_zerorpc']['pass']))
-        t.add_row(label.replace('%d', str(args.concurrency)), '%s calls/s' % _n(f['calls_per_s']),
+        t.add_row(label.replace('%d', str(args.concurrency)), '%s calls/s' % commas(f['calls_per_s']),
                   '%.2f×' % f['vs_nameko'], '%.2f×' % f['vs_zerorpc'], rounds, target, mark)
     return t
 
@@ -244,74 +231,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog='python -m bench.nameko', description='RPC calls/s: nameko and zerorpc (the anchors, in '
         'bench/.anchors-venv) beside fannode with ZooKeeper discovery. Exits 0 on a MISS; 1 if something fails.')
-    parser.add_argument('--duration', type=float, metavar='SECONDS',
-                        help='timed seconds per rate measurement, split over the rounds '
-                             '(default: 3, or 0.6 with --quick)')
-    parser.add_argument('--rounds', type=int, metavar='N',
-                        help='interleave the rate measurements in N rounds, so a load change on '
-                             'the machine hits all of them alike (default: 3, or 1 with --quick)')
-    parser.add_argument('--quick', action='store_true', help='short measurements: a smoke test')
-    parser.add_argument('--concurrency', type=int, default=50, metavar='N',
-                        help='calls kept in flight in the concurrent measurements (default: 50)')
-    parser.add_argument('--json', action='store_true', help='print the figures as JSON')
-    args = parser.parse_args(argv)
-    if args.duration is None:
-        args.duration = 0.6 if args.quick else 3.0
-    if args.rounds is None:
-        args.rounds = 1 if args.quick else 3
-    if args.duration <= 0 or args.rounds < 1 or args.concurrency < 1:
-        parser.error('--duration, --rounds and --concurrency must be positive')
-    args.warmup = 0.2 if args.quick else 0.5
-    return args
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM (a CI timeout, `kill`): clean up as for Ctrl-C
+    return parse_rate_args(parser, argv, 'calls kept in flight in the concurrent measurements (default: 50)')
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminated)
-    err = Console(stderr=True)
     procs = Procs()
     servers = Servers(procs)
-    keep_logs = False
-    try:
-        with err.status('nameko benchmark') as status:
-            figures = measure(args, procs, servers, lambda text: err.print(text, highlight=False, soft_wrap=True),
-                              lambda text: status.update(text + '…'))
-    except KeyboardInterrupt:
-        err.print('interrupted')
-        return 130
-    except Exception as e:  # BenchError, a fannode error from a call, or a bug here: one line
-        keep_logs = True
-        message = str(e) if isinstance(e, BenchError) else '%s: %s' % (type(e).__name__, e)
-        err.print('[bold red]bench failed:[/] %s (process logs in %s)' % (escape(message), procs.dir),
-                  highlight=False, soft_wrap=True)
-        return 1
-    finally:
-        procs.stop_all()  # clients and services, then RabbitMQ and ZooKeeper
-        problems = servers.stop_all(remove=not keep_logs)
-        for line in problems:
-            err.print('[bold red]bench failed:[/] %s' % escape(line), highlight=False, soft_wrap=True)
-        if not keep_logs and not problems:
-            procs.cleanup()
-    if problems:
-        return 1
-    if figures['background_cpu'] > NOISY:
-        err.print('[yellow]note:[/] other processes used %.2f CPU during the run; the ratios are '
-                  'noisier than usual' % figures['background_cpu'], highlight=False)
-    info = machine(servers)
-    if args.json:
-        json.dump({'machine': info, 'duration': args.duration, 'rounds': args.rounds, 'warmup': args.warmup,
-                   'concurrency': args.concurrency, 'figures': figures}, sys.stdout, indent=2)
-        sys.stdout.write('\n')
-        return 0
-    out = Console()
-    if not out.is_terminal:  # piped: no terminal width to fit, so do not wrap at 80
-        out = Console(width=160)
-    out.print(table(args, figures, info))
-    return 0
+
+    def render(figures: dict[str, Any], err: Console) -> None:
+        note_noisy(err, figures['background_cpu'], 'the ratios are')
+        info = machine(servers)
+        if args.json:
+            print_json({'machine': info, 'duration': args.duration, 'rounds': args.rounds, 'warmup': args.warmup,
+                        'concurrency': args.concurrency, 'figures': figures})
+        else:
+            table_console(160).print(table(args, figures, info))
+
+    # The servers stop after our processes, which use them.
+    return run_bench(procs, lambda say, status: measure(args, procs, servers, say, status), render,
+                     spinner('nameko benchmark'), servers.stop_all)
 
 
 if __name__ == '__main__':

@@ -14,13 +14,11 @@ import argparse
 import itertools
 import json
 import os
-import platform
 import re
 import resource
 import shlex
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -34,7 +32,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from bench import report
 from bench.procs import BENCH, FANNODE, BenchError, Proc, Procs, free_port, wait_until
+from bench.report import median, note_noisy, print_json, table_console, verdict
+from bench.runner import quick_defaults, run_bench, spinner
 
 TARGET_UP_S = 3.0         # fannode up → 10 instances listed
 TARGET_REPLACE_S = 1.0    # kill -9 → 10 listed again, without the dead one (median)
@@ -45,7 +46,6 @@ STOP_TIMEOUT = 15.0       # SIGINT → the node has exited
 COUNT, MORE, FEWER = 10, 15, 5
 SERVICE = 'Greeting'
 MiB = 1024 * 1024
-NOISY = 0.25              # CPU (cores) used by other processes above which the report warns
 # The instance as node.yml runs it: the fannode script next to our Python, as the node does
 INSTANCE = [str(Path(sys.executable).parent / 'fannode'), 'instance', '--config',
             str(BENCH / 'conf' / 'greeting.yml')]
@@ -289,12 +289,12 @@ def measure(args: argparse.Namespace, procs: Procs, children: Children, say: Cal
                          'dead_unlisted_s': round(seen['gone'], 3)})
             say('  ✓ kill -9 %d (%d/%d): 10 listed without it after %.2f s (replacement listed after %.2f s, '
                 'dead one unlisted after %.2f s)' % (victim, i + 1, args.kills, done, seen['new'], seen['gone']))
-        median = statistics.median(r['seconds'] for r in runs)
+        mid = median(r['seconds'] for r in runs)
         figures['kill'] = {
-            'runs': runs, 'median_s': round(median, 3), 'max_s': max(r['seconds'] for r in runs),
-            'replacement_listed_median_s': round(statistics.median(r['replacement_listed_s'] for r in runs), 3),
-            'dead_unlisted_median_s': round(statistics.median(r['dead_unlisted_s'] for r in runs), 3),
-            'target_max_median_s': TARGET_REPLACE_S, 'pass': median <= TARGET_REPLACE_S}
+            'runs': runs, 'median_s': round(mid, 3), 'max_s': max(r['seconds'] for r in runs),
+            'replacement_listed_median_s': round(median(r['replacement_listed_s'] for r in runs), 3),
+            'dead_unlisted_median_s': round(median(r['dead_unlisted_s'] for r in runs), 3),
+            'target_max_median_s': TARGET_REPLACE_S, 'pass': mid <= TARGET_REPLACE_S}
 
         # 3. edit → scaled
         status('node.yml: %d → %d processes' % (COUNT, MORE))
@@ -397,8 +397,7 @@ def problems(log: str) -> list[str]:
 # -- output -----------------------------------------------------------------------------
 
 def machine() -> dict[str, Any]:
-    return {'cpus': os.cpu_count(), 'python': platform.python_version(), 'circus': metadata.version('circus'),
-            'pyzmq': zmq.__version__, 'platform': platform.platform()}
+    return report.machine(circus=metadata.version('circus'), pyzmq=zmq.__version__)
 
 
 def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any]) -> Table:
@@ -410,9 +409,6 @@ def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any
     for name, justify in (('measurement', 'left'), ('result', 'right'), ('detail', 'left'),
                           ('target', 'right'), ('', 'center')):
         t.add_column(name, justify=justify)
-
-    def verdict(ok: bool) -> str:
-        return '[bold green]PASS[/]' if ok else '[bold red]MISS[/]'
 
     a, up, kill, scale, node, stop = (figures[k] for k in ('anchor', 'up', 'kill', 'scale', 'node', 'stop'))
     t.add_row('anchor: hub + %d `fannode instance` by hand' % COUNT, '%.2f s' % a['total_s'],
@@ -454,8 +450,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--quick', action='store_true', help='one kill, shorter idle: a smoke test')
     parser.add_argument('--json', action='store_true', help='print the figures as JSON')
     args = parser.parse_args(argv)
-    if args.kills is None:
-        args.kills = 1 if args.quick else 5
+    quick_defaults(args, kills=(5, 1))
     if not 1 <= args.kills <= COUNT:
         parser.error('--kills must be 1..%d' % COUNT)
     args.idle = 0.5 if args.quick else 1.0
@@ -463,56 +458,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _terminated(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM (a CI timeout, `kill`): clean up as for Ctrl-C
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminated)
-    err = Console(stderr=True)
     procs = Procs()
     # The node's lock and sockets, and the journal of the hub it starts, go to the run's
     # directory, not to /tmp/fannode-UID and ~/.local/state; ours too, for `fannode ps`.
     for name in ('XDG_RUNTIME_DIR', 'XDG_STATE_HOME'):
         os.environ[name] = procs.env[name] = str(procs.dir)
     children = Children()
-    keep_logs = False
-    try:
-        with err.status('node benchmark') as status:
-            figures = measure(args, procs, children, lambda text: err.print(text, highlight=False, soft_wrap=True),
-                              lambda text: status.update(text + '…'))
-    except KeyboardInterrupt:
-        err.print('interrupted')
-        return 130
-    except Exception as e:  # BenchError, or a bug here: one line
-        keep_logs = True
-        message = str(e) if isinstance(e, BenchError) else '%s: %s' % (type(e).__name__, e)
-        err.print('[bold red]bench failed:[/] %s (process logs in %s)' % (escape(message), procs.dir),
-                  highlight=False, soft_wrap=True)
-        return 1
-    finally:
-        procs.stop_all()
+
+    def stop(keep_logs: bool) -> None:
         children.kill_left()  # the node stops its children; if it was killed, we do
         if not keep_logs:
-            shutil.rmtree(procs.dir / 'fannode', ignore_errors=True)
-            procs.cleanup()
-    for line in figures['node_log_problems']:
-        err.print('[yellow]node log:[/] %s' % escape(line), highlight=False, soft_wrap=True)
-    if figures['background_cpu'] > NOISY:
-        err.print('[yellow]note:[/] other processes used %.2f CPU during the run; the times are '
-                  'noisier than usual' % figures['background_cpu'], highlight=False, soft_wrap=True)
-    info = machine()
-    if args.json:
-        json.dump({'machine': info, 'kills': args.kills, 'idle': args.idle,
-                   'figures': figures}, sys.stdout, indent=2)
-        sys.stdout.write('\n')
-        return 0
-    out = Console()
-    if not out.is_terminal:  # piped: no terminal width to fit, so do not wrap at 80
-        out = Console(width=160)
-    out.print(table(args, figures, info))
-    return 0
+            shutil.rmtree(procs.dir / 'fannode', ignore_errors=True)  # the node's runtime and state dir
+
+    def render(figures: dict[str, Any], err: Console) -> None:
+        for line in figures['node_log_problems']:
+            err.print('[yellow]node log:[/] %s' % escape(line), highlight=False, soft_wrap=True)
+        note_noisy(err, figures['background_cpu'], 'the times are')
+        info = machine()
+        if args.json:
+            print_json({'machine': info, 'kills': args.kills, 'idle': args.idle, 'figures': figures})
+        else:
+            table_console(160).print(table(args, figures, info))
+
+    return run_bench(procs, lambda say, status: measure(args, procs, children, say, status), render,
+                     spinner('node benchmark'), stop)
 
 
 if __name__ == '__main__':

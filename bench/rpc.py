@@ -15,6 +15,7 @@ import msgpack
 import psutil
 import zmq
 
+from bench import loops
 from bench.procs import BenchError
 
 REQUEST = {'name': 'Joe'}
@@ -66,43 +67,16 @@ def check(call: Callable[[], Any]) -> None:
 
 def sequential(call: Callable[[], Any], duration: float) -> Rate:
     """`call` back to back for `duration` seconds."""
-    calls = 0
-    start = time.perf_counter()
-    end = start + duration
-    while True:
-        call()
-        calls += 1
-        now = time.perf_counter()
-        if now >= end:
-            return Rate(calls, now - start)
+    return Rate(*loops.sequential(call, duration))
 
 
 def in_flight(call: Callable[[], Any], concurrency: int, duration: float, ramp: float) -> Rate:
     """`concurrency` greenlets each looping the blocking `call`, so that many calls are
     always outstanding; counted for `duration` once `ramp` seconds have passed."""
-    count = 0
-    running = True
-
-    def worker() -> None:
-        nonlocal count
-        while running:
-            call()
-            count += 1
-
-    workers = [gevent.spawn(worker) for _ in range(concurrency)]
     try:
-        gevent.sleep(ramp)
-        start_calls, start = count, time.perf_counter()
-        gevent.sleep(duration)
-        end_calls, end = count, time.perf_counter()
-    finally:
-        running = False
-        gevent.joinall(workers, timeout=5)
-        gevent.killall(workers, block=False)
-    for g in workers:
-        if g.exception is not None:
-            raise BenchError('a call failed: %s: %s' % (type(g.exception).__name__, g.exception))
-    return Rate(end_calls - start_calls, end - start)
+        return Rate(*loops.in_flight(call, concurrency, duration, ramp))
+    except Exception as e:  # a call failed in one of the greenlets
+        raise BenchError('a call failed: %s: %s' % (type(e).__name__, e)) from None
 
 
 def quiet_interrupts() -> None:

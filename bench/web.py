@@ -12,13 +12,11 @@ from __future__ import annotations
 import argparse
 import collections
 import http.client
-import json
 import os
 import platform
 import re
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -27,15 +25,15 @@ from typing import Any, Callable
 
 import psutil
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from bench.procs import BENCH, FANNODE, BenchError, Proc, Procs, free_port, wait_until
+from bench.report import commas, mean, median, note_noisy, print_json, round_ratios, spread, table_console, verdict
+from bench.runner import fail, quick_defaults, run_bench, spinner
 
 TARGET_VS_BASELINE = 0.8   # fannode, 1 process, as a multiple of the baseline, 1 process
 TARGET_TWO_VS_ONE = 1.4    # fannode, 2 processes, as a multiple of fannode, 1 process
 START_TIMEOUT = 15.0
-NOISY = 0.25               # CPU (cores) used by other processes above which the report warns
 PID_PROBES = 200           # new connections to /pid to see which processes answer
 PATH = '/hello'
 
@@ -294,7 +292,7 @@ def measure(args: argparse.Namespace, procs: Procs, say: Callable[[str], None],
             status('round %d/%d: %s (%ds)' % (i + 1, args.rounds, t.key, args.duration))
             runs[t.key].append(wrk.run(t, args.duration, others(t)))
         say('  ✓ round %d/%d: %s' % (i + 1, args.rounds, ', '.join(
-            '%s %s/s' % (k, _n(r[-1].per_second)) for k, r in runs.items())))
+            '%s %s/s' % (k, commas(r[-1].per_second)) for k, r in runs.items())))
     log_after = {p.name: access_lines(p) for t in targets if t.access_log for p in t.procs}
 
     figures = summarize(runs)
@@ -327,18 +325,18 @@ def summarize(runs: dict[str, list[Run]]) -> dict[str, Any]:
         requests, seconds = sum(r.requests for r in rs), sum(r.seconds for r in rs)
         rows[key] = {
             'requests': requests, 'seconds': round(seconds, 2), 'per_second': round(requests / seconds, 1),
-            'p50_ms': round(_median([r.p50_ms for r in rs]), 3), 'p99_ms': round(_median([r.p99_ms for r in rs]), 3),
+            'p50_ms': round(median([r.p50_ms for r in rs]), 3), 'p99_ms': round(median([r.p99_ms for r in rs]), 3),
             'errors': sum(r.errors for r in rs),
-            'server_cpu': round(_mean([r.server_cpu for r in rs]), 2),
-            'server_cpu_each': [round(_mean(c), 2) for c in zip(*(r.server_cpu_each for r in rs))],
-            'wrk_cpu': round(_mean([r.wrk_cpu for r in rs]), 2),
-            'other_cpu': round(_mean([r.other_cpu for r in rs]), 2),
+            'server_cpu': round(mean([r.server_cpu for r in rs]), 2),
+            'server_cpu_each': [round(mean(c), 2) for c in zip(*(r.server_cpu_each for r in rs))],
+            'wrk_cpu': round(mean([r.wrk_cpu for r in rs]), 2),
+            'other_cpu': round(mean([r.other_cpu for r in rs]), 2),
             'rounds': [asdict(r) for r in rs],
         }
     base = runs['baseline_1']
     for key, rs in runs.items():
         rows[key]['vs_baseline'] = round(rows[key]['per_second'] / rows['baseline_1']['per_second'], 3)
-        rows[key]['round_vs_baseline'] = [round(r.per_second / b.per_second, 3) for r, b in zip(rs, base)]
+        rows[key]['round_vs_baseline'] = round_ratios(rs, base)
     one, two = rows['fannode_1'], rows['fannode_2']
     vs_one = two['per_second'] / one['per_second']
     targets = {
@@ -346,27 +344,11 @@ def summarize(runs: dict[str, list[Run]]) -> dict[str, Any]:
                                     'pass': one['vs_baseline'] >= TARGET_VS_BASELINE},
         'fannode_2_vs_fannode_1': {'ratio': round(vs_one, 3), 'target_min': TARGET_TWO_VS_ONE,
                                    'pass': vs_one >= TARGET_TWO_VS_ONE,
-                                   'round_ratios': [round(b.per_second / a.per_second, 3) for a, b in
-                                                    zip(runs['fannode_1'], runs['fannode_2'])]},
+                                   'round_ratios': round_ratios(runs['fannode_2'], runs['fannode_1'])},
     }
     other = max(r['other_cpu'] for r in rows.values())
     return {'rows': rows, 'targets': targets, 'background_cpu': other,
             'baseline_2_vs_baseline_1': round(rows['baseline_2']['per_second'] / rows['baseline_1']['per_second'], 3)}
-
-
-def _mean(xs: Any) -> float:
-    xs = list(xs)
-    return sum(xs) / len(xs) if xs else 0.0
-
-
-def _median(xs: list[float]) -> float:
-    xs = sorted(xs)
-    n = len(xs)
-    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
-
-
-def _n(rate: float) -> str:
-    return format(round(rate), ',')
 
 
 def _lat(ms: float) -> str:
@@ -390,12 +372,8 @@ def table(args: argparse.Namespace, figures: dict[str, Any]) -> Table:
                           ('target', 'right'), ('', 'center')):
         t.add_column(name, justify=justify)
 
-    def verdict(ok: bool) -> str:
-        return '[bold green]PASS[/]' if ok else '[bold red]MISS[/]'
-
     for key, label in TARGETS:
         r = rows[key]
-        spread = r['round_vs_baseline']
         target, mark = '', ''
         if key == 'baseline_1':
             target = 'anchor'
@@ -408,9 +386,8 @@ def table(args: argparse.Namespace, figures: dict[str, Any]) -> Table:
         if len(r['server_cpu_each']) > 1:
             cpu = '%s (%s) / %.2f' % (r['server_cpu'], ' + '.join('%.2f' % c for c in r['server_cpu_each']), r['wrk_cpu'])
         errors = ' (%d errors)' % r['errors'] if r['errors'] else ''
-        t.add_row(label, _n(r['per_second']) + errors, _lat(r['p50_ms']), _lat(r['p99_ms']),
-                  '%.2f×' % r['vs_baseline'],
-                  '%.2f–%.2f' % (min(spread), max(spread)) if len(spread) > 1 and key != 'baseline_1' else '',
+        t.add_row(label, commas(r['per_second']) + errors, _lat(r['p50_ms']), _lat(r['p99_ms']),
+                  '%.2f×' % r['vs_baseline'], spread(r['round_vs_baseline']) if key != 'baseline_1' else '',
                   cpu, target, mark)
     return t
 
@@ -425,7 +402,7 @@ def served_lines(figures: dict[str, Any]) -> list[str]:
             ' + '.join('%.2f' % c for c in r['server_cpu_each']))
         if 'access_log_lines' in r:
             text += '; access-log lines during the rounds: %s' % ', '.join(
-                'pid %s: %s' % (pid, _n(n)) for pid, n in r['access_log_lines'].items())
+                'pid %s: %s' % (pid, commas(n)) for pid, n in r['access_log_lines'].items())
         lines.append(text)
     return lines
 
@@ -447,10 +424,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument('--quick', action='store_true', help='short runs: a smoke test')
     parser.add_argument('--json', action='store_true', help='print the figures as JSON')
     args = parser.parse_args(argv)
-    if args.duration is None:
-        args.duration = 1 if args.quick else 5
-    if args.rounds is None:
-        args.rounds = 1 if args.quick else 2
+    quick_defaults(args, duration=(5, 1), rounds=(2, 1))
     if args.duration < 1 or args.rounds < 1 or args.connections < 1 or args.threads < 1:
         parser.error('--duration, --rounds, --connections and --threads must be positive')
     if args.connections < args.threads:
@@ -459,52 +433,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _terminated(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt  # SIGTERM (a CI timeout, `kill`): clean up as for Ctrl-C
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _terminated)
-    err = Console(stderr=True)
-    if shutil.which('wrk') is None:
-        err.print('[bold red]bench failed:[/] wrk not found: apt-get install wrk', highlight=False)
+    if shutil.which('wrk') is None:  # before any scratch dir: nothing to keep or clean up
+        fail(Console(stderr=True), 'wrk not found: apt-get install wrk')
         return 1
     procs = Procs()
-    keep_logs = False
-    try:
-        with err.status('web benchmark') as status:
-            figures = measure(args, procs, lambda text: err.print(text, highlight=False),
-                              lambda text: status.update(text + '…'))
-    except KeyboardInterrupt:
-        err.print('interrupted')
-        return 130
-    except Exception as e:  # BenchError, or a bug here: one line
-        keep_logs = True
-        message = str(e) if isinstance(e, BenchError) else '%s: %s' % (type(e).__name__, e)
-        err.print('[bold red]bench failed:[/] %s (process logs in %s)' % (escape(message), procs.dir),
-                  highlight=False, soft_wrap=True)
-        return 1
-    finally:
-        procs.stop_all()
-        if not keep_logs:
-            procs.cleanup()
-    if figures['background_cpu'] > NOISY:
-        err.print('[yellow]note:[/] other processes used up to %.2f CPU during a run; the figures are '
-                  'noisier than usual' % figures['background_cpu'], highlight=False)
-    if args.json:
-        json.dump({'python': platform.python_version(), 'cpus': os.cpu_count(), 'duration': args.duration,
-                   'rounds': args.rounds, 'warmup': args.warmup, 'connections': args.connections,
-                   'threads': args.threads, 'wrk_cpu': args.wrk_cpu, 'figures': figures}, sys.stdout, indent=2)
-        sys.stdout.write('\n')
-        return 0
-    out = Console()
-    if not out.is_terminal:  # piped: no terminal width to fit, so do not wrap at 80
-        out = Console(width=160)
-    out.print(table(args, figures))
-    for line in served_lines(figures):
-        out.print(line, highlight=False)
-    return 0
+
+    def render(figures: dict[str, Any], err: Console) -> None:
+        note_noisy(err, figures['background_cpu'], 'the figures are', used='used up to %.2f CPU during a run')
+        if args.json:
+            print_json({'python': platform.python_version(), 'cpus': os.cpu_count(), 'duration': args.duration,
+                        'rounds': args.rounds, 'warmup': args.warmup, 'connections': args.connections,
+                        'threads': args.threads, 'wrk_cpu': args.wrk_cpu, 'figures': figures})
+            return
+        out = table_console(160)
+        out.print(table(args, figures))
+        for line in served_lines(figures):
+            out.print(line, highlight=False)
+
+    return run_bench(procs, lambda say, status: measure(args, procs, say, status), render,
+                     spinner('web benchmark'))
 
 
 if __name__ == '__main__':

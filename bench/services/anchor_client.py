@@ -12,7 +12,8 @@ line on stdout:
     in_flight N SECONDS RAMP    {"calls": N, "seconds": S}: N calls outstanding, counted
                                 once RAMP seconds have passed
 
-A failed call answers {"error": "..."}. Exits at the end of stdin.
+A failed call answers {"error": "..."}. Exits at the end of stdin. The timing loops are
+bench/loops.py, the ones fannode's rows run (found through PYTHONPATH, as the bench sets it).
 """
 import sys
 
@@ -24,17 +25,9 @@ import collections  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
 
+from bench import loops  # noqa: E402
+
 REPLY = 'Hi, Joe!'
-
-
-def sequential(call, seconds):
-    calls, start = 0, time.perf_counter()
-    while True:
-        call()
-        calls += 1
-        now = time.perf_counter()
-        if now - start >= seconds:
-            return calls, now - start
 
 
 def nameko(url):
@@ -55,16 +48,10 @@ def nameko(url):
         ramp_end = time.perf_counter() + ramp
         while time.perf_counter() < ramp_end:
             turn()
-        calls, start = 0, time.perf_counter()
-        while True:
-            turn()
-            calls += 1
-            now = time.perf_counter()
-            if now - start >= seconds:
-                break
+        counted = loops.sequential(turn, seconds)  # a turn: one reply in, one call out
         for reply in window:  # the rest, not counted
             reply.result()
-        return calls, now - start
+        return counted
 
     return (lambda: greet(name='Joe')), in_flight, proxy.stop
 
@@ -72,36 +59,11 @@ def nameko(url):
 def zerorpc(endpoint):
     """zerorpc.Client under gevent, its defaults. In flight: N greenlets each looping the
     blocking call on the one client, as bench/rpc.py does for fannode."""
-    import gevent
     import zerorpc as z
     client = z.Client()
     client.connect(endpoint)
-
-    def in_flight(n, seconds, ramp):
-        count, running = 0, True
-
-        def worker():
-            nonlocal count
-            while running:
-                client.greet('Joe')
-                count += 1
-
-        workers = [gevent.spawn(worker) for _ in range(n)]
-        try:
-            gevent.sleep(ramp)
-            start_calls, start = count, time.perf_counter()
-            gevent.sleep(seconds)
-            end_calls, end = count, time.perf_counter()
-        finally:
-            running = False
-            gevent.joinall(workers, timeout=5)
-            gevent.killall(workers, block=False)
-        for g in workers:
-            if g.exception is not None:
-                raise g.exception
-        return end_calls - start_calls, end - start
-
-    return (lambda: client.greet('Joe')), in_flight, client.close
+    greet = (lambda: client.greet('Joe'))
+    return greet, (lambda n, seconds, ramp: loops.in_flight(greet, n, seconds, ramp)), client.close
 
 
 def main():
@@ -114,7 +76,7 @@ def main():
             if words[0] == 'check':
                 answer = {'reply': call()}
             elif words[0] == 'sequential':
-                calls, seconds = sequential(call, float(words[1]))
+                calls, seconds = loops.sequential(call, float(words[1]))
                 answer = {'calls': calls, 'seconds': seconds}
             elif words[0] == 'in_flight':
                 calls, seconds = in_flight(int(words[1]), float(words[2]), float(words[3]))

@@ -48,7 +48,7 @@ class InstanceCommand(Command):
         from fannode.core import logs
         from fannode.core.config import load_config
         from fannode.events import default as events_default
-        from fannode.web.server import inherited_sockets
+        from fannode.web.sockets import inherited_sockets
         from fannode.zmqrpc import default
         from fannode.settings import resolve_events_url, resolve_url
 

@@ -3,31 +3,16 @@ socket the node hands over, a greenlet per request."""
 from __future__ import annotations
 
 import logging
-import os
 import socket
 
 import gevent.pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from fannode.exceptions import ConfigError, FannodeError
+from fannode.exceptions import FannodeError
 from fannode.web.interface import DEFAULT_PORT, WebInterface
+from fannode.web.sockets import SOCKETS_ENV
 
 log = logging.getLogger(__name__)
-
-SOCKETS_ENV = 'FANNODE_SOCKETS'  # "web=5,api=6": listening sockets inherited by fd
-
-
-def inherited_sockets(spec: str | None = None) -> dict[str, int]:
-    """Names of inherited listening sockets and their fds, from `spec` or $FANNODE_SOCKETS."""
-    spec = os.environ.get(SOCKETS_ENV, '') if spec is None else spec
-    found = {}
-    for item in filter(None, (s.strip() for s in spec.split(','))):
-        name, sep, fd = item.partition('=')
-        if not sep or not fd.isdigit():
-            raise ConfigError("bad socket %r: expected NAME=FD, e.g. web=5" % item)
-        found[name] = int(fd)
-    return found
-
 
 class Handler(WSGIHandler):
     def handle(self) -> None:
