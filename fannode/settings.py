@@ -21,8 +21,9 @@ def resolve_events_url(flag: str | None, registry_flag: str | None, node_file: s
     """Like resolve_url('events'), except that with no events URL set anywhere, events go
     to the hub the registry names: `--registry hub://127.0.0.1:5000` alone means both."""
     url = flag or os.environ.get('FANNODE_EVENTS') or _from_node_file('events', node_file)
-    if url:
-        return DEFAULT_HUB if url == 'hub' else url
+    if url and url != 'hub':
+        return url
+    # `hub` (or nothing) means the hub of this cluster: the one the registry names, if it is one
     registry = resolve_url('registry', registry_flag, node_file)
     return registry if registry.startswith('hub://') else DEFAULT_HUB
 

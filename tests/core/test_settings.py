@@ -42,3 +42,15 @@ def test_events_follow_the_registry_hub_unless_set(node_file, monkeypatch):
     monkeypatch.setenv('FANNODE_EVENTS', 'hub://127.0.0.1:7000')
     assert resolve_events_url(None, None, str(node_file)) == 'hub://127.0.0.1:7000'
     assert resolve_events_url('local://t', None, str(node_file)) == 'local://t'
+
+
+def test_events_hub_in_node_yml_means_the_hub_the_registry_names(node_file, monkeypatch):
+    """The workshop's node.yml says `events: hub`; a shell that points FANNODE_REGISTRY at
+    another hub (a tmuxinator session, a test) must get its events there too."""
+    from fannode.settings import resolve_events_url
+    node_file.write_text('registry: hub\nevents: hub\ninstances: {}\n')
+    assert resolve_events_url(None, None, str(node_file)) == DEFAULT_HUB
+    monkeypatch.setenv('FANNODE_REGISTRY', 'hub://127.0.0.1:6000')
+    assert resolve_events_url(None, None, str(node_file)) == 'hub://127.0.0.1:6000'
+    monkeypatch.setenv('FANNODE_REGISTRY', 'zookeeper://127.0.0.1:2181/x')
+    assert resolve_events_url(None, None, str(node_file)) == DEFAULT_HUB

@@ -126,4 +126,4 @@ def test_install_when_installed_does_nothing_fast(provisioned, provision_cli):
 
 def test_status_one_line_each(provisioned, provision_cli):
     lines = provision_cli('status').stdout.splitlines()
-    assert [line.split(':')[0] for line in lines] == ['zookeeper', 'rabbitmq-server', 'java']
+    assert [line.split(':')[0] for line in lines] == ['zookeeper', 'rabbitmq-server', 'tmux', 'tmuxinator', 'java']
