@@ -51,6 +51,15 @@ class Printer:
         self.colors: dict[str, str] = {}
         self.tails: dict[str, deque[str]] = {}
         self.width = 8
+        self.closed = False
+
+    def _print(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            self.console.print(text, soft_wrap=True)
+        except OSError:  # the terminal went away (tmux pane killed): go on without output
+            self.closed = True
 
     def color(self, block: str) -> str:
         if block not in self.colors:
@@ -63,12 +72,11 @@ class Printer:
             return
         who = '%s.%d' % (block, index)
         self.width = max(self.width, len(who))
-        self.console.print('[%s]%s[/] │ %s' % (self.color(block), who.ljust(self.width), escape(text)),
-                           soft_wrap=True)
+        self._print('[%s]%s[/] │ %s' % (self.color(block), who.ljust(self.width), escape(text)))
 
     def event(self, text: str, style: str = 'bold') -> None:
         stamp = time.strftime('%H:%M:%S')
-        self.console.print('[dim]%s[/] [%s]node[/] %s' % (stamp, style, text), soft_wrap=True)
+        self._print('[dim]%s[/] [%s]node[/] %s' % (stamp, style, text))
 
     def error(self, text: str) -> None:
         self.event('[red]%s[/]' % escape(text), 'bold red')

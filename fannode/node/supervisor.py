@@ -384,13 +384,13 @@ class Node:
         # after arbiter.start: circus installs handlers of its own there
         self.stop_requested = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # HUP: its terminal closed
             loop.add_signal_handler(signum, self.on_signal)
 
     def on_signal(self) -> None:
         if not self.stop_requested.is_set():
-            self.printer.event('stopping: services finish running work (signal again to kill now)')
             self.stop_requested.set()
+            self.printer.event('stopping: services finish running work (signal again to kill now)')
         else:
             self.kill_now = True
             self.kill_all()

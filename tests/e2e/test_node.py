@@ -330,9 +330,9 @@ instances:
 def test_the_repository_node_yml_runs_as_the_readme_says(node):
     """`make up` runs the repository's node.yml; here with free ports in place of 4010/4080."""
     text = (ROOT / 'node.yml').read_text()
-    assert 'registry: hub' in text and 'port: 4080' in text
-    node.write(text.replace('registry: hub', 'registry: %s' % node.hub, 1)
-               .replace('port: 4080', 'port: %d' % node.web_port))
+    assert 'registry: ${FANNODE_REGISTRY:-hub}' in text and 'port: ${WEB_PORT:-4080}' in text
+    node.write(text)  # as it is; the environment moves it off the default ports
+    node.env.update(FANNODE_REGISTRY=node.hub, WEB_PORT=str(node.web_port))
     for name in ('services', 'conf'):
         (node.dir / name).symlink_to(ROOT / name)
     node.up()

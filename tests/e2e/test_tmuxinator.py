@@ -105,3 +105,12 @@ def test_all_session_serves_http_through_every_service(session):
         assert r.read() == b'Hi, joe!'
     wait_until(lambda: 'About to greet joe' in s.pane(2) and 'Saying hi to joe' in s.pane(3)
                and 'Somebody greeted joe' in s.pane(4), message='web, greeting and listen panes to print')
+
+
+def test_node_session_runs_the_whole_cluster_and_stops_it_with_the_session(session):
+    s = session('node')
+    wait_until(lambda: s.fannode('discover').stdout == 'Greeting [3]\nListen [4]\nWeb [2]\n', timeout=60,
+               message='Greeting [3], Listen [4], Web [2]')
+    with urllib.request.urlopen('http://127.0.0.1:%d/greet?name=joe' % s.web_port, timeout=10) as r:
+        assert r.read() == b'Hi, joe!'
+    wait_until(lambda: 'Somebody greeted joe' in s.pane(1), message='the node pane to show Listen')

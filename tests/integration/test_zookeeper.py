@@ -138,16 +138,15 @@ def test_fannode_up_runs_the_workshop_on_zookeeper_and_rabbitmq(url, rabbitmq, t
     import socket
     events = rabbitmq.url
     text = (ROOT / 'node.yml').read_text()
-    text = text.replace('registry: hub', 'registry: %s' % url, 1).replace('events: hub', 'events: %s' % events, 1)
+    text = text.replace('events: hub', 'events: %s' % events, 1)
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         web_port = s.getsockname()[1]
-    text = text.replace('port: 4080', 'port: %d' % web_port)
     (tmp_path / 'node.yml').write_text(text)
     for name in ('services', 'conf'):
         (tmp_path / name).symlink_to(ROOT / name)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_RUNTIME_DIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path))
-    env.pop('FANNODE_REGISTRY', None)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_RUNTIME_DIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path),
+               FANNODE_REGISTRY=url, WEB_PORT=str(web_port))  # node.yml reads both
     env.pop('FANNODE_EVENTS', None)
     log = open(tmp_path / 'up.log', 'w+')
     node = subprocess.Popen([*FANNODE, 'up'], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
