@@ -109,9 +109,10 @@ class _LogTap(logging.Handler):
         self.recorder.logs.append(record)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 2.0, message: str = '') -> Any:
-    """Poll `predicate` (letting the services run) until it is truthy; its value, or
-    AssertionError after `timeout` seconds."""
+def wait_until(predicate: Callable[[], Any], timeout: float = 2.0, message: str = '',
+               interval: float = 0.005) -> Any:
+    """Poll `predicate` every `interval` seconds (letting the services run) until it is
+    truthy; its value, or AssertionError after `timeout` seconds."""
     import gevent
     deadline = time.monotonic() + timeout
     while True:
@@ -120,7 +121,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 2.0, message: str 
             return value
         if time.monotonic() > deadline:
             raise AssertionError('timed out after %gs waiting for %s' % (timeout, message or predicate))
-        gevent.sleep(0.005)
+        gevent.sleep(interval)
 
 
 def _matches(expected: Any, seen: Any) -> bool:

@@ -28,6 +28,7 @@ from fannode.core.events import Event
 from fannode.events import get_events
 from fannode.events.amqp import DEAD, delay_ms
 from fannode.exceptions import FannodeError, RegistryUnavailable
+from fannode.testing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 FANNODE = [sys.executable, '-m', 'fannode.cli']
@@ -75,12 +76,9 @@ def seen(handler):
     return [s for s in SEEN if s[0] == handler]
 
 
+
 def wait_for(predicate, timeout=15.0, message='condition'):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %gs waiting for %s' % (timeout, message))
-        gevent.sleep(0.01)
+    return wait_until(predicate, timeout, message, interval=0.01)
 
 
 @contextmanager
@@ -408,7 +406,7 @@ class Cluster:
 
     def start(self, what, *args, ready='serving'):
         proc = self.spawn(what, *args)
-        wait_until(lambda: ready in output(proc) or proc.poll() is not None, 30, what)
+        wait_for(lambda: ready in output(proc) or proc.poll() is not None, 30, what)
         assert proc.poll() is None, output(proc)
         return proc
 
@@ -434,13 +432,6 @@ def output(proc):
         return f.read()
 
 
-def wait_until(predicate, timeout, message):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %gs waiting for %s' % (timeout, message))
-        time.sleep(0.05)
-
 
 def read_line(stream, timeout):
     ready_, _, _ = select.select([stream], [], [], timeout)
@@ -463,7 +454,7 @@ def test_a_greeting_reaches_listen_through_rabbitmq(workshop):
     name = 'Joe%s' % uuid.uuid4().hex[:6]
     result = workshop.run('request', 'Greeting.greet', json.dumps({'name': name}))
     assert result.stdout == 'Hi, %s!\n' % name, result.stderr
-    wait_until(lambda: 'Somebody greeted %s' % name in output(workshop.listen), 10, 'Listen to print')
+    wait_for(lambda: 'Somebody greeted %s' % name in output(workshop.listen), 10, 'Listen to print')
 
 
 @pytest.mark.e2e
@@ -480,7 +471,7 @@ def test_fannode_emit_and_subscribe_on_rabbitmq(workshop):
         event = json.loads(read_line(sub.stdout, 10))
         assert event['type'] == 'greeted' and event['body'] == {'name': name}
         assert event['headers']['source'] == 'cli' and event['headers']['id'] == result.stderr.split()[2]
-        wait_until(lambda: 'Somebody greeted %s' % name in output(workshop.listen), 10,
+        wait_for(lambda: 'Somebody greeted %s' % name in output(workshop.listen), 10,
                    'Listen to get its copy too')
     finally:
         sub.send_signal(signal.SIGINT)

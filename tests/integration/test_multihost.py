@@ -8,10 +8,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from fannode.testing import wait_until as _wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 PROVISION = ROOT / 'scripts' / 'provision'
@@ -45,6 +46,10 @@ def hosts(provisioned):
     finally:
         for ns in names.values():
             sh('ip', 'netns', 'del', ns, check=False)  # takes its end of the veth pair along
+
+
+def wait_until(predicate, timeout: float, message: str):
+    return _wait_until(predicate, timeout, message, interval=0.1)  # each poll may run the CLI
 
 
 class Host:
@@ -88,16 +93,6 @@ class Host:
             proc.log.close()
 
 
-def wait_for(predicate, timeout: float, message: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %gs waiting for %s' % (timeout, message))
-        time.sleep(0.1)
-
 
 def node_yml(registry: str, events: str, instances: str) -> str:
     return f'''registry: {registry}
@@ -137,7 +132,7 @@ def test_services_on_two_hosts_call_and_hear_each_other(hosts, tmp_path):
         node_a = a.spawn('up', 'up')
         b.spawn('up', 'up')
         for host in (a, b):
-            wait_for(lambda: 'cluster ready' in host.output('up'), 60, 'the node on %s' % host.ip)
+            wait_until(lambda: 'cluster ready' in host.output('up'), 60, 'the node on %s' % host.ip)
 
         seen = b.fannode('discover', '--instances', '--json', '--registry', registry)
         assert seen.returncode == 0, seen.stderr
@@ -149,7 +144,7 @@ def test_services_on_two_hosts_call_and_hear_each_other(hosts, tmp_path):
         # B calls A; A's event reaches B
         reply = b.fannode('request', 'Greeting.greet', '{"name": "Bea"}', '--registry', registry)
         assert (reply.returncode, reply.stdout) == (0, 'Hi, Bea!\n'), reply.stderr
-        wait_for(lambda: 'Somebody greeted Bea' in b.output('up'), 10, 'Listen on B to hear it')
+        wait_until(lambda: 'Somebody greeted Bea' in b.output('up'), 10, 'Listen on B to hear it')
         assert 'Saying hi to Bea' in a.output('up')
         # HTTP on B, through Greeting on A
         page = b.run('curl', '-s', 'http://%s:4080/greet?name=bo' % B_IP) if shutil.which('curl') else \
@@ -159,7 +154,7 @@ def test_services_on_two_hosts_call_and_hear_each_other(hosts, tmp_path):
 
         # Host A dies: its instances leave discovery when ZooKeeper ends their sessions
         node_a.kill()
-        wait_for(lambda: 'Greeting' not in b.fannode('discover', '--registry', registry).stdout, 15,
+        wait_until(lambda: 'Greeting' not in b.fannode('discover', '--registry', registry).stdout, 15,
                  "A's instances to leave discovery")
         assert 'Listen [2]' in b.fannode('discover', '--registry', registry).stdout
     finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -13,17 +12,11 @@ import gevent
 import pytest
 
 from fannode.sharedconfig import get_shared_config
+from fannode.testing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 FANNODE = [sys.executable, '-m', 'fannode.cli']
 
-
-def wait_for(predicate, timeout, message):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %gs waiting for %s' % (timeout, message))
-        gevent.sleep(0.05)  # kazoo's gevent handler runs while we wait
 
 
 @pytest.fixture
@@ -74,11 +67,11 @@ def test_subscribers_hear_of_changes_through_data_watches(clients):
     gevent.sleep(0.2)
     assert seen == []  # the value when subscribed is no change
     writer.set('k', 2)
-    wait_for(lambda: seen == [('k', 2)], 5, 'the change')
+    wait_until(lambda: seen == [('k', 2)], 5, 'the change')
     writer.delete('k')
-    wait_for(lambda: seen[-1] == ('k', None), 5, 'the deletion')
+    wait_until(lambda: seen[-1] == ('k', None), 5, 'the deletion')
     writer.set('absent', 'here')  # a key that did not exist when subscribed
-    wait_for(lambda: seen[-1] == ('absent', 'here'), 5, 'the new key')
+    wait_until(lambda: seen[-1] == ('absent', 'here'), 5, 'the new key')
     writer.set('absent', 'here')  # the same value again: no change
     gevent.sleep(0.3)
     assert seen == [('k', 2), ('k', None), ('absent', 'here')]

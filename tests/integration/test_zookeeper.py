@@ -17,17 +17,11 @@ from fannode.container import ServiceContainer
 from fannode.core.config import load_config
 from fannode.discovery import get_registry
 from fannode.zmqrpc.client import RpcClient
+from fannode.testing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 FANNODE = [sys.executable, '-m', 'fannode.cli']
 
-
-def wait_for(predicate, timeout, message):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %gs waiting for %s' % (timeout, message))
-        gevent.sleep(0.05)
 
 
 @pytest.fixture
@@ -57,11 +51,11 @@ def test_instances_register_and_leave_and_watchers_see_it(url, start):
         seen = []
         registry.add_listener(lambda service, instances: seen.append(len(instances)))
         first, second = start(), start()
-        wait_for(lambda: len(registry.lookup('Greeting')) == 2, 5, 'two instances through the watch')
+        wait_until(lambda: len(registry.lookup('Greeting')) == 2, 5, 'two instances through the watch')
         assert {i.endpoint for i in registry.lookup('Greeting')} == {first.info.endpoint, second.info.endpoint}
         assert registry.services()['Greeting'][0].pid == os.getpid()
         second.stop(timeout=0)
-        wait_for(lambda: len(registry.lookup('Greeting')) == 1, 5, 'the stopped one to leave')
+        wait_until(lambda: len(registry.lookup('Greeting')) == 1, 5, 'the stopped one to leave')
         assert seen[-1] == 1  # told, not polled
     finally:
         registry.close()
@@ -93,8 +87,8 @@ def test_an_expired_session_registers_again_without_node_exists_errors(url, star
     twin.close()
     registry = get_registry(url)
     try:
-        wait_for(lambda: (zk.client_id or (session_id,))[0] != session_id, 15, 'a new session')
-        wait_for(lambda: [i.id for i in registry.services().get('Greeting', [])] == [container.id], 10,
+        wait_until(lambda: (zk.client_id or (session_id,))[0] != session_id, 15, 'a new session')
+        wait_until(lambda: [i.id for i in registry.services().get('Greeting', [])] == [container.id], 10,
                  'the instance registered again')
     finally:
         registry.close()
@@ -115,7 +109,7 @@ def test_a_zookeeper_restart_leaves_every_instance_discoverable(start_server, pr
             back = time.monotonic()
             registry = get_registry(url)
             try:
-                wait_for(lambda: len(registry.services().get('Greeting', [])) == 3, 10,
+                wait_until(lambda: len(registry.services().get('Greeting', [])) == 3, 10,
                          'all three instances after the restart')
                 assert time.monotonic() - back < 10
             finally:
@@ -156,12 +150,12 @@ def test_fannode_up_runs_the_workshop_on_zookeeper_and_rabbitmq(url, rabbitmq, t
         return subprocess.run([*FANNODE, *args, '--registry', url], cwd=tmp_path, env=env, capture_output=True,
                               text=True, timeout=30, stdin=subprocess.DEVNULL)
     try:
-        wait_for(lambda: 'cluster ready' in (tmp_path / 'up.log').read_text() or node.poll() is not None, 60,
+        wait_until(lambda: 'cluster ready' in (tmp_path / 'up.log').read_text() or node.poll() is not None, 60,
                  'cluster ready')
         assert node.poll() is None, (tmp_path / 'up.log').read_text()
         assert cli('discover').stdout == 'Greeting [3]\nListen [4]\nWeb [2]\n'
         assert cli('request', 'Greeting.greet', '{"name": "Zoe"}').stdout == 'Hi, Zoe!\n'
-        wait_for(lambda: 'Somebody greeted Zoe' in (tmp_path / 'up.log').read_text(), 10, 'Listen to print')
+        wait_until(lambda: 'Somebody greeted Zoe' in (tmp_path / 'up.log').read_text(), 10, 'Listen to print')
         out = (tmp_path / 'up.log').read_text()
         assert out.count('Somebody greeted Zoe') == 1  # once per service, not once per instance
         assert 'hub.1 started' not in out
@@ -170,14 +164,14 @@ def test_fannode_up_runs_the_workshop_on_zookeeper_and_rabbitmq(url, rabbitmq, t
         sub = subprocess.Popen([*FANNODE, 'subscribe', 'greeted', '--events', events], cwd=tmp_path, env=env,
                                stdout=sub_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            wait_for(lambda: 'listening for greeted' in (tmp_path / 'subscribe.log').read_text(), 20,
+            wait_until(lambda: 'listening for greeted' in (tmp_path / 'subscribe.log').read_text(), 20,
                      'the subscriber to have its queue')
             emitted = subprocess.run([*FANNODE, 'emit', 'greeted', '{"name": "Eve"}', '--events', events],
                                      cwd=tmp_path, env=env, capture_output=True, text=True, timeout=30)
             assert emitted.returncode == 0, emitted.stderr
-            wait_for(lambda: (tmp_path / 'up.log').read_text().count('Somebody greeted Eve') == 1, 10,
+            wait_until(lambda: (tmp_path / 'up.log').read_text().count('Somebody greeted Eve') == 1, 10,
                      'Listen to hear the emitted event')
-            wait_for(lambda: 'Eve' in (tmp_path / 'subscribe.log').read_text(), 10, 'the subscriber to print it')
+            wait_until(lambda: 'Eve' in (tmp_path / 'subscribe.log').read_text(), 10, 'the subscriber to print it')
         finally:
             sub.terminate()
             sub.wait(10)
