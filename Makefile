@@ -29,16 +29,11 @@ test: $(STAMP)
 	scripts/provision install || [ "$$CI" != true ]
 	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
-# bench.anchors makes bench/.anchors-venv (nameko, zerorpc) once, ~40 s with progress; then reuses it.
-# bench.amqp and bench.nameko start their own RabbitMQ and ZooKeeper (make provision installs them).
+# Every benchmark case beside its anchors, one table, bench/results/<time>.json: BENCH_ARGS=--quick for a
+# smoke run (< 2 min), --only rpc,web to pick cases. Makes bench/.anchors-venv (nameko, zerorpc) on first
+# use, ~40 s, then reuses it; starts its own RabbitMQ (make provision installs it; without, rows are skipped).
 bench: $(STAMP)
-	$(BIN)/python -m bench.anchors
 	$(BIN)/python -m bench $(BENCH_ARGS)
-	$(BIN)/python -m bench.events
-	$(BIN)/python -m bench.web
-	$(BIN)/python -m bench.node
-	$(BIN)/python -m bench.amqp
-	$(BIN)/python -m bench.nameko
 
 # A workshop tmux session: make session S=greeting | greeting-listen | all | node
 S ?= all

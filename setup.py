@@ -1,6 +1,7 @@
 from setuptools import find_packages, setup
 
 COMMANDS = [
+    'change-loglevel = fannode.cli.loglevel:ChangeLoglevelCommand',
     'config = fannode.cli.config:ConfigCommand',
     'discover = fannode.cli.discover:DiscoverCommand',
     'emit = fannode.cli.emit:EmitCommand',
@@ -14,7 +15,11 @@ COMMANDS = [
     'request = fannode.cli.request:RequestCommand',
     'restart = fannode.cli.node:RestartCommand',
     'scale = fannode.cli.node:ScaleCommand',
+    'shell = fannode.cli.shell:ShellCommand',
     'subscribe = fannode.cli.subscribe:SubscribeCommand',
+    'tail = fannode.cli.tail:TailCommand',
+    'top = fannode.cli.top:TopCommand',
+    'trace = fannode.cli.trace:TraceCommand',
     'up = fannode.cli.up:UpCommand',
 ]
 
@@ -25,7 +30,7 @@ setup(
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['fannode', 'fannode.*']),
-    package_data={'fannode': ['py.typed']},
+    package_data={'fannode': ['py.typed', 'tui/*.tcss']},
     python_requires='>=3.11',
     install_requires=[
         'gevent>=23.9',
@@ -36,12 +41,15 @@ setup(
         'PyYAML>=6.0',
         'pyzmq>=25.1',
         'rich>=13.0',
+        'textual>=8.0',
         'werkzeug>=3.0',
         'circus>=0.19,<0.20',
         'tornado>=6.3,<7',   # circus 0.19's signal handling uses an API tornado 7 removes
     ],
     extras_require={
-        'test': ['pytest>=7.4', 'hypothesis>=6.80', 'pytest-timeout>=2.1'],
+        'test': ['pytest>=7.4', 'hypothesis>=6.80', 'pytest-timeout>=2.1', 'pytest-textual-snapshot>=1.0',
+                 'sentry-sdk>=2.0'],  # so the Sentry plugin's test runs
+        'sentry': ['sentry-sdk>=2.0'],  # fannode.contrib.sentry:SentryPlugin
     },
     entry_points={
         'console_scripts': ['fannode = fannode.cli.main:main'],

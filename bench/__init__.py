@@ -1,6 +1,7 @@
-"""The fannode benchmark: `python -m bench` (or `make bench`).
+"""The fannode benchmarks: `python -m bench` (or `make bench`).
 
-Measures, in one run and side by side, a raw pyzmq REQ/REP round trip (the anchor),
-fannode RPC sequential and with 50 calls in flight, and the RSS of an idle instance,
-against real processes (a hub and an instance started here). See bench/README.md.
+Every case (rpc, events, payload, web, node) runs fannode beside the tools one would
+otherwise pick (raw pyzmq, zmq.green, zerorpc, nameko, raw pika, gevent.pywsgi, processes
+started by hand), in one run on one machine, and prints one table of ratios. See
+bench/README.md.
 """

@@ -1,20 +1,22 @@
-"""What the anchor benches (bench/amqp.py, bench/nameko.py) need beside bench/procs.py:
-real RabbitMQ and ZooKeeper servers, started and stopped with scripts/provision, and the
-anchors venv, where nameko and zerorpc live apart from the project's own.
+"""What the anchor rows need beside bench/procs.py: real RabbitMQ and ZooKeeper servers,
+started and stopped with scripts/provision, the anchors venv, where nameko and zerorpc
+live apart from the project's own, and the client processes that run in it.
 
-    python -m bench.anchors      create bench/.anchors-venv, or say it is there (make bench)
+    python -m bench.anchors      create bench/.anchors-venv, or say it is there
 """
 from __future__ import annotations
 
+import json
 import os
+import select
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from bench.procs import BENCH, ROOT, BenchError, Procs
+from bench.procs import BENCH, ROOT, BenchError, Proc, Procs, Skip
 
 PROVISION = ROOT / 'scripts' / 'provision'
 START_TIMEOUT = {'rabbitmq': 90.0, 'zookeeper': 60.0}  # provision's own deadlines, plus slack
@@ -52,7 +54,7 @@ class Servers:
         for kind in ports:
             package = 'rabbitmq-server' if kind == 'rabbitmq' else kind
             if package not in self.versions:
-                raise BenchError('%s is not installed: run `make provision` (scripts/provision install)' % package)
+                raise Skip('%s is not installed: run `make provision` (scripts/provision install)' % package)
         starting = {}
         try:
             for kind, port in ports.items():
@@ -97,8 +99,7 @@ class Servers:
 
     def stop_all(self, keep_logs: bool = False) -> list[str]:
         """Stop every server, newest first, and remove its dir unless told to keep it (for
-        its logs, after a failure); the problems, one line each (none: empty). The `stop`
-        of run_bench (bench/runner.py)."""
+        its logs, after a failure); the problems, one line each (none: empty)."""
         problems = []
         for kind, d in reversed(list(self.dirs.items())):
             done = subprocess.run([sys.executable, str(PROVISION), 'stop', kind, '--dir', str(d)],
@@ -110,6 +111,52 @@ class Servers:
                 shutil.rmtree(d, ignore_errors=True)
         self.dirs.clear()
         return problems
+
+
+# -- the anchors' clients ----------------------------------------------------------------------
+
+class AnchorClient(Proc):
+    """An anchor's client in the anchors venv (bench/services/anchor_client.py): commands on
+    stdin, one JSON line back on stdout for each; stderr goes to its log."""
+
+    def __init__(self, procs: Procs, kind: str, python: str, address: str):
+        self.name = '%s-client' % kind
+        self.log_path = procs.dir / ('%s.log' % self.name)
+        self.log = open(self.log_path, 'w+b')
+        argv = [python, str(BENCH / 'services' / 'anchor_client.py'), kind, address]
+        self.popen = subprocess.Popen(argv, env=procs.env, cwd=procs.dir, stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=self.log, start_new_session=True, text=True)
+        self.pid = self.popen.pid
+        procs.procs.append(self)  # stopped by PID with the rest
+
+    def ask(self, command: str | None, timeout: float) -> dict[str, Any]:
+        """Send `command` (None: just read, for the "ready" line) and wait for the answer."""
+        if command is not None:
+            self.popen.stdin.write(command + '\n')
+            self.popen.stdin.flush()
+        if not select.select([self.popen.stdout], [], [], timeout)[0]:
+            raise BenchError('%s did not answer %s within %gs (last output: %s)'
+                             % (self.name, repr(command) if command else 'ready', timeout, self.last_line()))
+        line = self.popen.stdout.readline()
+        if not line:
+            raise BenchError('%s exited with %s: %s' % (self.name, self.popen.wait(5), self.last_line()))
+        answer = json.loads(line)
+        if 'error' in answer:
+            raise BenchError('%s: %s' % (self.name, answer['error']))
+        return answer
+
+    def rate(self, command: str, timeout: float) -> float:
+        """Calls per second of a `sequential` or `in_flight` command."""
+        answer = self.ask(command, timeout)
+        return answer['calls'] / answer['seconds']
+
+    def stop(self, timeout: float = 5.0) -> None:
+        try:
+            self.popen.stdin.close()  # end of input: it closes its connection and exits
+            self.popen.wait(2)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        super().stop(timeout)
 
 
 # -- the anchors venv -------------------------------------------------------------------------

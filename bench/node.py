@@ -1,49 +1,36 @@
-"""`python -m bench.node [--quick] [--kills N] [--json]`: the node supervisor, `fannode up`,
-timed from the outside through discovery: how long until 10 instances are listed after
-start, until a killed one is replaced, until an edit of node.yml is applied; the node's
-RSS and CPU when idle; and a clean stop on SIGINT. Beside it, the anchor: a hub and 10
-`fannode instance` processes started by hand.
-
-Exits 0 whether targets are met or missed (it reports, it does not gate); 1 with a
-one-line error when something fails to start, the node exits, or it does not stop
-cleanly on SIGINT (exit 0 within 15 s, no child left); 130 on Ctrl-C or SIGTERM.
+"""The node case: the node supervisor, `fannode up`, timed from the outside through
+discovery: how long until 10 (and 50) instances are listed after its start, beside a hub
+and as many `fannode instance` processes started by hand (the anchor); how long until a
+killed instance is replaced, until an edit of node.yml is applied; the node's RSS when
+idle; and a clean stop on SIGINT (exit 0, no child left, or the case fails).
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
 import re
-import resource
 import shlex
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import psutil
 import zmq
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from bench import report
-from bench.procs import BENCH, FANNODE, BenchError, Proc, Procs, free_port, wait_until
-from bench.report import median, note_noisy, print_json, table_console, verdict
-from bench.runner import quick_defaults, run_bench, spinner
+from bench.procs import BENCH, FANNODE, BenchError, Proc, free_port, wait_until
+from bench.report import Row, at_most, compare
+from bench.runner import ROUNDS, Context
 
 TARGET_UP_S = 3.0         # fannode up → 10 instances listed
-TARGET_REPLACE_S = 1.0    # kill -9 → 10 listed again, without the dead one (median)
+TARGET_REPLACE_S = 1.0    # kill -9 → all listed again, without the dead one (median)
 TARGET_SCALE_S = 2.0      # node.yml saved → the new count listed
 TARGET_RSS_MIB = 60.0     # the node process alone, idle
-START_TIMEOUT = 15.0      # for each wait on discovery
-STOP_TIMEOUT = 15.0       # SIGINT → the node has exited
-COUNT, MORE, FEWER = 10, 15, 5
+START_TIMEOUT = 15.0      # for each wait on discovery (more for many instances)
+STOP_TIMEOUT = 30.0       # SIGINT → the node has exited
 SERVICE = 'Greeting'
 MiB = 1024 * 1024
 # The instance as node.yml runs it: the fannode script next to our Python, as the node does
@@ -139,9 +126,9 @@ class Children:
 
 
 def wait_listed(probe: HubProbe, t0: float, done: Callable[[list[int], float], bool], what: str,
-                node: Proc | None = None, children: Children | None = None) -> float:
+                node: Proc | None = None, children: Children | None = None, timeout: float = START_TIMEOUT) -> float:
     """Poll discovery every 20 ms until `done(pids, seconds since t0)`; the seconds.
-    BenchError if the node exits meanwhile or START_TIMEOUT passes."""
+    BenchError if the node exits meanwhile or `timeout` passes."""
     last: list[int] | None = None
 
     def check() -> float:
@@ -159,7 +146,7 @@ def wait_listed(probe: HubProbe, t0: float, done: Callable[[list[int], float], b
         return elapsed if done(pids, elapsed) else 0.0
 
     try:
-        return wait_until(check, START_TIMEOUT, what)
+        return wait_until(check, timeout, what)
     except BenchError as e:
         if 'timed out' in str(e):
             raise BenchError('%s (the hub lists %s)' % (e, '%d %s instance(s)' % (len(last), SERVICE)
@@ -187,19 +174,6 @@ def save(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def node_ps(path: Path) -> dict[str, Any]:
-    """`fannode ps` without starting the CLI: the same call on the node's control socket."""
-    from fannode.node import control, paths
-    return control.call(paths.control_endpoint(str(path)), 'ps', timeout=5.0)
-
-
-def block_pids(status: dict[str, Any], name: str = 'greeting') -> list[int]:
-    for block in status.get('blocks', []):
-        if block['name'] == name:
-            return [p['pid'] for p in block['processes']]
-    raise BenchError("fannode ps shows no block '%s'" % name)
-
-
 def check_node(node: Proc) -> None:
     if node.popen.poll() is not None:
         raise BenchError('fannode up exited with %s: %s' % (node.popen.returncode, node.last_line()))
@@ -207,284 +181,197 @@ def check_node(node: Proc) -> None:
 
 # -- the measurements -----------------------------------------------------------------
 
-def anchor(procs: Procs, say: Callable[[str], None]) -> dict[str, Any]:
-    """A hub, then 10 instances, started by hand: what `fannode up` does, without the node."""
+def deadline(count: int) -> float:
+    """Starting many Python processes on a small machine takes a while: ~0.35 s each on 2 cores."""
+    return max(START_TIMEOUT, count * 1.0)
+
+
+def anchor(ctx: Context, count: int) -> float:
+    """A hub, then `count` instances, started by hand: what `fannode up` does, without the
+    node. Seconds from the hub's start until all are listed."""
     url = 'hub://127.0.0.1:%d' % free_port()
     probe = HubProbe(url)
+    procs = ctx.procs
     try:
         t0 = time.monotonic()
         hub = procs.hub(url)
-        hub_s = wait_listed(probe, t0, lambda pids, _: True, 'the anchor hub to answer')
-        t0 = time.monotonic()
-        for i in range(COUNT):
-            procs.start('anchor-instance-%d' % (i + 1), INSTANCE, {'FANNODE_REGISTRY': url})
-        up_s = wait_listed(probe, t0, count_is(COUNT), 'the hub to list %d instances started by hand' % COUNT)
+        wait_listed(probe, t0, lambda pids, _: True, 'the anchor hub to answer')
+        instances = [procs.start('anchor-%d' % (i + 1), INSTANCE, {'FANNODE_REGISTRY': url}) for i in range(count)]
+        up_s = wait_listed(probe, t0, lambda pids, _: len(pids) == count,
+                           'the hub to list %d instances started by hand' % count, timeout=deadline(count))
     finally:
         probe.close()
-    say('  ✓ anchor: hub answering after %.2f s; 10 instances listed %.2f s after their start' % (hub_s, up_s))
-    procs.stop_all()  # the instances first, then their hub; before the node starts
-    return {'hub_s': round(hub_s, 3), 'instances_s': round(up_s, 3), 'total_s': round(hub_s + up_s, 3)}
+    procs.stop(instances)  # together, then their hub
+    procs.stop([hub])
+    return up_s
 
 
-def measure(args: argparse.Namespace, procs: Procs, children: Children, say: Callable[[str], None],
-            status: Callable[[str], None]) -> dict[str, Any]:
-    figures: dict[str, Any] = {}
-    start = _cpu_sample()
-    status('anchor: a hub and %d instances started by hand' % COUNT)
-    figures['anchor'] = anchor(procs, say)
+class Node:
+    """One `fannode up` of `count` instances, started in the case's dir (node.yml there,
+    as a user runs it) and timed until the hub lists them all."""
 
-    # 1. up → all discoverable
-    url = 'hub://127.0.0.1:%d' % free_port()
-    path = procs.dir / 'node.yml'
-    save(path, node_yml(url, COUNT))
-    probe = HubProbe(url)
-    try:
-        status('fannode up: %d instances' % COUNT)
+    def __init__(self, ctx: Context, count: int, name: str):
+        self.ctx = ctx
+        self.count = count
+        self.url = 'hub://127.0.0.1:%d' % free_port()
+        self.path = ctx.procs.dir / 'node.yml'
+        self.children = Children()
+        save(self.path, node_yml(self.url, count))
+        self.probe = HubProbe(self.url)
         t0 = time.monotonic()
-        node = procs.start('node', [*FANNODE, 'up'])  # in the dir of node.yml, as a user runs it
-        at: dict[str, float] = {}  # when the node's hub first answered, and listed a first instance
-
-        def all_up(pids: list[int], elapsed: float) -> bool:
-            at.setdefault('hub', elapsed)
-            if pids:
-                at.setdefault('first', elapsed)
-            return len(pids) == COUNT
-
-        up_s = wait_listed(probe, t0, all_up, 'the node to start %d instances' % COUNT, node, children)
-        children.add_tree(node.pid)
-        ready = wait_until(lambda: check_node(node) or re.search(r'cluster ready in ([\d.]+)s: (.*)', node.output()),
+        self.proc = ctx.procs.start(name, [*FANNODE, 'up'])
+        self.up_s = self.wait(t0, count, 'the node to start %d instances' % count)
+        self.children.add_tree(self.proc.pid)
+        ready = wait_until(lambda: check_node(self.proc) or re.search(r'cluster ready in ([\d.]+)s', self.proc.output()),
                            START_TIMEOUT, 'the node to print "cluster ready"')
-        figures['up'] = {'seconds': round(up_s, 3), 'hub_s': round(at['hub'], 3), 'first_s': round(at['first'], 3),
-                         'node_says_s': float(ready.group(1)),
-                         'node_says': ready.group(2).strip(), 'target_max_s': TARGET_UP_S,
-                         'pass': up_s <= TARGET_UP_S}
-        say('  ✓ fannode up: %d listed after %.2f s; the node says "cluster ready in %ss: %s"'
-            % (COUNT, up_s, ready.group(1), ready.group(2).strip()))
+        self.says_s = float(ready.group(1))
 
-        # 2. kill → replaced
-        runs = []
-        killed: list[int] = []
-        for i in range(args.kills):
-            status('kill -9, %d/%d' % (i + 1, args.kills))
-            before = probe.pids() or []
-            if len(before) != COUNT:
-                raise BenchError('the hub lists %d instances before kill %d, expected %d' % (len(before), i + 1, COUNT))
-            # The oldest one not killed yet: a crash after running a while. (One within 5 s
-            # of its start counts as a failed start, and failures in a row back off.)
-            victim = min((p for p in before if p not in killed), key=lambda p: children.procs[p].create_time())
-            seen: dict[str, float] = {}
+    def wait(self, t0: float, count: int, what: str) -> float:
+        return wait_listed(self.probe, t0, lambda pids, _: len(pids) == count, what, self.proc, self.children,
+                           deadline(count))
 
-            def replaced(pids: list[int], elapsed: float) -> bool:
-                if 'new' not in seen and set(pids) - set(before):
-                    seen['new'] = elapsed
-                if 'gone' not in seen and victim not in pids:
-                    seen['gone'] = elapsed
-                return len(pids) == COUNT and victim not in pids
-
-            t0 = time.monotonic()
-            os.kill(victim, signal.SIGKILL)
-            killed.append(victim)
-            done = wait_listed(probe, t0, replaced, 'pid %d to be replaced' % victim, node, children)
-            runs.append({'pid': victim, 'seconds': round(done, 3), 'replacement_listed_s': round(seen['new'], 3),
-                         'dead_unlisted_s': round(seen['gone'], 3)})
-            say('  ✓ kill -9 %d (%d/%d): 10 listed without it after %.2f s (replacement listed after %.2f s, '
-                'dead one unlisted after %.2f s)' % (victim, i + 1, args.kills, done, seen['new'], seen['gone']))
-        mid = median(r['seconds'] for r in runs)
-        figures['kill'] = {
-            'runs': runs, 'median_s': round(mid, 3), 'max_s': max(r['seconds'] for r in runs),
-            'replacement_listed_median_s': round(median(r['replacement_listed_s'] for r in runs), 3),
-            'dead_unlisted_median_s': round(median(r['dead_unlisted_s'] for r in runs), 3),
-            'target_max_median_s': TARGET_REPLACE_S, 'pass': mid <= TARGET_REPLACE_S}
-
-        # 3. edit → scaled
-        status('node.yml: %d → %d processes' % (COUNT, MORE))
+    def kill(self, killed: list[int]) -> float:
+        """kill -9 the oldest instance not killed yet (a crash after running a while; one
+        within 5 s of its start counts as a failed start): seconds until all are listed
+        again without it."""
+        before = self.probe.pids() or []
+        if len(before) != self.count:
+            raise BenchError('the hub lists %d instances before a kill, expected %d' % (len(before), self.count))
+        victim = min((p for p in before if p not in killed), key=lambda p: self.children.procs[p].create_time())
         t0 = time.monotonic()
-        save(path, node_yml(url, MORE))
-        more_s = wait_listed(probe, t0, count_is(MORE), 'the node to scale to %d' % MORE, node, children)
-        say('  ✓ node.yml %d → %d: %d listed after %.2f s' % (COUNT, MORE, MORE, more_s))
-        status('node.yml: %d → %d processes' % (MORE, FEWER))
+        os.kill(victim, signal.SIGKILL)
+        killed.append(victim)
+        return wait_listed(self.probe, t0, lambda pids, _: len(pids) == self.count and victim not in pids,
+                           'pid %d to be replaced' % victim, self.proc, self.children)
+
+    def scale(self, count: int) -> float:
+        """Save node.yml with `count` instances: seconds until the hub lists that many."""
         t0 = time.monotonic()
-        save(path, node_yml(url, FEWER))
-        at = {}  # when discovery, and when the node's ps, first showed 5
+        save(self.path, node_yml(self.url, count))
+        seconds = self.wait(t0, count, 'the node to scale to %d' % count)
+        self.count = count
+        return seconds
 
-        def fewer(pids: list[int], elapsed: float) -> bool:
-            if 'listed' not in at and len(pids) == FEWER:
-                at['listed'] = elapsed
-            if 'ps' not in at and len(block_pids(node_ps(path))) == FEWER:
-                at['ps'] = time.monotonic() - t0
-            return len(at) == 2
+    def idle(self, seconds: float) -> tuple[list[float], float]:
+        """RSS samples (MiB) of the node process alone and its CPU (cores) over `seconds`."""
+        check_node(self.proc)
+        me = psutil.Process(self.proc.pid)
+        before, t0 = me.cpu_times(), time.monotonic()
+        rss = []
+        while time.monotonic() - t0 < seconds:
+            time.sleep(seconds / 3)
+            rss.append(me.memory_info().rss / MiB)
+        after, wall = me.cpu_times(), time.monotonic() - t0
+        return rss, (after.user + after.system - before.user - before.system) / wall
 
-        wait_listed(probe, t0, fewer, 'the node to scale to %d' % FEWER, node, children)
-        fewer_s, ps_s = at['listed'], at['ps']
-        cli = subprocess.run([*FANNODE, 'ps', '--json', '--file', str(path)], env=procs.env, cwd=procs.dir,
-                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
-        if cli.returncode != 0:
-            raise BenchError('fannode ps --json failed (%d): %s' % (cli.returncode, cli.stderr.strip()[-300:]))
-        cli_count = len(block_pids(json.loads(cli.stdout)))
-        figures['scale'] = {
-            'up': {'from': COUNT, 'to': MORE, 'seconds': round(more_s, 3), 'target_max_s': TARGET_SCALE_S,
-                   'pass': more_s <= TARGET_SCALE_S},
-            'down': {'from': MORE, 'to': FEWER, 'seconds': round(fewer_s, 3), 'ps_seconds': round(ps_s, 3),
-                     'ps_cli_processes': cli_count, 'target_max_s': TARGET_SCALE_S, 'pass': fewer_s <= TARGET_SCALE_S}}
-        say('  ✓ node.yml %d → %d: %d listed after %.2f s; fannode ps shows %d after %.2f s (the CLI: %d)'
-            % (MORE, FEWER, FEWER, fewer_s, FEWER, ps_s, cli_count))
-    finally:
-        probe.close()
+    def stop(self) -> float:
+        """SIGINT: seconds until the node has exited 0, with none of its children left."""
+        self.probe.close()
+        self.children.add_tree(self.proc.pid)
+        t0 = time.monotonic()
+        self.proc.popen.send_signal(signal.SIGINT)
+        try:
+            code = self.proc.popen.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise BenchError('the node did not exit within %gs of SIGINT (last output: %s)'
+                             % (STOP_TIMEOUT, self.proc.last_line())) from None
+        seconds = time.monotonic() - t0
+        if code != 0:
+            raise BenchError('the node exited with %s on SIGINT, expected 0: %s' % (code, self.proc.last_line()))
+        left = self.children.alive()
+        if left:
+            raise BenchError('%d of the node\'s %d children outlived it: pid %s'
+                             % (len(left), len(self.children.procs), ', '.join(map(str, left))))
+        return seconds
 
-    # 4. node RSS and CPU, idle
-    status('node RSS and CPU, idle (%g s + %g s)' % (args.idle, args.cpu_window))
-    time.sleep(args.idle)
-    check_node(node)
-    me = psutil.Process(node.pid)
-    rss = me.memory_info().rss / MiB
-    before, t0 = me.cpu_times(), time.monotonic()
-    time.sleep(args.cpu_window)
-    after, wall = me.cpu_times(), time.monotonic() - t0
-    cpu = (after.user + after.system - before.user - before.system) / wall
-    figures['node'] = {'rss_mib': round(rss, 1), 'target_max_rss_mib': TARGET_RSS_MIB, 'pass': rss <= TARGET_RSS_MIB,
-                       'idle_cpu': round(cpu, 3), 'idle_cpu_window_s': args.cpu_window}
-    say('  ✓ node idle: RSS %.1f MiB, CPU %.3f cores' % (rss, cpu))
+    def close(self) -> None:
+        """Whatever happened: the node's children killed by PID if the node left any."""
+        self.probe.close()
+        self.children.add_tree(self.proc.pid)
+        if self.proc.popen.poll() is None:
+            self.proc.stop(STOP_TIMEOUT)
+        self.children.kill_left()
 
-    # stop: SIGINT, exit 0 within 15 s, no child left
-    status('SIGINT: stopping the node')
-    children.add_tree(node.pid)
-    t0 = time.monotonic()
-    node.popen.send_signal(signal.SIGINT)
+
+def run(ctx: Context) -> list[Row]:
+    sizes = ctx.pick((50, 10), (5, 10))  # the last size's last node goes on to kills, edits and idle
+    reps, kills, edits = ctx.pick(ROUNDS, 1), ctx.pick(5, 3), ctx.pick(3, 2)
+    # The node's lock and sockets, and the journal of the hub it starts, go to the case's
+    # directory, not to /tmp/fannode-UID and ~/.local/state; ours too, for its control calls.
+    saved = {name: os.environ.get(name) for name in ('XDG_RUNTIME_DIR', 'XDG_STATE_HOME')}
+    for name in saved:
+        os.environ[name] = ctx.procs.env[name] = str(ctx.procs.dir)
     try:
-        code = node.popen.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise BenchError('the node did not exit within %gs of SIGINT (last output: %s)'
-                         % (STOP_TIMEOUT, node.last_line())) from None
-    stop_s = time.monotonic() - t0
-    if code != 0:
-        raise BenchError('the node exited with %s on SIGINT, expected 0: %s' % (code, node.last_line()))
-    left = children.alive()
-    if left:
-        raise BenchError('%d of the node\'s %d children outlived it: pid %s'
-                         % (len(left), len(children.procs), ', '.join(map(str, left))))
-    figures['stop'] = {'seconds': round(stop_s, 3), 'exit': code, 'children_seen': len(children.procs),
-                       'children_left': 0}
-    say('  ✓ SIGINT: the node exited 0 after %.2f s; none of the %d children it ran is left'
-        % (stop_s, len(children.procs)))
-    figures['node_log_problems'] = problems(node.output())
-    figures['background_cpu'] = round(_background(start, _cpu_sample()), 2)
-    return figures
+        if not ctx.quick:
+            ctx.step('warming up: a hub and %d instances by hand' % sizes[-1])
+            anchor(ctx, sizes[-1])
+        by_hand: dict[int, list[float]] = {n: [] for n in sizes}
+        up: dict[int, list[float]] = {n: [] for n in sizes}
+        stop: dict[int, list[float]] = {n: [] for n in sizes}
+        says: list[float] = []
+        for n in sizes:
+            for i in range(reps):
+                ctx.step('round %d/%d: a hub and %d instances by hand' % (i + 1, reps, n))
+                by_hand[n].append(anchor(ctx, n))
+                ctx.step('round %d/%d: fannode up, %d instances' % (i + 1, reps, n))
+                node = Node(ctx, n, 'node-%d-%d' % (n, i + 1))
+                try:
+                    up[n].append(node.up_s)
+                    says.append(node.says_s)
+                    if (n, i) == (sizes[-1], reps - 1):
+                        rows = exercise(ctx, node, kills, edits)
+                    stop[n].append(node.stop())
+                finally:
+                    node.close()
+                ctx.say('  ✓ %d instances: by hand %.2f s, fannode up %.2f s, SIGINT → all gone %.2f s'
+                        % (n, by_hand[n][-1], up[n][-1], stop[n][-1]))
+        ctx.details['node_says_cluster_ready_s'] = says
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    ups = [compare('up.%d' % n, 'fannode up → %d discoverable' % n, 's', up[n],
+                   'hub + %d instances started by hand' % n, by_hand[n], at_most(TARGET_UP_S) if n == 10 else None)
+           for n in sorted(sizes)]
+    stops = [compare('stop.%d' % n, 'SIGINT → node and %d instances gone' % n, 's', stop[n]) for n in sorted(sizes)]
+    return ups + rows + stops
 
 
-def _cpu_sample() -> tuple[float, float, float]:
-    """(wall, machine busy, ours) in seconds. Ours is this process and every process it
-    started that has been reaped (the node counts its children when it reaps them), so
-    it is complete once the node has exited."""
-    t = psutil.cpu_times()
-    busy = t.user + t.nice + t.system + getattr(t, 'irq', 0.0) + getattr(t, 'softirq', 0.0)
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.monotonic(), busy, me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _background(start: tuple[float, float, float], end: tuple[float, float, float]) -> float:
-    """CPU (cores) used by other processes meanwhile: starting 10 Python processes on a
-    small machine is CPU-bound, so a busy neighbour slows every row."""
-    wall = end[0] - start[0]
-    return max(0.0, ((end[1] - start[1]) - (end[2] - start[2])) / wall) if wall > 0 else 0.0
+def exercise(ctx: Context, node: Node, kills: int, edits: int) -> list[Row]:
+    """On a running node: kills, edits of node.yml up and back, then the idle node."""
+    count, more = node.count, node.count + 5
+    killed: list[int] = []
+    replaced = []
+    for i in range(kills):
+        ctx.step('kill -9, %d/%d' % (i + 1, kills))
+        replaced.append(node.kill(killed))
+    grow, shrink = [], []
+    for i in range(edits):
+        ctx.step('node.yml %d → %d, %d/%d' % (count, more, i + 1, edits))
+        grow.append(node.scale(more))
+        ctx.step('node.yml %d → %d, %d/%d' % (more, count, i + 1, edits))
+        shrink.append(node.scale(count))
+    ctx.step('the node, idle')
+    rss, cpu = node.idle(ctx.pick(2.0, 1.0))
+    ctx.details['node_idle_cpu'] = round(cpu, 3)
+    problems_seen = problems(node.proc.output())
+    if problems_seen:
+        ctx.details['node_log_problems'] = problems_seen
+    return [
+        compare('kill', 'kill -9 one of %d → replaced, listed' % count, 's', replaced,
+                target=at_most(TARGET_REPLACE_S)),
+        compare('scale.up', 'node.yml %d → %d: %d listed' % (count, more, more), 's', grow,
+                target=at_most(TARGET_SCALE_S)),
+        compare('scale.down', 'node.yml %d → %d: %d listed' % (more, count, count), 's', shrink,
+                target=at_most(TARGET_SCALE_S)),
+        compare('rss', 'node RSS, idle (the fannode up process)', 'MiB', rss, target=at_most(TARGET_RSS_MIB)),
+    ]
 
 
 def problems(log: str) -> list[str]:
     """The node's own warnings, errors and tracebacks (children's lines carry a '│')."""
     return [line for line in log.splitlines()
             if '│' not in line and re.search(r'WARNING|ERROR|Traceback|Error\b', line)][:20]
-
-
-# -- output -----------------------------------------------------------------------------
-
-def machine() -> dict[str, Any]:
-    return report.machine(circus=metadata.version('circus'), pyzmq=zmq.__version__)
-
-
-def table(args: argparse.Namespace, figures: dict[str, Any], info: dict[str, Any]) -> Table:
-    t = Table(title='fannode node benchmark: fannode up, timed through discovery', caption=(
-        'each time from the moment it starts (Popen, kill, node.yml saved) to the first 20 ms poll of the hub '
-        "that shows it. %d CPUs, Python %s, circus %s; the node prints its children's output (no --quiet); "
-        'other processes used %.2f CPU meanwhile' % (info['cpus'], info['python'], info['circus'],
-                                                     figures['background_cpu'])))
-    for name, justify in (('measurement', 'left'), ('result', 'right'), ('detail', 'left'),
-                          ('target', 'right'), ('', 'center')):
-        t.add_column(name, justify=justify)
-
-    a, up, kill, scale, node, stop = (figures[k] for k in ('anchor', 'up', 'kill', 'scale', 'node', 'stop'))
-    t.add_row('anchor: hub + %d `fannode instance` by hand' % COUNT, '%.2f s' % a['total_s'],
-              'hub answers after %.2f s; then %d instances listed after %.2f s' % (a['hub_s'], COUNT, a['instances_s']),
-              'anchor', '')
-    t.add_row('fannode up → %d listed' % COUNT, '%.2f s' % up['seconds'],
-              '%+.2f s vs anchor; hub answers after %.2f s, first instance listed after %.2f s; the node says '
-              '"cluster ready in %.1fs: %s"' % (up['seconds'] - a['total_s'], up['hub_s'], up['first_s'],
-                                                up['node_says_s'], up['node_says']),
-              '≤ %g s' % TARGET_UP_S, verdict(up['pass']))
-    runs = kill['runs']
-    t.add_row('kill -9 one → %d listed, not it (median of %d)' % (COUNT, len(runs)), '%.2f s' % kill['median_s'],
-              'max %.2f s; medians: replacement listed after %.2f s, dead one unlisted after %.2f s' % (
-                  kill['max_s'], kill['replacement_listed_median_s'], kill['dead_unlisted_median_s']),
-              '≤ %g s' % TARGET_REPLACE_S, verdict(kill['pass']))
-    s = scale['up']
-    t.add_row('node.yml %d → %d: %d listed' % (s['from'], s['to'], s['to']), '%.2f s' % s['seconds'], '',
-              '≤ %g s' % TARGET_SCALE_S, verdict(s['pass']))
-    s = scale['down']
-    t.add_row('node.yml %d → %d: %d listed' % (s['from'], s['to'], s['to']), '%.2f s' % s['seconds'],
-              'fannode ps shows %d after %.2f s; `fannode ps --json` then: %d' % (
-                  s['to'], s['ps_seconds'], s['ps_cli_processes']),
-              '≤ %g s' % TARGET_SCALE_S, verdict(s['pass']))
-    t.add_row('node RSS, idle %g s' % args.idle, '%.1f MiB' % node['rss_mib'], 'the fannode up process alone',
-              '≤ %g MiB' % TARGET_RSS_MIB, verdict(node['pass']))
-    t.add_row('node CPU, idle', '%.3f cores' % node['idle_cpu'], 'over %g s, %d instances and the hub running'
-              % (node['idle_cpu_window_s'], FEWER), '', '')
-    t.add_row('SIGINT → node exited', '%.2f s' % stop['seconds'], 'exit %d; none of the %d children left' % (
-        stop['exit'], stop['children_seen']), '≤ %g s, exit 0' % STOP_TIMEOUT, verdict(True))
-    return t
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog='python -m bench.node', description='Time fannode up from the outside: start, replacement '
-        'of a killed instance, live scaling; node RSS and CPU; clean stop. Exits 0 on a MISS; 1 on a failure.')
-    parser.add_argument('--kills', type=int, metavar='N',
-                        help='instances killed one after another (default: 5, or 1 with --quick)')
-    parser.add_argument('--quick', action='store_true', help='one kill, shorter idle: a smoke test')
-    parser.add_argument('--json', action='store_true', help='print the figures as JSON')
-    args = parser.parse_args(argv)
-    quick_defaults(args, kills=(5, 1))
-    if not 1 <= args.kills <= COUNT:
-        parser.error('--kills must be 1..%d' % COUNT)
-    args.idle = 0.5 if args.quick else 1.0
-    args.cpu_window = 1.0 if args.quick else 2.0
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    procs = Procs()
-    # The node's lock and sockets, and the journal of the hub it starts, go to the run's
-    # directory, not to /tmp/fannode-UID and ~/.local/state; ours too, for `fannode ps`.
-    for name in ('XDG_RUNTIME_DIR', 'XDG_STATE_HOME'):
-        os.environ[name] = procs.env[name] = str(procs.dir)
-    children = Children()
-
-    def stop(keep_logs: bool) -> None:
-        children.kill_left()  # the node stops its children; if it was killed, we do
-        if not keep_logs:
-            shutil.rmtree(procs.dir / 'fannode', ignore_errors=True)  # the node's runtime and state dir
-
-    def render(figures: dict[str, Any], err: Console) -> None:
-        for line in figures['node_log_problems']:
-            err.print('[yellow]node log:[/] %s' % escape(line), highlight=False, soft_wrap=True)
-        note_noisy(err, figures['background_cpu'], 'the times are')
-        info = machine()
-        if args.json:
-            print_json({'machine': info, 'kills': args.kills, 'idle': args.idle, 'figures': figures})
-        else:
-            table_console(160).print(table(args, figures, info))
-
-    return run_bench(procs, lambda say, status: measure(args, procs, children, say, status), render,
-                     spinner('node benchmark'), stop)
-
-
-if __name__ == '__main__':
-    sys.exit(main())

@@ -1,104 +1,214 @@
-"""The main() every bench shares: run the measurements under a live display on stderr,
-turn Ctrl-C and SIGTERM into exit 130 and any failure into one line and exit 1, and stop
-every process by PID whatever happens."""
+"""How `python -m bench` runs its cases: one after another in one process tree, each with
+its processes in a scratch directory of its own, stopped by PID when it ends; RabbitMQ and
+the anchors venv made once, on first need, and shared. A case that fails becomes a
+`failed: …` row and the run goes on; Ctrl-C or SIGTERM stops everything and exits 130."""
 from __future__ import annotations
 
-import argparse
+import resource
 import signal
-from contextlib import contextmanager
-from typing import Any, Callable, ContextManager, Iterator
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
 
+import psutil
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from bench.procs import BenchError, Procs
+from bench import anchors
+from bench.procs import BenchError, Procs, Skip, free_port
+from bench.report import Row, skipped
 
-Figures = dict[str, Any]
-
-
-def spinner(title: str) -> Callable[[Console], ContextManager[Callable[[str], None]]]:
-    """The usual live display: a spinner titled `title`; the measure gets `status(text)`
-    to say what it is doing now."""
-    @contextmanager
-    def show(err: Console) -> Iterator[Callable[[str], None]]:
-        with err.status(title) as status:
-            yield lambda text: status.update(text + '…')
-    return show
+Case = Callable[['Context'], list[Row]]
+ROUNDS = 3  # repetitions of every measurement, --quick too: the median and min–max come from these
 
 
-def fail(err: Console, message: str) -> None:
-    err.print('[bold red]bench failed:[/] %s' % escape(message), highlight=False, soft_wrap=True)
+class Context:
+    """What a case gets: the mode, its processes, the shared servers and anchors venv,
+    the live display, and a place for details that go to the JSON only."""
+
+    def __init__(self, quick: bool, without: set[str], progress: Progress):
+        self.quick = quick
+        self.without = without
+        self.dir = Path(tempfile.mkdtemp(prefix='fannode-bench-'))
+        self.servers = anchors.Servers(Procs(self.dir / 'servers'))
+        self.procs: Procs  # the current case's, set by run_cases
+        self.details: dict[str, Any] = {}
+        self.problems: list[str] = []  # cleanup that failed: the run fails too
+        self.progress = progress
+        self.task = progress.add_task('', total=None, case='')
+        self._rabbitmq: str | Exception | None = None
+        self._anchors: str | Exception | None = None
+
+    def pick(self, full: Any, quick: Any) -> Any:
+        return quick if self.quick else full
+
+    def step(self, text: str) -> None:
+        self.progress.update(self.task, description=escape(text) + '…')
+
+    def say(self, text: str) -> None:
+        self.progress.console.print(text, highlight=False, soft_wrap=True)
+
+    def missing(self, component: str) -> None:
+        if component in self.without:
+            raise Skip('%s left out (--without)' % component)
+
+    def available(self, need: Callable[[], str]) -> tuple[str, str]:
+        """(what `need()` returns, '') or ('', why it is missing): `ctx.available(ctx.rabbitmq)`."""
+        try:
+            return need(), ''
+        except Skip as e:
+            return '', str(e)
+
+    def rabbitmq(self) -> str:
+        """The AMQP URL of the run's RabbitMQ, started on first use (5-8 s); Skip when it
+        is not installed or left out."""
+        self.missing('rabbitmq')
+        if self._rabbitmq is None:
+            try:
+                self.step('starting RabbitMQ (scripts/provision, about 6 s)')
+                port = free_port()
+                self.servers.start({'rabbitmq': port})
+                self._rabbitmq = 'amqp://guest:guest@127.0.0.1:%d/%%2F' % port
+                self.say('  ✓ RabbitMQ %s on 127.0.0.1:%d' % (self.servers.versions.get('rabbitmq-server', ''), port))
+            except (Skip, BenchError) as e:
+                self._rabbitmq = e
+        if isinstance(self._rabbitmq, Exception):
+            raise self._rabbitmq
+        return self._rabbitmq
+
+    def anchors(self) -> str:
+        """The Python of bench/.anchors-venv (nameko, zerorpc), made on first use (about
+        40 s, once); Skip when it cannot be made."""
+        self.missing('anchors')
+        if self._anchors is None:
+            try:
+                self.step('anchors venv')
+                self._anchors = str(anchors.ensure_venv(self.say))
+            except BenchError as e:
+                self._anchors = Skip('anchors venv: %s' % e)
+        if isinstance(self._anchors, Exception):
+            raise self._anchors
+        return self._anchors
+
+    def rounds(self, measures: dict[str, Callable[[bool], float]], reps: int = ROUNDS) -> dict[str, list[float]]:
+        """Each measure once to warm up (`measure(True)`, not kept), then `reps` rounds of
+        all of them in turn, so a load change on the machine hits every one alike."""
+        for name, measure in measures.items():
+            self.step('warming up: %s' % name)
+            measure(True)
+        samples: dict[str, list[float]] = {name: [] for name in measures}
+        for i in range(reps):
+            for name, measure in measures.items():
+                self.step('round %d/%d: %s' % (i + 1, reps, name))
+                samples[name].append(measure(False))
+        return samples
+
+
+class Background:
+    """CPU used by other processes than ours (this one, everything it started, the
+    servers) during a case, in cores. A busy neighbour moves every ratio; the report says so."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.start = self._sample()
+
+    def _sample(self) -> tuple[float, float, float]:
+        t = psutil.cpu_times()
+        busy = t.user + t.nice + t.system + getattr(t, 'irq', 0.0) + getattr(t, 'softirq', 0.0)
+        me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        ours = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime  # reaped children included
+        live = psutil.Process().children(recursive=True)
+        for pid in self.ctx.servers.pids():
+            try:
+                live.append(psutil.Process(pid))
+            except psutil.NoSuchProcess:
+                pass
+        for p in live:
+            try:
+                c = p.cpu_times()  # and the children each has reaped
+                ours += c.user + c.system + c.children_user + c.children_system
+            except psutil.NoSuchProcess:
+                pass
+        return time.monotonic(), busy, ours
+
+    def other(self) -> float:
+        end = self._sample()
+        wall = end[0] - self.start[0]
+        return max(0.0, ((end[1] - self.start[1]) - (end[2] - self.start[2])) / wall) if wall > 0 else 0.0
 
 
 def _terminated(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt  # SIGTERM (a CI timeout, `kill`): clean up as for Ctrl-C
 
 
-def run_bench(procs: Procs, measure: Callable[[Callable[[str], None], Any], Figures],
-              render: Callable[[Figures, Console], None],
-              display: Callable[[Console], ContextManager[Any]],
-              stop: Callable[[bool], list[str] | None] | None = None) -> int:
-    """`measure(say, shown)` inside `display(err)` (`shown`: what the display yields, the
-    status callback of `spinner`); then `render(figures, err)`. `stop(keep_logs)` runs
-    after the processes are stopped (servers, stray children) and returns the problems
-    it met, one line each: they fail the run too. The exit code: 0, 1 or 130."""
-    signal.signal(signal.SIGTERM, _terminated)
-    err = Console(stderr=True)
-    keep_logs = False
-    problems: list[str] = []
+def progress_display(err: Console) -> Progress:
+    return Progress(SpinnerColumn(), TextColumn('[bold]{task.fields[case]}[/]'), MofNCompleteColumn(),
+                    TextColumn('{task.description}'), BarColumn(bar_width=20), TimeElapsedColumn(),
+                    console=err, transient=True, refresh_per_second=4)
+
+
+def run_cases(ctx: Context, cases: dict[str, Case], server_cases: list[str]) -> tuple[list[Row], dict[str, Any]]:
+    """Every case in turn; the rows, and per case its time, background CPU, status and
+    details. The servers stop after the last of `server_cases` (an idle broker still
+    uses some CPU). KeyboardInterrupt goes through, once everything is stopped."""
+    rows: list[Row] = []
+    info: dict[str, Any] = {}
+    ctx.progress.update(ctx.task, total=len(cases))
     try:
-        with display(err) as shown:
-            figures = measure(lambda text: err.print(text, highlight=False, soft_wrap=True), shown)
-    except KeyboardInterrupt:
-        err.print('interrupted')
-        return 130
-    except Exception as e:  # BenchError, an error from a call, or a bug here: one line
-        keep_logs = True
-        message = str(e) if isinstance(e, BenchError) else '%s: %s' % (type(e).__name__, e)
-        fail(err, '%s (process logs in %s)' % (message, procs.dir))
-        return 1
+        for name, case in cases.items():
+            ctx.progress.update(ctx.task, case=name, description='starting…')
+            ctx.procs = Procs(ctx.dir / name)
+            ctx.details = {}
+            started, cpu = time.monotonic(), Background(ctx)
+            status = 'ok'
+            try:
+                got = case(ctx)
+            except Skip as e:  # the whole case needs what is missing (wrk, say)
+                status, got = 'skipped', [skipped('all', name, '', str(e))]
+            except BenchError as e:
+                status, got = 'failed', [Row('all', name, '', note='failed: %s (logs in %s)' % (e, ctx.procs.dir))]
+            except Exception as e:  # a bug or an unexpected error: one row, the run goes on
+                status = 'failed'
+                got = [Row('all', name, '', note='failed: %s: %s (logs in %s)' % (type(e).__name__, e, ctx.procs.dir))]
+            finally:
+                _stop(ctx.procs.stop_all)
+            if status != 'failed':
+                ctx.procs.cleanup()
+            for row in got:
+                row.case = name
+            rows += got
+            info[name] = {'seconds': round(time.monotonic() - started, 1), 'background_cpu': round(cpu.other(), 2),
+                          'status': status, 'details': ctx.details}
+            ctx.say('  %s %s: %d rows in %.0f s' % ('✗' if status == 'failed' else '✓', name, len(got),
+                                                   info[name]['seconds']))
+            ctx.progress.advance(ctx.task)
+            if server_cases and name == server_cases[-1]:
+                _stop_servers(ctx, info)
     finally:
-        # A second SIGTERM (or Ctrl-C) now would cut the cleanup short and leave servers
-        # running: let the cleanup finish, it stops everything anyway.
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        procs.stop_all()  # newest first; servers, if any, after the processes that use them
-        if stop is not None:
-            problems = stop(keep_logs) or []
-        for line in problems:
-            fail(err, line)
-        if not keep_logs and not problems:
-            procs.cleanup()
-    if problems:
-        return 1
-    render(figures, err)
-    return 0
+        _stop_servers(ctx, info)
+    return rows, info
 
 
-# -- the command line -------------------------------------------------------------------
+def _stop_servers(ctx: Context, info: dict[str, Any]) -> None:
+    """Stop RabbitMQ (if started); keep its dir for its logs if a case failed."""
+    problems = _stop(lambda: ctx.servers.stop_all(any(i['status'] == 'failed' for i in info.values())))
+    for line in problems or []:
+        ctx.say('[red]%s[/]' % escape(line))
+        ctx.problems.append(line)
 
-def quick_defaults(args: argparse.Namespace, **defaults: tuple[Any, Any]) -> None:
-    """Fill in the options left unset: name=(default, default with --quick)."""
-    for name, (full, quick) in defaults.items():
-        if getattr(args, name) is None:
-            setattr(args, name, quick if args.quick else full)
+
+def _stop(stop: Callable[[], Any]) -> Any:
+    """Run a cleanup that a second Ctrl-C or SIGTERM must not cut short (it would leave
+    servers running); the handlers are put back after."""
+    term, intr = signal.signal(signal.SIGTERM, signal.SIG_IGN), signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return stop()
+    finally:
+        signal.signal(signal.SIGTERM, term)
+        signal.signal(signal.SIGINT, intr)
 
 
-def parse_rate_args(parser: argparse.ArgumentParser, argv: list[str] | None,
-                    concurrency_help: str) -> argparse.Namespace:
-    """The flags of the RPC benches (bench, bench.nameko): rates timed in rounds."""
-    parser.add_argument('--duration', type=float, metavar='SECONDS',
-                        help='timed seconds per rate measurement, split over the rounds '
-                             '(default: 3, or 0.6 with --quick)')
-    parser.add_argument('--rounds', type=int, metavar='N',
-                        help='interleave the rate measurements in N rounds, so a load change on '
-                             'the machine hits all of them alike (default: 3, or 1 with --quick)')
-    parser.add_argument('--quick', action='store_true', help='short measurements: a smoke test')
-    parser.add_argument('--concurrency', type=int, default=50, metavar='N', help=concurrency_help)
-    parser.add_argument('--json', action='store_true', help='print the figures as JSON')
-    args = parser.parse_args(argv)
-    quick_defaults(args, duration=(3.0, 0.6), rounds=(3, 1))
-    if args.duration <= 0 or args.rounds < 1 or args.concurrency < 1:
-        parser.error('--duration, --rounds and --concurrency must be positive')
-    args.warmup = 0.2 if args.quick else 0.5
-    return args
+def install_signals() -> None:
+    signal.signal(signal.SIGTERM, _terminated)

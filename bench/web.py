@@ -1,19 +1,13 @@
-"""`python -m bench.web [--duration S] [--rounds N] [--connections N] [--threads N] [--quick]
-[--json]`: HTTP requests per second, with wrk against a hello endpoint on 127.0.0.1, for a
-hand-tuned gevent.pywsgi + werkzeug app (the baseline) and for a fannode WebInterface,
-with one process and with two processes sharing one port (SO_REUSEPORT).
-
-Exits 0 whether targets are met or missed (it reports, it does not gate); 1 with a
-one-line error when wrk is missing, something fails to start or answers wrongly; 130 on
-Ctrl-C or SIGTERM.
+"""The web case: HTTP requests per second, with wrk against GET /hello on 127.0.0.1, for a
+hand-tuned gevent.pywsgi + werkzeug app (the anchor, bench/web_baseline.py) and for a
+fannode WebInterface (bench/services/hello.py), with one process and with two processes
+sharing one port (SO_REUSEPORT), in interleaved rounds. Without wrk the case is skipped.
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import http.client
 import os
-import platform
 import re
 import resource
 import shutil
@@ -24,15 +18,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import psutil
-from rich.console import Console
-from rich.table import Table
 
-from bench.procs import BENCH, FANNODE, BenchError, Proc, Procs, free_port, wait_until
-from bench.report import commas, mean, median, note_noisy, print_json, round_ratios, spread, table_console, verdict
-from bench.runner import fail, quick_defaults, run_bench, spinner
+from bench.procs import BENCH, FANNODE, BenchError, Proc, Procs, Skip, free_port, wait_until
+from bench.report import Row, at_least, compare
+from bench.runner import Context
 
-TARGET_VS_BASELINE = 0.8   # fannode, 1 process, as a multiple of the baseline, 1 process
+TARGET_VS_BASELINE = 0.8   # fannode as a multiple of the baseline with as many processes
 TARGET_TWO_VS_ONE = 1.4    # fannode, 2 processes, as a multiple of fannode, 1 process
+CONNECTIONS, THREADS = 50, 1  # wrk -c50 -t1
 START_TIMEOUT = 15.0
 PID_PROBES = 200           # new connections to /pid to see which processes answer
 PATH = '/hello'
@@ -44,7 +37,6 @@ class Target:
     label: str
     port: int
     procs: list[Proc]
-    access_log: bool = False  # fannode instances writing an access line per request
 
     @property
     def url(self) -> str:
@@ -108,22 +100,16 @@ def parse_wrk(out: str) -> dict[str, Any]:
 
 
 class Wrk:
-    def __init__(self, threads: int, connections: int, cpu: int | None):
+    def __init__(self, threads: int, connections: int):
         self.path = shutil.which('wrk')
         if self.path is None:
-            raise BenchError('wrk not found: apt-get install wrk')
+            raise Skip('wrk not found: apt-get install wrk')
         self.threads, self.connections = threads, connections
-        self.prefix: list[str] = []
-        if cpu is not None:
-            taskset = shutil.which('taskset')
-            if taskset is None:
-                raise BenchError('--wrk-cpu needs taskset (util-linux)')
-            self.prefix = [taskset, '-c', str(cpu)]
 
     def run(self, target: Target, seconds: int, others: list[int]) -> Run:
         """Load `target` for `seconds`; watch the CPU of its processes, of wrk and of the
         rest of the machine (`others`: our other processes, not counted as "other")."""
-        argv = [*self.prefix, self.path, '-t%d' % self.threads, '-c%d' % self.connections,
+        argv = [self.path, '-t%d' % self.threads, '-c%d' % self.connections,
                 '-d%ds' % seconds, '--latency', target.url]
         servers = [psutil.Process(p.pid) for p in target.procs]
         ours = [psutil.Process(pid) for pid in others]
@@ -216,11 +202,6 @@ def pid_probe(target: Target, count: int = PID_PROBES) -> dict[int, int]:
     return dict(seen)
 
 
-def access_lines(proc: Proc) -> int:
-    with open(proc.log_path, 'rb') as f:
-        return sum(1 for line in f if b'fannode.web.access' in line and b' GET /hello ' in line)
-
-
 def start_targets(procs: Procs, say: Callable[[str], None]) -> tuple[list[Target], Proc]:
     """Start every process, then wait for each to be ready: log line, then HTTP."""
     url = 'hub://127.0.0.1:%d' % free_port()
@@ -245,13 +226,13 @@ def start_targets(procs: Procs, say: Callable[[str], None]) -> tuple[list[Target
                           [baseline('baseline-2a', p), baseline('baseline-2b', p)]))
     hub.wait_for('hub listening', START_TIMEOUT)
     p = ports['fannode_1']
-    targets.append(Target('fannode_1', labels['fannode_1'], p, [instance('fannode-1', p, True)], True))
+    targets.append(Target('fannode_1', labels['fannode_1'], p, [instance('fannode-1', p, True)]))
     p = ports['fannode_1_no_log']
     targets.append(Target('fannode_1_no_log', labels['fannode_1_no_log'], p,
                           [instance('fannode-1-no-log', p, False)]))
     p = ports['fannode_2']
     targets.append(Target('fannode_2', labels['fannode_2'], p,
-                          [instance('fannode-2a', p, True), instance('fannode-2b', p, True)], True))
+                          [instance('fannode-2a', p, True), instance('fannode-2b', p, True)]))
     for target in targets:
         ready = 'ready' if target.key.startswith('baseline') else 'serving Hello over HTTP'
         for proc in target.procs:
@@ -263,198 +244,47 @@ def start_targets(procs: Procs, say: Callable[[str], None]) -> tuple[list[Target
 
 # -- the run --------------------------------------------------------------------------
 
-def measure(args: argparse.Namespace, procs: Procs, say: Callable[[str], None],
-            status: Callable[[str], None]) -> dict[str, Any]:
-    wrk = Wrk(args.threads, args.connections, args.wrk_cpu)
-    status('starting the servers')
-    targets, hub = start_targets(procs, say)
+def run(ctx: Context) -> list[Row]:
+    ctx.missing('wrk')
+    wrk = Wrk(THREADS, CONNECTIONS)
+    ctx.step('starting the servers')
+    targets, hub = start_targets(ctx.procs, ctx.say)
     everyone = [os.getpid(), hub.pid] + [p.pid for t in targets for p in t.procs]
 
-    def others(target: Target) -> list[int]:
-        mine = {p.pid for p in target.procs}
-        return [pid for pid in everyone if pid not in mine]
-
-    status('checking that both processes of each pair answer')
-    probes = {t.key: pid_probe(t) for t in targets if len(t.procs) > 1}
+    ctx.step('checking that both processes of each pair answer')
     for t in targets:
-        if t.key in probes:
-            say('  ✓ %s: %d new connections to /pid answered by %s' % (
-                t.key, PID_PROBES, ', '.join('pid %d: %d' % kv for kv in sorted(probes[t.key].items()))))
+        if len(t.procs) > 1:
+            seen = pid_probe(t)
+            if set(seen) != {p.pid for p in t.procs}:
+                raise BenchError('%s: %d new connections to /pid were answered by %s, not by both of %s' % (
+                    t.key, PID_PROBES, sorted(seen), [p.pid for p in t.procs]))
+            ctx.details['%s_pid_probe' % t.key] = {str(pid): n for pid, n in sorted(seen.items())}
 
-    for t in targets:
-        status('warming up %s (%ds)' % (t.key, args.warmup))
-        wrk.run(t, args.warmup, others(t))
-    log_before = {p.name: access_lines(p) for t in targets if t.access_log for p in t.procs}
-
+    duration, warmup = ctx.pick(5, 1), ctx.pick(2, 1)
     runs: dict[str, list[Run]] = {t.key: [] for t in targets}
-    for i in range(args.rounds):
-        for t in targets:
-            status('round %d/%d: %s (%ds)' % (i + 1, args.rounds, t.key, args.duration))
-            runs[t.key].append(wrk.run(t, args.duration, others(t)))
-        say('  ✓ round %d/%d: %s' % (i + 1, args.rounds, ', '.join(
-            '%s %s/s' % (k, commas(r[-1].per_second)) for k, r in runs.items())))
-    log_after = {p.name: access_lines(p) for t in targets if t.access_log for p in t.procs}
 
-    figures = summarize(runs)
-    for t in targets:
-        f = figures['rows'][t.key]
-        f['pids'] = [p.pid for p in t.procs]
-        if t.key in probes:
-            f['pid_probe'] = {str(pid): n for pid, n in sorted(probes[t.key].items())}
-        if t.access_log:
-            f['access_log_lines'] = {str(p.pid): log_after[p.name] - log_before[p.name] for p in t.procs}
-    both = {}
-    for t in targets:
-        if len(t.procs) < 2:
-            continue
-        f = figures['rows'][t.key]
-        served_probe = len(probes[t.key]) == len(t.procs) and set(probes[t.key]) == set(f['pids'])
-        busy = all(c >= 0.2 for c in f['server_cpu_each'])
-        lines = f.get('access_log_lines')
-        served_load = all(n > 0 for n in lines.values()) if lines else True
-        both[t.key] = served_probe and busy and served_load
-    figures['both_processes_served'] = both
-    return figures
+    def measure(t: Target) -> Callable[[bool], float]:
+        others = [pid for pid in everyone if pid not in {p.pid for p in t.procs}]
 
+        def one(w: bool) -> float:
+            r = wrk.run(t, warmup if w else duration, others)
+            if not w:
+                runs[t.key].append(r)
+            return r.per_second
+        return one
 
-def summarize(runs: dict[str, list[Run]]) -> dict[str, Any]:
-    """req/s over all rounds; p50 and p99 the median over the rounds; ratios on the totals
-    and per round (for the spread)."""
-    rows: dict[str, Any] = {}
-    for key, rs in runs.items():
-        requests, seconds = sum(r.requests for r in rs), sum(r.seconds for r in rs)
-        rows[key] = {
-            'requests': requests, 'seconds': round(seconds, 2), 'per_second': round(requests / seconds, 1),
-            'p50_ms': round(median([r.p50_ms for r in rs]), 3), 'p99_ms': round(median([r.p99_ms for r in rs]), 3),
-            'errors': sum(r.errors for r in rs),
-            'server_cpu': round(mean([r.server_cpu for r in rs]), 2),
-            'server_cpu_each': [round(mean(c), 2) for c in zip(*(r.server_cpu_each for r in rs))],
-            'wrk_cpu': round(mean([r.wrk_cpu for r in rs]), 2),
-            'other_cpu': round(mean([r.other_cpu for r in rs]), 2),
-            'rounds': [asdict(r) for r in rs],
-        }
-    base = runs['baseline_1']
-    for key, rs in runs.items():
-        rows[key]['vs_baseline'] = round(rows[key]['per_second'] / rows['baseline_1']['per_second'], 3)
-        rows[key]['round_vs_baseline'] = round_ratios(rs, base)
-    one, two = rows['fannode_1'], rows['fannode_2']
-    vs_one = two['per_second'] / one['per_second']
-    targets = {
-        'fannode_1_vs_baseline_1': {'ratio': one['vs_baseline'], 'target_min': TARGET_VS_BASELINE,
-                                    'pass': one['vs_baseline'] >= TARGET_VS_BASELINE},
-        'fannode_2_vs_fannode_1': {'ratio': round(vs_one, 3), 'target_min': TARGET_TWO_VS_ONE,
-                                   'pass': vs_one >= TARGET_TWO_VS_ONE,
-                                   'round_ratios': round_ratios(runs['fannode_2'], runs['fannode_1'])},
-    }
-    other = max(r['other_cpu'] for r in rows.values())
-    return {'rows': rows, 'targets': targets, 'background_cpu': other,
-            'baseline_2_vs_baseline_1': round(rows['baseline_2']['per_second'] / rows['baseline_1']['per_second'], 3)}
+    s = ctx.rounds({t.key: measure(t) for t in targets})
+    ctx.details['wrk'] = '-t%d -c%d --latency, %d s per run' % (THREADS, CONNECTIONS, duration)
+    ctx.details['runs'] = {key: [asdict(r) for r in rs] for key, rs in runs.items()}
 
-
-def _lat(ms: float) -> str:
-    return '%.2f ms' % ms if ms < 100 else '%.0f ms' % ms
-
-
-# -- output ---------------------------------------------------------------------------
-
-def table(args: argparse.Namespace, figures: dict[str, Any]) -> Table:
-    rows, targets = figures['rows'], figures['targets']
-    pin = 'wrk pinned to CPU %d' % args.wrk_cpu if args.wrk_cpu is not None else 'nothing pinned'
-    t = Table(title='fannode web benchmark: GET %s on 127.0.0.1' % PATH, caption=(
-        'baseline: gevent.pywsgi + werkzeug (bench/web_baseline.py); fannode: a WebInterface, access log '
-        'on (the default) unless the row says otherwise; 2 processes share one port (SO_REUSEPORT). '
-        '%d CPUs, Python %s; wrk -t%d -c%d --latency, %ds per run in %d round(s) after %ds warm-up, %s; '
-        'p50/p99: median over the rounds; CPU in cores; other processes used up to %.2f CPU meanwhile' % (
-            os.cpu_count(), platform.python_version(), args.threads, args.connections, args.duration,
-            args.rounds, args.warmup, pin, figures['background_cpu'])))
-    for name, justify in (('server', 'left'), ('req/s', 'right'), ('p50', 'right'), ('p99', 'right'),
-                          ('vs baseline', 'right'), ('per round', 'right'), ('CPU server / wrk', 'right'),
-                          ('target', 'right'), ('', 'center')):
-        t.add_column(name, justify=justify)
-
-    for key, label in TARGETS:
-        r = rows[key]
-        target, mark = '', ''
-        if key == 'baseline_1':
-            target = 'anchor'
-        elif key == 'fannode_1':
-            target, mark = '≥ %.1f× baseline' % TARGET_VS_BASELINE, verdict(targets['fannode_1_vs_baseline_1']['pass'])
-        elif key == 'fannode_2':
-            ok = targets['fannode_2_vs_fannode_1']
-            target, mark = '≥ %.1f× fannode 1 proc: %.2f×' % (TARGET_TWO_VS_ONE, ok['ratio']), verdict(ok['pass'])
-        cpu = '%.2f / %.2f' % (r['server_cpu'], r['wrk_cpu'])
-        if len(r['server_cpu_each']) > 1:
-            cpu = '%s (%s) / %.2f' % (r['server_cpu'], ' + '.join('%.2f' % c for c in r['server_cpu_each']), r['wrk_cpu'])
-        errors = ' (%d errors)' % r['errors'] if r['errors'] else ''
-        t.add_row(label, commas(r['per_second']) + errors, _lat(r['p50_ms']), _lat(r['p99_ms']),
-                  '%.2f×' % r['vs_baseline'], spread(r['round_vs_baseline']) if key != 'baseline_1' else '',
-                  cpu, target, mark)
-    return t
-
-
-def served_lines(figures: dict[str, Any]) -> list[str]:
-    lines = []
-    for key, ok in figures['both_processes_served'].items():
-        r = figures['rows'][key]
-        probe = ', '.join('pid %s: %d' % kv for kv in r['pid_probe'].items())
-        text = '%s: %s; /pid over %d new connections: %s; CPU under load %s' % (
-            key, 'both processes served' if ok else '[red]NOT both processes served[/]', PID_PROBES, probe,
-            ' + '.join('%.2f' % c for c in r['server_cpu_each']))
-        if 'access_log_lines' in r:
-            text += '; access-log lines during the rounds: %s' % ', '.join(
-                'pid %s: %s' % (pid, commas(n)) for pid, n in r['access_log_lines'].items())
-        lines.append(text)
-    return lines
-
-
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog='python -m bench.web', description='HTTP req/s with wrk: a hand-tuned gevent.pywsgi app '
-        'against a fannode WebInterface, one and two processes. Exits 0 on a MISS; 1 if something fails.')
-    parser.add_argument('--duration', type=int, metavar='S',
-                        help='seconds of wrk load per target per round (default: 5, or 1 with --quick)')
-    parser.add_argument('--rounds', type=int, metavar='N',
-                        help='interleave the targets in N rounds, so a load change on the machine hits '
-                             'all of them alike (default: 2, or 1 with --quick)')
-    parser.add_argument('--connections', type=int, default=50, metavar='N',
-                        help='wrk connections kept open (default: 50)')
-    parser.add_argument('--threads', type=int, default=1, metavar='N', help='wrk threads (default: 1)')
-    parser.add_argument('--wrk-cpu', type=int, metavar='CPU',
-                        help='pin wrk to this CPU with taskset (default: not pinned)')
-    parser.add_argument('--quick', action='store_true', help='short runs: a smoke test')
-    parser.add_argument('--json', action='store_true', help='print the figures as JSON')
-    args = parser.parse_args(argv)
-    quick_defaults(args, duration=(5, 1), rounds=(2, 1))
-    if args.duration < 1 or args.rounds < 1 or args.connections < 1 or args.threads < 1:
-        parser.error('--duration, --rounds, --connections and --threads must be positive')
-    if args.connections < args.threads:
-        parser.error('wrk needs at least one connection per thread')
-    args.warmup = 1 if args.quick else 2
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if shutil.which('wrk') is None:  # before any scratch dir: nothing to keep or clean up
-        fail(Console(stderr=True), 'wrk not found: apt-get install wrk')
-        return 1
-    procs = Procs()
-
-    def render(figures: dict[str, Any], err: Console) -> None:
-        note_noisy(err, figures['background_cpu'], 'the figures are', used='used up to %.2f CPU during a run')
-        if args.json:
-            print_json({'python': platform.python_version(), 'cpus': os.cpu_count(), 'duration': args.duration,
-                        'rounds': args.rounds, 'warmup': args.warmup, 'connections': args.connections,
-                        'threads': args.threads, 'wrk_cpu': args.wrk_cpu, 'figures': figures})
-            return
-        out = table_console(160)
-        out.print(table(args, figures))
-        for line in served_lines(figures):
-            out.print(line, highlight=False)
-
-    return run_bench(procs, lambda say, status: measure(args, procs, say, status), render,
-                     spinner('web benchmark'))
-
-
-if __name__ == '__main__':
-    sys.exit(main())
+    anchor = 'gevent.pywsgi + werkzeug, %d process%s'
+    return [
+        compare('one', 'HTTP, 1 process', 'req/s', s['fannode_1'], anchor % (1, ''), s['baseline_1'],
+                at_least(TARGET_VS_BASELINE)),
+        compare('one_no_log', 'HTTP, 1 process, access_log: false', 'req/s', s['fannode_1_no_log'],
+                anchor % (1, ''), s['baseline_1']),
+        compare('two', 'HTTP, 2 processes', 'req/s', s['fannode_2'], anchor % (2, 'es'), s['baseline_2'],
+                at_least(TARGET_VS_BASELINE)),
+        compare('two_vs_one', 'HTTP, 2 processes', 'req/s', s['fannode_2'], 'fannode, 1 process', s['fannode_1'],
+                at_least(TARGET_TWO_VS_ONE)),
+    ]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from fannode.core.config import Config
 from fannode.core.events import Event, event
 from fannode.core.interface import Interface, rpc
+from fannode.core.plugins import Plugin
 from fannode.exceptions import (
     BadArguments, BadRequest, ConfigError, ConnectionLost, FannodeError, Nack, RegistryUnavailable,
     RemoteError, RpcError, Timeout, Unavailable, UnknownMethod, UnknownService,
@@ -28,7 +29,8 @@ __version__ = '0.1.0'
 
 __all__ = [
     'BadArguments', 'BadRequest', 'Config', 'ConfigError', 'ConnectionLost', 'Event', 'FannodeError',
-    'Interface', 'Nack', 'RegistryUnavailable', 'RemoteError', 'RpcError', 'Timeout', 'Unavailable',
+    'Interface', 'Nack', 'Plugin', 'RegistryUnavailable', 'RemoteError', 'RpcError', 'Timeout',
+    'Unavailable',
     'UnknownMethod', 'UnknownService', 'WebInterface', 'emit', 'event', 'proxy', 'rpc',
 ]
 

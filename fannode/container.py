@@ -12,14 +12,14 @@ import time
 import uuid
 from typing import Any, Callable
 
-from fannode.core import trace
+from fannode.core import loglevel, plugins, trace
 from fannode.core.config import Config, import_object
 from fannode.core.events import Event, EventSpec, check_body, check_type, event_handlers
 from fannode.core.interface import Interface, describe, rpc_methods
 from fannode.core.metrics import Metrics
 from fannode.discovery import InstanceInfo, Registry, get_registry
 from fannode.events import EventSystem, Subscription, get_events
-from fannode.exceptions import BadArguments, UnknownMethod, UnknownService, UsageError
+from fannode.exceptions import BadArguments, Nack, UnknownMethod, UnknownService, UsageError
 from fannode.sharedconfig import SharedConfig, get_shared_config
 from fannode.zmqrpc import default, protocol
 from fannode.zmqrpc.client import RpcClient
@@ -27,9 +27,9 @@ from fannode.zmqrpc.server import RpcServer
 
 log = logging.getLogger(__name__)
 
-SERVICE_KEYS = ('interfaces', 'rpc', 'version')
+SERVICE_KEYS = ('backdoor', 'interfaces', 'plugins', 'rpc', 'version')
 RPC_KEYS = ('ip', 'port', 'pool_size', 'timeout')
-BUILTINS = ('ping', 'status', 'inspect', 'get_metrics')
+BUILTINS = ('ping', 'status', 'inspect', 'get_metrics', 'change_loglevel')
 
 
 class Method:
@@ -96,6 +96,7 @@ class ServiceContainer:
         rpc_config.check_keys(RPC_KEYS)
         self.config = config
         self.id = uuid.uuid4().hex
+        self.plugins = plugins.load(config, self.id)  # early: a config error leaves no socket open
         self.ip = ip or os.environ.get('FANNODE_IP') or rpc_config.require('ip', str, '127.0.0.1')
         self.port = port if port is not None else rpc_config.require('port', int, 0)
         self.version = str(config.get('version', ''))
@@ -104,7 +105,8 @@ class ServiceContainer:
         self.registry = get_registry(registry) if isinstance(registry, str) else registry
         self.client = RpcClient(self.registry, timeout=rpc_config.require('timeout', (int, float), 3.0))
         self.server = RpcServer(self.resolve, pool_size=rpc_config.require('pool_size', int, 1000),
-                                on_done=self.metrics.record, expected=self._expected)
+                                on_done=self.metrics.record, expected=self._expected,
+                                quiet=self._builtin)
         self.events = get_events(events) if isinstance(events, str) else events
         self.interfaces: dict[str, Interface] = {}
         self.methods: dict[str, dict[str, Method]] = {}
@@ -113,6 +115,7 @@ class ServiceContainer:
         self.sockets = sockets or {}  # listening sockets handed over by the node, by name
         self.web: list[Any] = []
         self.info: InstanceInfo | None = None
+        self.backdoor: Any = None
         interfaces = config.section('interfaces')
         if not interfaces:
             raise config.error('interfaces', 'no interfaces configured (expected e.g. '
@@ -146,17 +149,20 @@ class ServiceContainer:
         for method_name, func in rpc_methods(cls).items():
             methods[method_name] = Method(getattr(iface, func.__name__), func._fannode_rpc.raises)
         for handler_name, func in event_handlers(cls).items():
-            self.handlers.append((name, handler_name, func._fannode_event, getattr(iface, handler_name)))
+            handler = self.plugins.watch_handler(name + '.' + handler_name, getattr(iface, handler_name))
+            self.handlers.append((name, handler_name, func._fannode_event, handler))
         if self.handlers and self.events is None:
             raise section.error('class', '%s handles events, but this instance has no events backend' % spec)
         self.interfaces[name] = iface
         self.methods[name] = methods
+        self.plugins.call('on_interface_installation', iface)
         return iface
 
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
         self.state = 'starting'
+        trace.inherit()  # greenlets a handler spawns stay in its trace
         endpoint = self.server.bind(self.ip, self.port)
         if self.ip in ('0.0.0.0', '*'):  # listening everywhere: others need one address to reach
             endpoint = endpoint.replace('//%s:' % self.ip, '//%s:' % reachable_ip(self.registry.url))
@@ -177,6 +183,11 @@ class ServiceContainer:
                 self.web.append(server)
                 meta.setdefault('http', {})[iface.name] = server.url
                 log.info('serving %s over HTTP at %s', iface.name, server.url)
+        from fannode.core import backdoor
+        if backdoor.wanted(self.config):
+            self.backdoor = backdoor.start(self)
+            meta['backdoor'] = self.backdoor.server_port  # on 127.0.0.1 of this host
+            log.info('backdoor on 127.0.0.1:%d (fannode shell --remote %s)', meta['backdoor'], self.id[:8])
         info = InstanceInfo(id=self.id, endpoint=endpoint, services=list(self.interfaces),
                             pid=os.getpid(), host=socket.gethostname(), version=self.version,
                             started=time.time(), meta=meta)
@@ -184,6 +195,7 @@ class ServiceContainer:
         self.info = info
         self.state = 'running'
         log.info('serving %s at %s', ', '.join(self.interfaces), endpoint)
+        self.plugins.call('on_start', self)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Leave discovery, finish running requests within `timeout`, then stop."""
@@ -204,6 +216,9 @@ class ServiceContainer:
                 iface.on_stop()
             except Exception:
                 log.exception('%s.on_stop failed', iface.name)
+        self.plugins.call('on_stop', self)
+        if self.backdoor is not None:
+            self.backdoor.stop(timeout=0)
         if self.events is not None:
             self.events.close(timeout)  # sends what handlers emitted
         self.server.close()
@@ -243,12 +258,18 @@ class ServiceContainer:
         queue = '%s.%s' % (service, handler_name)
         if spec.broadcast:
             queue += '.' + self.id[:12]
-        client = self.client
+        client, record, name = self.client, self.metrics.record, '%s.%s' % (service, handler_name)
 
         def handle(event: Event) -> None:
-            trace.set_id(event.trace_id or trace.new_id())
+            span = trace.begin(event.trace_id, event.span)  # the emitter's span is our parent
             default.current.set(client)
-            method(event)
+            failed = True
+            try:
+                method(event)
+                failed = False
+            finally:
+                seconds = span.end('event', name, 'error' if failed else 'ok', event=event.type)
+                record(name, seconds, failed, 'event')
 
         return self.events.subscribe(queue, list(spec.patterns), handle, retry=spec.retry,
                                      sequential=spec.sequential, durable=not spec.broadcast,
@@ -271,12 +292,22 @@ class ServiceContainer:
         problem = method.problem(kwargs)
         if problem:
             raise BadArguments('%s%s: %s' % (msg.subject, method.signature, problem))
-        func, client = method.func, self.client
+        func, client, plugged = method.func, self.client, self.plugins
 
         def run() -> Any:
             default.current.set(client)
-            return func(**kwargs)
+            try:
+                return func(**kwargs)
+            except Exception as e:  # the server logs it; plugins hear of the unexpected ones
+                if plugged and not isinstance(e, (Nack, *method.raises)):
+                    plugged.error(e, 'rpc', msg.subject)
+                raise
         return run
+
+    def _builtin(self, subject: str) -> bool:
+        service, _, name = subject.rpartition('.')
+        method = self.methods.get(service, {}).get(name)
+        return method is not None and method.builtin
 
     def _expected(self, exc: BaseException, subject: str) -> bool:
         service, _, name = subject.rpartition('.')
@@ -301,6 +332,11 @@ class ServiceContainer:
         return {service: [describe(n, m.func, m.builtin)
                           for n, m in sorted(methods.items())]
                 for service, methods in self.methods.items()}
+
+    def builtin_change_loglevel(self, level: str, logger: str = '',
+                                period: float | None = None) -> dict[str, Any]:
+        """Set a logger's level (the root logger when ''), for `period` seconds if given."""
+        return dict(loglevel.change_level(level, logger, period), pid=os.getpid())
 
     def builtin_get_metrics(self) -> dict[str, Any]:
         """Call counts and latencies per method, and process figures."""

@@ -89,6 +89,15 @@ class Cluster:
             proc.log.close()
 
 
+def one_line_error(result: subprocess.CompletedProcess, code: int) -> str:
+    """The one line a failed command printed on stderr, after checking its exit status."""
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert 'Traceback' not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
 def output(proc: subprocess.Popen) -> str:
     proc.log.flush()
     with open(proc.log.name) as f:

@@ -1,4 +1,4 @@
-"""The anchors' client for `python -m bench.nameko`, run in the anchors venv: the rates of
+"""The anchors' client for the rpc case of `python -m bench`, run in the anchors venv: the rates of
 bench/rpc.py, measured with each anchor's own client in its own event loop.
 
     python bench/services/anchor_client.py nameko AMQP_URL

@@ -1,4 +1,4 @@
-"""The web service `python -m bench.web` loads: as small as a fannode web service gets."""
+"""The web service the web case of `python -m bench` loads: as small as a fannode web service gets."""
 import os
 
 from werkzeug.routing import Map, Rule

@@ -1,4 +1,4 @@
-"""The raw pika anchor's consumer for `python -m bench.amqp`: plain blocking pika, as one
+"""The raw pika anchor's consumer for the events case of `python -m bench`: plain blocking pika, as one
 would write it without a framework.
 
     python bench/services/pika_consumer.py AMQP_URL

@@ -1,4 +1,4 @@
-"""The zerorpc anchor's server for `python -m bench.nameko`, in the anchors venv:
+"""The zerorpc anchor's server for the rpc case of `python -m bench`, in the anchors venv:
 
     python bench/services/zerorpc_greeting.py PORT
 

@@ -33,3 +33,19 @@ def json_body(text: str, what: str = 'body') -> object:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise UsageError('bad JSON %s: %s' % (what, e)) from None
+
+
+def patch_gevent() -> None:
+    """gevent.monkey.patch_all(), ~100 ms sooner: gevent looks up its plugin entry points
+    once per module it patches (25 times), and each lookup reads the metadata of every
+    installed package. Here they are read once. Every instance starts this way."""
+    from importlib import metadata
+
+    from gevent import monkey
+    original = metadata.entry_points
+    everything = original()
+    metadata.entry_points = lambda **select: everything.select(**select) if select else everything
+    try:
+        monkey.patch_all()
+    finally:
+        metadata.entry_points = original

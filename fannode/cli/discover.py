@@ -17,6 +17,8 @@ class DiscoverCommand(Command):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('services', nargs='*', metavar='SERVICE', help='only these services')
         parser.add_argument('--instances', '-i', action='store_true', help='list every instance')
+        parser.add_argument('--all', '-a', action='store_true',
+                            help="also fannode's own services (fannode.logs: the log hubs of the nodes)")
         parser.add_argument('--json', action='store_true', help='print JSON')
 
     def run(self, args: argparse.Namespace) -> int:
@@ -29,6 +31,8 @@ class DiscoverCommand(Command):
         found = cluster.registry(args).services()
         if args.services:
             found = {name: found.get(name, []) for name in args.services}
+        elif not args.all:
+            found = {name: instances for name, instances in found.items() if not name.startswith('fannode.')}
         if args.json:
             output.print_json({name: [i.to_dict() for i in instances] for name, instances in found.items()})
             return 0

@@ -22,14 +22,17 @@ class HubCommand(Command):
                                  '$XDG_STATE_HOME/fannode/hub-HOST-PORT.sqlite3, ~/.local/state when unset)')
         parser.add_argument('--no-journal', action='store_true',
                             help='keep queued events in memory only: a restart loses them')
+        parser.add_argument('--logs-only', action='store_true',
+                            help='serve only as a log hub (for tail, trace, top) at --listen, registered '
+                                 'in the --registry (any kind) as service fannode.logs; `fannode up` runs '
+                                 'one on clusters without a hub')
+        parser.add_argument('--listen', metavar='HOST:PORT', default='0.0.0.0:0',
+                            help='with --logs-only: where to listen (default: 0.0.0.0 and a free port)')
 
     def run(self, args: argparse.Namespace) -> int:
-        import signal
         import sqlite3
         from urllib.parse import urlsplit
 
-        import gevent
-        import gevent.event
         import zmq
 
         from fannode.core import logs
@@ -39,6 +42,9 @@ class HubCommand(Command):
         from fannode.settings import resolve_url
 
         url = resolve_url('registry', args.registry)
+        if args.logs_only:
+            logs.setup(args.loglevel, 'logs')
+            return serve_logs(url, args.listen)
         parts = urlsplit(url)
         if parts.scheme != 'hub':
             raise UsageError('the registry is %s, not a hub:// URL; nothing for `fannode hub` to serve' % url)
@@ -55,12 +61,58 @@ class HubCommand(Command):
             raise FannodeError('cannot listen on %s:%d: %s (is a hub already running?)' % (host, port, e)) from None
         hub.start()
         print('hub listening at %s' % url, flush=True)
-        stop = gevent.event.Event()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            gevent.signal_handler(signum, stop.set)
-        stop.wait()
+        wait_for_signal()
         hub.stop()
         return 0
+
+
+def wait_for_signal() -> None:
+    import signal
+
+    import gevent
+    import gevent.event
+    stop = gevent.event.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, stop.set)
+    stop.wait()
+
+
+def serve_logs(registry_url: str, listen: str) -> int:
+    """A hub serving only logs, announced in discovery so `tail` on any machine finds it."""
+    import os
+    import socket
+    import time
+    import uuid
+
+    import zmq
+
+    from fannode.container import reachable_ip
+    from fannode.discovery import InstanceInfo, get_registry
+    from fannode.exceptions import FannodeError, UsageError
+    from fannode.logs.client import SERVICE
+    from fannode.node.hub.server import Hub
+
+    host, sep, port = listen.rpartition(':')
+    if not sep or not port.isdigit():
+        raise UsageError('--listen: expected HOST:PORT, got %r' % listen)
+    hub = Hub()
+    try:
+        endpoint = hub.bind(host or '0.0.0.0', int(port))
+    except zmq.ZMQError as e:
+        raise FannodeError('cannot listen on %s: %s' % (listen, e)) from None
+    if host in ('', '0.0.0.0', '*'):
+        endpoint = endpoint.replace('//%s:' % (host or '0.0.0.0'), '//%s:' % reachable_ip(registry_url))
+    hub.start()
+    registry = get_registry(registry_url)
+    info = InstanceInfo(id=uuid.uuid4().hex, endpoint=endpoint, services=[SERVICE], pid=os.getpid(),
+                        host=socket.gethostname(), version='', started=time.time(), meta={})
+    registry.register(info)
+    print('log hub listening at %s' % endpoint, flush=True)
+    wait_for_signal()
+    registry.unregister(info)
+    registry.close()
+    hub.stop()
+    return 0
 
 
 def default_journal(host: str, port: int) -> str:

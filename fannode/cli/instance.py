@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import argparse
 
-from fannode.cli.base import Command
+from fannode.cli.base import Command, patch_gevent
 
 
 class InstanceCommand(Command):
@@ -32,10 +32,12 @@ class InstanceCommand(Command):
                             help='a listening socket inherited from the node (also $FANNODE_SOCKETS)')
         parser.add_argument('--stop-timeout', type=float, default=5.0, metavar='SECONDS',
                             help='how long running requests may take to finish on stop (default: 5)')
+        parser.add_argument('--backdoor', action='store_true',
+                            help='serve a Python console for `fannode shell --remote` on 127.0.0.1 '
+                                 '(also $FANNODE_BACKDOOR=1 or `backdoor: true` in the config)')
 
     def run(self, args: argparse.Namespace) -> int:
-        from gevent import monkey
-        monkey.patch_all()  # so service code's sockets and sleeps cooperate with gevent
+        patch_gevent()  # so service code's sockets and sleeps cooperate with gevent
 
         import os
         import signal
@@ -48,16 +50,21 @@ class InstanceCommand(Command):
         from fannode.core import logs
         from fannode.core.config import load_config
         from fannode.events import default as events_default
+        from fannode.logs.ship import instance_shipper
         from fannode.web.sockets import inherited_sockets
         from fannode.zmqrpc import default
         from fannode.settings import resolve_events_url, resolve_url
 
         sys.path.insert(0, os.getcwd())
+        if args.backdoor:
+            os.environ['FANNODE_BACKDOOR'] = '1'  # read where the container starts
         config = load_config(args.config)
         container = ServiceContainer(config, resolve_url('registry', args.registry), args.ip, args.port,
                                      events=resolve_events_url(args.events, args.registry),
                                      sockets={**inherited_sockets(), **inherited_sockets(','.join(args.socket))})
-        logs.setup(args.loglevel, ','.join(container.interfaces))
+        shipper = None if logs.json_mode() else instance_shipper(container.registry.url)
+        logs.setup(args.loglevel, ','.join(container.interfaces), container.id[:8],
+                   ship=shipper.add if shipper else None, capture_print=True)
         default.set_client(container.client)
         events_default.set_events(container.events)
         stop = gevent.event.Event()
@@ -70,4 +77,6 @@ class InstanceCommand(Command):
             raise
         stop.wait()
         container.stop(args.stop_timeout)
+        if shipper is not None:
+            shipper.close()  # the last lines, "stopped" among them
         return 0

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any, Callable, TypeVar
 
+from fannode.core import trace
 from fannode.exceptions import UsageError
 
 F = TypeVar('F', bound=Callable[..., Any])
@@ -110,8 +111,9 @@ class Event(Mapping):
 
     @classmethod
     def new(cls, type: str, body: Mapping | None, trace_id: str, source: str) -> 'Event':
+        """An event emitted now, by the span running here (its handlers' parent)."""
         return cls(type, body, {'id': uuid.uuid4().hex, 'trace_id': trace_id, 'source': source,
-                                'time': time.time()})
+                                'time': time.time(), 'span': trace.get_span()})
 
     @property
     def id(self) -> str:
@@ -120,6 +122,11 @@ class Event(Mapping):
     @property
     def trace_id(self) -> str:
         return self.headers.get('trace_id', '')
+
+    @property
+    def span(self) -> str:
+        """The span that emitted it: the parent of the spans that handle it."""
+        return self.headers.get('span', '')
 
     @property
     def source(self) -> str:

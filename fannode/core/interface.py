@@ -13,6 +13,7 @@ from fannode.core.config import Config
 
 if TYPE_CHECKING:
     from fannode.container import ServiceContainer
+    from fannode.core.metrics import Metrics
     from fannode.sharedconfig import SharedConfig
 
 F = TypeVar('F', bound=Callable[..., Any])
@@ -83,6 +84,12 @@ class Interface:
     def emit(self, event_type: str, body: dict | None = None, delay: float | None = None) -> None:
         """Publish an event; the trace id of the current request goes with it."""
         self._running().emit(event_type, body or {}, delay)
+
+    @property
+    def metrics(self) -> 'Metrics':
+        """This instance's metrics: `self.metrics.counter('greeted').inc()`, `.gauge(name)
+        .set(v)`, `with self.metrics.timer(name): ...`; `get_metrics` answers them."""
+        return self._running().metrics
 
     @property
     def shared_config(self) -> 'SharedConfig':

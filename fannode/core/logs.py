@@ -1,10 +1,21 @@
-"""Log records carry the service and the trace id of the work that wrote them."""
+"""Log records carry the service and the trace id of the work that wrote them.
+
+A fannode process writes its log lines to stderr: human lines on a terminal, or JSON
+records (FANNODE_LOG_FORMAT=json, set by `fannode up`, which reads them, prints them and
+forwards them to the log hub). An instance run by hand ships the same records to the hub
+itself. `print()` in service code becomes a log record of logger 'print', so printed
+lines carry their trace id too.
+"""
 from __future__ import annotations
 
 import _thread
+import json
 import logging
+import os
+import socket
 import sys
 import time
+from typing import Any, Callable
 
 from fannode.core import trace
 
@@ -60,10 +71,12 @@ class Handler(logging.StreamHandler):
             super().emit(record)
             return
         try:
-            self.stream.write(self.format(record) + self.terminator)
+            self.write_batched(self.format(record))
         except Exception:
             self.handleError(record)
-            return
+
+    def write_batched(self, line: str) -> None:
+        self.stream.write(line + self.terminator)
         if not self._flush_pending:
             import gevent
             self._flush_pending = True
@@ -85,14 +98,105 @@ def buffered(stream):
                 errors='backslashreplace', closefd=False)
 
 
-def setup(level: str = 'INFO', service: str = 'fannode') -> None:
-    """Configure the root logger of a fannode process (never at import time)."""
+def identity(service: str, instance: str = '') -> dict[str, Any]:
+    """Who wrote a record: every record carries these."""
+    return {'service': service, 'instance': instance, 'pid': os.getpid(), 'host': socket.gethostname()}
+
+
+def to_record(record: logging.LogRecord, who: dict[str, Any]) -> dict[str, Any]:
+    # The line's own Formatter, first in line, has already merged the arguments in.
+    message = record.message if hasattr(record, 'message') else record.getMessage()
+    if record.exc_info:
+        message += '\n' + logging.Formatter().formatException(record.exc_info)
+    return dict(who, kind='log', ts=record.created, level=record.levelname, logger=record.name,
+                msg=message, trace=trace.get_id(), span=trace.get_span())
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, who: dict[str, Any]):
+        super().__init__()
+        self.who = who
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(to_record(record, self.who), default=str)
+
+
+class Forwarder(logging.Handler):
+    """Hands every record, as a dict, to `send` (a log shipper's `add`)."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], None], who: dict[str, Any]):
+        super().__init__()
+        self.send = send
+        self.who = who
+
+    def createLock(self) -> None:
+        self.lock = _thread.RLock()  # as Handler: emit never yields
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.send(to_record(record, self.who))
+        except Exception:
+            self.handleError(record)
+
+
+class PrintStream:
+    """sys.stdout of an instance: each printed line becomes an INFO record of logger
+    'print', written where log records go, with the trace id of the greenlet printing."""
+
+    encoding = 'utf-8'
+    errors = 'backslashreplace'
+
+    def __init__(self, original: Any):
+        self.original = original
+        self.log = logging.getLogger('print')
+        self.partial = ''
+
+    def write(self, text: str) -> int:
+        *lines, self.partial = (self.partial + text).split('\n')
+        for line in lines:
+            self.log.info('%s', line)
+        return len(text)
+
+    def flush(self) -> None:
+        pass  # a partial line waits for its newline: records are whole lines
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        return self.original.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+
+def json_mode() -> bool:
+    return os.environ.get('FANNODE_LOG_FORMAT', '').lower() == 'json'
+
+
+def setup(level: str = 'INFO', service: str = 'fannode', instance: str = '',
+          ship: Callable[[dict[str, Any]], None] | None = None, capture_print: bool = False) -> None:
+    """Configure the root logger of a fannode process (never at import time): lines to
+    stderr (JSON records when FANNODE_LOG_FORMAT=json), records and finished spans also to
+    `ship` when given; with `capture_print`, print() output becomes records."""
     # FORMAT uses none of these; computing them costs a quarter of each record.
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     logging._srcfile = None  # no caller lookup (the logging HOWTO's "Optimization")
+    who = identity(service, instance)
     handler = Handler(buffered(sys.stderr))
-    handler.setFormatter(Formatter())
-    handler.addFilter(ContextFilter(service))
+    handlers: list[logging.Handler] = [handler]
+    if json_mode():
+        handler.setFormatter(JsonFormatter(who))
+        trace.sink = lambda span: handler.write_batched(json.dumps(dict(who, **span), default=str))
+    else:
+        handler.setFormatter(Formatter())
+        handler.addFilter(ContextFilter(service))
+        if ship is not None:
+            handlers.append(Forwarder(ship, who))
+            trace.sink = lambda span: ship(dict(who, **span))
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level.upper())
+    if capture_print and not isinstance(sys.stdout, PrintStream):
+        sys.stdout = PrintStream(sys.stdout)
+        logging.getLogger('print').setLevel(logging.INFO)  # printed lines show at any log level

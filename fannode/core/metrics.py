@@ -1,4 +1,5 @@
-"""Per-method call counts and latencies, and process figures, for `get_metrics`."""
+"""What `get_metrics` answers: counts and latencies per RPC method, event handler and
+HTTP route, a service's own metrics, and process figures."""
 from __future__ import annotations
 
 import collections
@@ -9,10 +10,13 @@ from typing import Any
 
 import psutil
 
-SAMPLES = 1024  # latencies kept per method: enough for a p99 of recent traffic
+SAMPLES = 1024  # latencies kept per name: enough for a p99 of recent traffic
+KINDS = ('rpc', 'event', 'http')
 
 
-class MethodStats:
+class Stats:
+    """Calls, errors and recent latencies of one method, handler, route or timer."""
+
     __slots__ = ('calls', 'errors', 'total', 'latencies')
 
     def __init__(self) -> None:
@@ -21,40 +25,122 @@ class MethodStats:
         self.total = 0.0
         self.latencies: collections.deque[float] = collections.deque(maxlen=SAMPLES)
 
+    def add(self, seconds: float, error: bool = False) -> None:
+        self.calls += 1
+        self.errors += error
+        self.total += seconds
+        self.latencies.append(seconds)
+
     def snapshot(self) -> dict[str, Any]:
         ordered = sorted(self.latencies)
 
+        def ms(seconds: float) -> float:
+            return round(seconds * 1000, 3)
+
         def pct(p: float) -> float:
-            return round(ordered[min(len(ordered) - 1, int(p * len(ordered)))] * 1000, 3) if ordered else 0.0
+            return ms(ordered[min(len(ordered) - 1, int(p * len(ordered)))]) if ordered else 0.0
 
         return {'calls': self.calls, 'errors': self.errors,
-                'mean_ms': round(self.total / self.calls * 1000, 3) if self.calls else 0.0,
+                'mean_ms': ms(self.total / self.calls) if self.calls else 0.0,
                 'p50_ms': pct(0.50), 'p90_ms': pct(0.90), 'p99_ms': pct(0.99),
-                'max_ms': round(ordered[-1] * 1000, 3) if ordered else 0.0}
+                'max_ms': ms(ordered[-1]) if ordered else 0.0}
+
+
+class Counter:
+    __slots__ = ('value',)
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def inc(self, amount: float = 1) -> None:
+        self.value += amount
+
+
+class Gauge:
+    __slots__ = ('value',)
+
+    def __init__(self) -> None:
+        self.value: float = 0
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+
+class Timer(Stats):
+    """`with self.metrics.timer('render'): ...`, or `.add(seconds)`."""
+
+    __slots__ = ('_started',)
+
+    def __enter__(self) -> 'Timer':
+        self._started = time.monotonic()
+        return self
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        self.add(time.monotonic() - self._started, kind is not None)
 
 
 class Metrics:
     def __init__(self) -> None:
-        self.rpc: dict[str, MethodStats] = collections.defaultdict(MethodStats)
+        self.stats: dict[str, dict[str, Stats]] = {kind: collections.defaultdict(Stats) for kind in KINDS}
+        self.custom: dict[str, Counter | Gauge | Timer] = {}
         self.started = time.time()
         self._process = psutil.Process(os.getpid())
         self._process.cpu_percent(None)  # the first reading only starts the clock
 
-    def record(self, subject: str, seconds: float, error: bool) -> None:
-        stats = self.rpc[subject]
-        stats.calls += 1
-        stats.errors += error
-        stats.total += seconds
-        stats.latencies.append(seconds)
+    @property
+    def rpc(self) -> dict[str, Stats]:
+        return self.stats['rpc']
+
+    def record(self, name: str, seconds: float, error: bool, kind: str = 'rpc') -> None:
+        self.stats[kind][name].add(seconds, error)
+
+    # -- a service's own metrics: self.metrics.counter('greeted').inc() ---------
+
+    def counter(self, name: str) -> Counter:
+        return self._own(name, Counter)
+
+    def gauge(self, name: str) -> Gauge:
+        return self._own(name, Gauge)
+
+    def timer(self, name: str) -> Timer:
+        return self._own(name, Timer)
+
+    def _own(self, name: str, cls: type) -> Any:
+        metric = self.custom.get(name)
+        if metric is None:
+            metric = self.custom[name] = cls()
+        elif type(metric) is not cls:
+            raise TypeError('metric %r is a %s, not a %s' % (name, type(metric).__name__.lower(),
+                                                             cls.__name__.lower()))
+        return metric
 
     def snapshot(self) -> dict[str, Any]:
         with self._process.oneshot():
             rss = self._process.memory_info().rss
             cpu = self._process.cpu_percent(None)
             threads = self._process.num_threads()
-        return {
-            'rpc': {subject: stats.snapshot() for subject, stats in sorted(self.rpc.items())},
-            'process': {'pid': os.getpid(), 'rss': rss, 'cpu_percent': cpu, 'threads': threads,
-                        'uptime': round(time.time() - self.started, 3),
-                        'gc': [s['collections'] for s in gc.get_stats()]},
-        }
+        figures = {kind: {name: s.snapshot() for name, s in sorted(stats.items())}
+                   for kind, stats in self.stats.items()}
+        figures['custom'] = {name: m.snapshot() if isinstance(m, Timer) else m.value
+                             for name, m in sorted(self.custom.items())}
+        figures['process'] = {
+            'pid': os.getpid(), 'rss': rss, 'cpu_percent': cpu, 'threads': threads,
+            'greenlets': greenlets(), 'uptime': round(time.time() - self.started, 3),
+            'gc': [s['collections'] for s in gc.get_stats()]}
+        return figures
+
+
+_counted = [0.0, 0]  # when greenlets were last counted, and how many
+
+
+def greenlets(max_age: float = 10.0) -> int:
+    """Greenlets alive in this process (gevent's hub included). Counting walks every
+    object (~10 ms), so a count is reused for `max_age` seconds: `top` asks every second."""
+    import sys
+    greenlet = sys.modules.get('greenlet')
+    if greenlet is None:
+        return 0
+    now = time.monotonic()
+    if now - _counted[0] > max_age:
+        _counted[:] = now, sum(1 for obj in gc.get_objects() if isinstance(obj, greenlet.greenlet) and obj)
+    return _counted[1]

@@ -59,6 +59,16 @@ async def handle(node, subject: str, body: dict[str, Any]) -> Any:
         node.printer.event('%s: restarting (fannode restart)' % name, 'cyan')
         await node.restart(name)
         return {'name': name}
+    if subject == 'node.restart_process':  # one process (fannode top's `r`): stopped, replaced
+        pid = body.get('pid')
+        for block in node.blocks.values():
+            if pid in block.live:
+                index = block.index[pid]
+                node.printer.event('%s.%d: restarting pid %d (fannode top)' % (block.name, index, pid), 'cyan')
+                block.stop_process(pid)
+                block.sync()
+                return {'name': block.name, 'index': index, 'pid': pid}
+        raise UsageError('pid %r is not a process of this node' % (pid,))
     if subject == 'node.reload':
         return await node.reload()
     raise UsageError("the node has no method '%s'" % subject)

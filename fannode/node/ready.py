@@ -182,6 +182,14 @@ async def http_ok(url: str, timeout: float = 1.0) -> bool:
     return len(fields) >= 2 and fields[1].isdigit() and int(fields[1]) < 500
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now (the kernel's pick)."""
+    import socket
+    with socket.socket() as probe:
+        probe.bind(('0.0.0.0', 0))
+        return probe.getsockname()[1]
+
+
 def tcp_target(target: str | int) -> tuple[str, int]:
     if isinstance(target, int):
         return '127.0.0.1', target

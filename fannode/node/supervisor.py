@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable
 import psutil
 
 from fannode.exceptions import FannodeError
+from fannode.node import logs as node_logs
 from fannode.node import ready
 from fannode.node.output import LineSink, Printer
 from fannode.node.topology import HUB_BLOCK, InstanceSpec, ReadyCheck, Topology
@@ -94,8 +95,8 @@ class Block:
         self.last_exit = ''
         self.next_index = 0
         self.ready_since: float | None = None
-        self.out = LineSink(self.on_line)
-        self.err = LineSink(self.on_line)
+        self.out = LineSink(lambda pid, line: self.on_line(pid, line, 'stdout'))
+        self.err = LineSink(lambda pid, line: self.on_line(pid, line, 'stderr'))
 
     # -- state -------------------------------------------------------------------
 
@@ -254,12 +255,20 @@ class Block:
         self.held = max(0, self.held - 1)
         self.sync()
 
-    def on_line(self, pid: int, line: str) -> None:
+    def on_line(self, pid: int, line: str, stream: str = 'stdout') -> None:
         index = self.index.get(pid, 0)
+        record = node_logs.parse(line)
+        if record is None:
+            record, text = node_logs.wrap(line, self.name, index, pid, stream), line
+        else:
+            text = node_logs.display(record) if record['kind'] == 'log' else None
         check = self.spec.ready
-        if check.kind == 'log' and str(check.target) in line:
+        if check.kind == 'log' and str(check.target) in record.get('msg', ''):
             self.log_seen.add(pid)
-        self.node.printer.line(self.name, index, line)
+        if text is not None:
+            self.node.printer.line(self.name, index, text)
+        if self.node.forwarder is not None:
+            self.node.forwarder.add(record)
 
     # -- readiness ---------------------------------------------------------------
 
@@ -298,7 +307,8 @@ class Block:
         argv = list(spec.argv)
         if argv[0] == 'fannode':
             argv[0] = fannode_command()
-        env = {'PYTHONUNBUFFERED': '1', 'FANNODE_REGISTRY': self.node.topology.registry,
+        env = {'PYTHONUNBUFFERED': '1', 'FANNODE_LOG_FORMAT': 'json',  # records for node_logs.parse
+               'FANNODE_REGISTRY': self.node.topology.registry,
                'FANNODE_EVENTS': self.node.topology.events, 'FANNODE_NODE': self.node.name,
                'FANNODE_BLOCK': self.name, **spec.env_dict()}
         if spec.sockets:
@@ -343,6 +353,8 @@ class Node:
         self.announced = False
         self.starting = True   # no "cluster ready" before the last wave has started
         self.probe: Any = None  # ready.HubProbe or ready.ZookeeperProbe
+        self.forwarder: node_logs.Forwarder | None = None  # children's records to the log hub
+        self.log_port: int | None = None  # of the log hub this node runs on ZooKeeper clusters
 
     # -- running ---------------------------------------------------------------
 
@@ -369,6 +381,7 @@ class Node:
         self.install_signals()
         context = zmq.asyncio.Context.instance()
         self.probe = ready.probe_for(self.topology.registry, context)
+        self.forwarder = node_logs.Forwarder(self.log_hub_url())
         tasks = [asyncio.ensure_future(t) for t in (
             self.readiness(), control_server.serve(self, control, context), self.watch_file())]
         await self.start_all()
@@ -403,24 +416,40 @@ class Node:
                 except ProcessLookupError:
                     pass
 
+    def log_hub_url(self) -> str:
+        """Where the children's records go: the cluster's hub, or this node's log hub."""
+        for url in (self.topology.registry, self.topology.events):
+            if url.startswith('hub://'):
+                return url
+        if self.log_port is None:
+            self.log_port = ready.free_port()
+        return 'hub://127.0.0.1:%d' % self.log_port
+
     def hub_spec(self) -> InstanceSpec:
+        """The hub the node runs: the cluster's, or (ZooKeeper and RabbitMQ) a log hub
+        that registers in discovery as fannode.logs, reachable from other machines."""
         import shlex
         from fannode.zmqrpc.link import hub_endpoint
         t = self.topology
-        url = t.registry if t.registry.startswith('hub://') else t.events  # where it listens
-        argv = ('fannode', 'hub', '--registry', url)
-        address = hub_endpoint(url)[len('tcp://'):]
+        if t.runs_log_hub:
+            self.log_hub_url()
+            argv = ('fannode', 'hub', '--logs-only', '--listen', '0.0.0.0:%d' % self.log_port,
+                    '--registry', t.registry)
+            address = '127.0.0.1:%d' % self.log_port
+        else:
+            url = t.registry if t.registry.startswith('hub://') else t.events  # where it listens
+            argv = ('fannode', 'hub', '--registry', url)
+            address = hub_endpoint(url)[len('tcp://'):]
         return InstanceSpec(name=HUB_BLOCK, command=shlex.join(argv), argv=argv, numprocesses=1,
                             ready=ReadyCheck('tcp', address, 30.0), stop_timeout=5.0)
 
     async def start_all(self) -> None:
         waves = self.topology.start_waves()
-        if self.topology.hosts_hub:
+        specs = dict(self.topology.instances)
+        if self.topology.hosts_hub or self.topology.runs_log_hub:
             # Started beside the first wave rather than before it: instances wait for
             # an absent hub, and the hub's start-up then overlaps theirs.
             waves = [[HUB_BLOCK] + (waves[0] if waves else [])] + waves[1:]
-        specs = dict(self.topology.instances)
-        if self.topology.hosts_hub:
             specs[HUB_BLOCK] = self.hub_spec()
         for wave in waves:  # every block listed at once, so `fannode ps` shows the waiting ones
             for name in wave:
@@ -505,6 +534,8 @@ class Node:
         if HUB_BLOCK in self.blocks:
             await self.stop_block(HUB_BLOCK)
         await retry_conflict(self.arbiter.stop)
+        if self.forwarder is not None:
+            self.forwarder.close()
         self.printer.event('stopped')
 
     async def stop_block(self, name: str) -> None:

@@ -84,6 +84,11 @@ class Topology:
     def hosts_hub(self) -> bool:
         return _is_local_hub(self.registry) or _is_local_hub(self.events)
 
+    @property
+    def runs_log_hub(self) -> bool:
+        """No hub anywhere (ZooKeeper and RabbitMQ): the node runs a log hub of its own."""
+        return _runs_log_hub(self.registry, self.events)
+
     def start_waves(self) -> list[list[str]]:
         """Each block goes one wave after its latest dependency; file order within a wave."""
         level: dict[str, int] = {}
@@ -100,6 +105,10 @@ class Topology:
                 waves.append([])
             waves[n].append(name)
         return waves
+
+
+def _runs_log_hub(registry: str, events: str) -> bool:
+    return not (registry.startswith('hub://') or events.startswith('hub://'))
 
 
 def _is_local_hub(url: str) -> bool:
@@ -139,13 +148,13 @@ def _build(config: Config, path: str, base_dir: str) -> Topology:
     if 'instances' not in config:
         raise config.error('instances', 'missing (an empty cluster is `instances: {}`)')
     instances = config.section('instances')
-    hosts_hub = _is_local_hub(registry) or _is_local_hub(events)
+    runs_hub = _is_local_hub(registry) or _is_local_hub(events) or _runs_log_hub(registry, events)
     names = []
     for name in instances:
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise instances.error(name, 'bad instance name %r: expected letters, digits, _ . - '
                                         '(starting with a letter or digit)' % (name,))
-        if name == HUB_BLOCK and hosts_hub:
+        if name == HUB_BLOCK and runs_hub:
             raise instances.error(name, "'%s' is reserved for the hub the node runs" % HUB_BLOCK)
         names.append(name)
     specs = {name: _instance(instances, name, names, node_env, sockets, base_dir) for name in names}

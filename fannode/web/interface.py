@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from typing import Any, Callable, Iterable
 
 from werkzeug.exceptions import HTTPException, NotFound
@@ -70,29 +69,42 @@ class WebInterface(Interface):
 
     def wsgi(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         """The WSGI application: one call per HTTP request, in its own greenlet."""
-        started = time.monotonic()
         incoming = environ.get('HTTP_X_TRACE_ID', '')
-        trace_id = incoming if 0 < len(incoming) <= 128 else trace.new_id()
-        trace.set_id(trace_id)
+        parent = environ.get('HTTP_X_SPAN_ID', '')  # the caller's span, when it traces too
+        span = trace.begin(incoming if 0 < len(incoming) <= 128 else '', parent[:32])
+        trace_id = span.trace
         if self.container is not None:
             from fannode.zmqrpc import default
             default.current.set(self.container.client)
         request = Request(environ)
         request.max_content_length = self.max_body
+        request.route = '(no route)'
         response = self._respond(request, trace_id)
         response.headers[TRACE_HEADER] = trace_id
+        status = response.status_code
+        name = '%s %s' % (request.method, request.route)
+        # Health checks come every few seconds from load balancers: not worth a span each.
+        seconds = span.end('http', name, 'error' if status >= 500 else 'ok',
+                           report=request.route != self.health_path, code=status)
+        if self.container is not None:
+            self.container.metrics.record(name, seconds, status >= 500, 'http')
         if self.log_access:
             access_log.info('%s %s %d %.1fms', request.method, request.full_path.rstrip('?'),
-                            response.status_code, (time.monotonic() - started) * 1000)
+                            status, seconds * 1000)
+        plugged = getattr(self.container, 'plugins', None)  # None outside an instance
+        if plugged:
+            plugged.call('on_http_request', request, response, seconds)
         return response(environ, start_response)
 
     def _respond(self, request: Request, trace_id: str) -> Response:
         if request.path == self.health_path:
             ok = self.serving
+            request.route = self.health_path
             return Response('ok' if ok else 'stopping', status=200 if ok else 503,
                             content_type='text/plain; charset=utf-8')
         try:
-            endpoint, args = self.url_map.bind_to_environ(request.environ).match()
+            rule, args = self.url_map.bind_to_environ(request.environ).match(return_rule=True)
+            request.route, endpoint = rule.rule, rule.endpoint
             handler = getattr(self, endpoint, None) if isinstance(endpoint, str) else endpoint
             if handler is None:
                 log.error("%s: url_map names endpoint '%s', but there is no such method",
@@ -107,6 +119,10 @@ class WebInterface(Interface):
                     log.warning('%s %s: %s', request.method, request.path, e)
                     return self._error(status, '%s' % e, trace_id)
             log.exception('%s %s failed', request.method, request.path)
+            plugged = getattr(self.container, 'plugins', None)
+            if plugged:
+                plugged.error(e, 'http', '%s %s' % (request.method, request.route), self.name,
+                              method=request.method, path=request.path)
             return self._error(500, 'Internal Server Error', trace_id)
 
     def _error(self, status: int, message: str, trace_id: str) -> Response:

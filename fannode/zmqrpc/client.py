@@ -43,7 +43,7 @@ class RpcClient:
         subject = '%s.%s' % (service, method)
         call = Call(subject, next(_ids), timeout)
         msg = protocol.Message(protocol.REQ, call.id, subject, kwargs,
-                               trace_id=trace.ensure_id(), deadline_ms=int(timeout * 1000))
+                               trace_id=trace.ensure_id(), span_id=trace.get_span(), deadline_ms=int(timeout * 1000))
         self._send(service, msg.encode(), call)
         return call
 

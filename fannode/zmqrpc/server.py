@@ -33,8 +33,12 @@ MAX_IDLE = 64  # idle workers kept for the next requests; the others end
 class RpcServer:
     def __init__(self, resolve: Resolver, context: zmq.Context | None = None,
                  pool_size: int = 1000, on_done: Recorder | None = None,
-                 expected: Callable[[BaseException, str], bool] | None = None):
+                 expected: Callable[[BaseException, str], bool] | None = None,
+                 quiet: Callable[[str], bool] | None = None):
         self.resolve = resolve
+        # Subjects that make no span and are not recorded: the built-in methods `top` and
+        # health checks poll every second would drown the service's own traffic.
+        self.quiet = quiet or (lambda subject: False)
         self.context = context or shared_context()
         self.workers = Workers(pool_size, self._resume)
         self.on_done = on_done
@@ -130,10 +134,9 @@ class RpcServer:
 
     def _run(self, identity: bytes, msg: protocol.Message, func: Callable[[], Any],
              deadline: float) -> None:
-        start = time.monotonic()
-        if deadline and start > deadline:
+        if deadline and time.monotonic() > deadline:
             return  # waited past the caller's deadline: nobody reads the reply
-        trace.set_id(msg.trace_id or trace.new_id())
+        span = trace.begin(msg.trace_id, msg.span_id)  # the caller's span is our parent
         error = False
         try:
             reply = msg.reply(protocol.REP, func())
@@ -152,13 +155,16 @@ class RpcServer:
             else:
                 log.exception('%s failed', msg.subject)
         try:
-            self._send(identity, reply)
+            if not msg.headers.get('oneway'):
+                self._send(identity, reply)
         except TypeError as e:  # the method returned something msgpack cannot carry
             error = True
             self._send(identity, msg.reply(protocol.ERROR, {
                 'type': 'TypeError', 'message': 'cannot send the reply of %s: %s' % (msg.subject, e)}))
-        if self.on_done is not None:
-            self.on_done(msg.subject, time.monotonic() - start, error)
+        quiet = self.quiet(msg.subject)
+        seconds = span.end('rpc', msg.subject, 'error' if error else 'ok', report=not quiet)
+        if self.on_done is not None and not quiet:
+            self.on_done(msg.subject, seconds, error)
 
     def _send(self, identity: bytes, msg: protocol.Message) -> None:
         frame = msg.encode()  # first: a TypeError here must not leave half a message sent

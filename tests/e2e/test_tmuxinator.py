@@ -3,6 +3,7 @@ the way a user would: `fannode discover`, a request, and what the panes show."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -82,14 +83,18 @@ def test_greeting_session_runs_one_instance_and_answers(session):
     wait_until(lambda: s.fannode('discover').stdout == 'Greeting [1]\n', timeout=30, message='Greeting [1]')
     result = s.fannode('request', 'Greeting.greet', '{"name": "Joe"}')
     assert (result.returncode, result.stdout) == (0, 'Hi, Joe!\n')
-    wait_until(lambda: 'Saying hi to Joe' in s.pane(2), message='the greeting pane to print')
+    # as the README shows: the printed line, with the request's trace id
+    wait_until(lambda: re.search(r'INFO +Greeting print \[[0-9a-f]{32}\] Saying hi to Joe', s.pane(2)),
+               message='the greeting pane to print')
 
 
 def test_greeting_listen_session_hears_the_emitted_event(session):
     s = session('greeting-listen')
     wait_until(lambda: s.fannode('discover').stdout == 'Greeting [2]\nListen [1]\n', timeout=30,
                message='Greeting [2], Listen [1]')
-    assert s.fannode('emit', 'greeted', '{"name": "Joe"}').returncode == 0
+    emitted = s.fannode('emit', 'greeted', '{"name": "Joe"}')
+    assert emitted.returncode == 0 and re.fullmatch(r'emitted greeted [0-9a-f]{32} \(trace [0-9a-f]{32}\)\n',
+                                                    emitted.stderr), emitted.stderr
     wait_until(lambda: 'Somebody greeted Joe' in s.pane(4), message='the listen pane to print')
     for _ in range(8):  # round robin: both greeting panes answer
         assert s.fannode('request', 'Greeting.greet', '{"name": "Ann"}').stdout == 'Hi, Ann!\n'
@@ -102,9 +107,11 @@ def test_all_session_serves_http_through_every_service(session):
     wait_until(lambda: s.fannode('discover').stdout == 'Greeting [1]\nListen [1]\nWeb [1]\n', timeout=30,
                message='Greeting, Listen, Web')
     with urllib.request.urlopen('http://127.0.0.1:%d/greet?name=joe' % s.web_port, timeout=10) as r:
-        assert r.read() == b'Hi, joe!'
+        assert (r.status, r.read()) == (200, b'Hi, joe!')
+        trace_id = r.headers['X-Trace-Id']
     wait_until(lambda: 'About to greet joe' in s.pane(2) and 'Saying hi to joe' in s.pane(3)
                and 'Somebody greeted joe' in s.pane(4), message='web, greeting and listen panes to print')
+    assert all('[%s]' % trace_id in s.pane(i) for i in (2, 3, 4))  # one trace id across the three
 
 
 def test_node_session_runs_the_whole_cluster_and_stops_it_with_the_session(session):
@@ -114,3 +121,12 @@ def test_node_session_runs_the_whole_cluster_and_stops_it_with_the_session(sessi
     with urllib.request.urlopen('http://127.0.0.1:%d/greet?name=joe' % s.web_port, timeout=10) as r:
         assert r.read() == b'Hi, joe!'
     wait_until(lambda: 'Somebody greeted joe' in s.pane(1), message='the node pane to show Listen')
+    # the tail pane: the request's lines from web, greeting and listen, with one trace id
+    tail = re.compile(r'^[\d:.]+ (Web|Greeting|Listen) \w+ INFO +(?:\S+ )?\[([0-9a-f]{8})\] '
+                      r'(GET /greet\?name=joe 200|Saying hi to joe|Somebody greeted joe)', re.M)
+
+    def request_in_tail():
+        found = tail.findall(s.pane(2))
+        return len(found) == 3 and len({trace for _, trace, _ in found}) == 1 and found
+    found = wait_until(request_in_tail, timeout=15, message='the tail pane to show the request')
+    assert {service for service, _, _ in found} == {'Web', 'Greeting', 'Listen'}

@@ -3,6 +3,7 @@ joined by a veth pair, sharing one ZooKeeper and one RabbitMQ, both on host A.
 Services on B call and hear services on A across the "network"."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -134,18 +135,28 @@ def test_services_on_two_hosts_call_and_hear_each_other(hosts, tmp_path):
         for host in (a, b):
             wait_until(lambda: 'cluster ready' in host.output('up'), 60, 'the node on %s' % host.ip)
 
-        seen = b.fannode('discover', '--instances', '--json', '--registry', registry)
+        seen = b.fannode('discover', '--all', '--instances', '--json', '--registry', registry)
         assert seen.returncode == 0, seen.stderr
-        import json
         found = json.loads(seen.stdout)
+        assert len(found['fannode.logs']) == 2  # a log hub per node
         assert {i['endpoint'].split('//')[1].split(':')[0] for i in found['Greeting']} == {A_IP}
         assert {i['endpoint'].split('//')[1].split(':')[0] for i in found['Listen']} == {B_IP}
 
         # B calls A; A's event reaches B
-        reply = b.fannode('request', 'Greeting.greet', '{"name": "Bea"}', '--registry', registry)
+        reply = b.fannode('request', 'Greeting.greet', '{"name": "Bea"}', '--registry', registry,
+                          '--trace-id', 'bea0bea0bea0bea0')
         assert (reply.returncode, reply.stdout) == (0, 'Hi, Bea!\n'), reply.stderr
         wait_until(lambda: 'Somebody greeted Bea' in b.output('up'), 10, 'Listen on B to hear it')
         assert 'Saying hi to Bea' in a.output('up')
+        # Each node runs a log hub, found in ZooKeeper: one trace, lines from both hosts
+        lines = wait_until(lambda: len(b.fannode('tail', '--no-follow', '--json', '--trace', 'bea0bea0',
+                                                 '--registry', registry).stdout.splitlines()) == 2 and
+                           b.fannode('tail', '--no-follow', '--json', '--trace', 'bea0bea0', '--registry',
+                                     registry).stdout.splitlines(), 10, 'the trace in tail on B')
+        assert sorted(json.loads(line)['msg'] for line in lines) == ['Saying hi to Bea', 'Somebody greeted Bea']
+        path = b.fannode('trace', 'bea0bea0bea0bea0', '--registry', registry)
+        assert path.returncode == 0, path.stderr
+        assert path.stdout.index('rpc   Greeting.greet') < path.stdout.index('event Listen.on_greeted'), path.stdout
         # HTTP on B, through Greeting on A
         page = b.run('curl', '-s', 'http://%s:4080/greet?name=bo' % B_IP) if shutil.which('curl') else \
             b.run(sys.executable, '-c', 'import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('

@@ -158,7 +158,8 @@ def test_fannode_up_runs_the_workshop_on_zookeeper_and_rabbitmq(url, rabbitmq, t
         wait_until(lambda: 'Somebody greeted Zoe' in (tmp_path / 'up.log').read_text(), 10, 'Listen to print')
         out = (tmp_path / 'up.log').read_text()
         assert out.count('Somebody greeted Zoe') == 1  # once per service, not once per instance
-        assert 'hub.1 started' not in out
+        # no hub on ZooKeeper and RabbitMQ: the node's hub block is a log hub only
+        assert 'hub.1    │ log hub listening at tcp://' in out and 'hub listening at hub://' not in out
         # an event from the CLI, straight to RabbitMQ, and a live subscriber
         sub_log = open(tmp_path / 'subscribe.log', 'w+')
         sub = subprocess.Popen([*FANNODE, 'subscribe', 'greeted', '--events', events], cwd=tmp_path, env=env,

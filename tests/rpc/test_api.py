@@ -70,7 +70,7 @@ def greeting(start, client):
 def test_public_api_is_exactly_this():
     assert sorted(fannode.__all__) == [
         'BadArguments', 'BadRequest', 'Config', 'ConfigError', 'ConnectionLost', 'Event',
-        'FannodeError', 'Interface', 'Nack', 'RegistryUnavailable', 'RemoteError', 'RpcError',
+        'FannodeError', 'Interface', 'Nack', 'Plugin', 'RegistryUnavailable', 'RemoteError', 'RpcError',
         'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'WebInterface', 'emit', 'event',
         'proxy', 'rpc']
     for name in fannode.__all__:

@@ -18,6 +18,7 @@ from fannode.core.events import check_pattern
 from fannode.node.hub.broker import DEFAULT_PREFETCH, Broker, Consumer
 from fannode.node.hub.config import ConfigState
 from fannode.node.hub.journal import SqliteJournal
+from fannode.node.hub.logs import Filter, LogState
 from fannode.node.hub.registry import RegistryState
 from fannode.sharedconfig.base import check_key
 from fannode.zmqrpc import protocol
@@ -43,6 +44,7 @@ class Hub:
             if restored:
                 log.info('restored %d queued event(s) from %s', restored, journal)
         self.config = ConfigState(self.server.push, self.registry.epoch, self.journal)
+        self.logs = LogState(self.server.push)
         self._loops: list[gevent.Greenlet] = []
 
     def bind(self, ip: str, port: int) -> str:
@@ -66,7 +68,7 @@ class Hub:
         body = msg.body
         if not isinstance(body, dict):
             raise BadArguments('%s: the body must be a map' % msg.subject)
-        if self.journal is None:
+        if self.journal is None or name.startswith(('log', 'trace')):  # logs are not journaled
             return lambda: handler(peer, **body)
 
         def run() -> Any:
@@ -174,6 +176,24 @@ class Hub:
             _key(key)
         return self.config.watch(peer, versions)
 
+    # -- logs ----------------------------------------------------------------------
+
+    def rpc_logs(self, peer: bytes, records: list[dict[str, Any]], dropped: int = 0) -> None:
+        self.logs.add(records, dropped)
+
+    def rpc_log_follow(self, peer: bytes, services: list[str] = (), level: str = '', trace: str = '',
+                       spans: bool = False, history: int = 200) -> dict[str, Any]:
+        return self.logs.follow(peer, Filter(services, level, trace, spans), history)
+
+    def rpc_log_alive(self, peer: bytes) -> bool:
+        return self.logs.alive(peer)
+
+    def rpc_log_stop(self, peer: bytes) -> bool:
+        return self.logs.stop(peer)
+
+    def rpc_trace(self, peer: bytes, trace_id: str) -> list[dict[str, Any]]:
+        return self.logs.trace(trace_id)
+
     def _deliver(self, consumer: Consumer, queue: str, tag: int, event: dict) -> None:
         self.server.push(consumer.peer, 'event', {'consumer': consumer.id, 'queue': queue, 'tag': tag,
                                                   'event': event})
@@ -191,6 +211,7 @@ class Hub:
             for info in self.registry.expire():
                 log.info('expired %s %s (no heartbeat)', ','.join(info['services']), info['id'][:8])
             self.config.expire()
+            self.logs.expire()
 
 
 def _key(key: Any) -> str:

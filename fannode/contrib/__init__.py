@@ -1,0 +1,1 @@
+"""Optional extras that need packages fannode does not install itself."""

@@ -1,0 +1,64 @@
+"""The log hub's state: rings per process, filters, traces by id or prefix, drops said."""
+from fannode.node.hub import logs
+from fannode.node.hub.logs import Filter, LogState
+
+
+def rec(msg, service='Greeting', pid=1, level='INFO', trace='', kind='log', ts=0.0):
+    return {'kind': kind, 'service': service, 'instance': 'i%d' % pid, 'pid': pid, 'host': 'h', 'ts': ts,
+            'level': level, 'logger': 'x', 'msg': msg, 'trace': trace, 'span': ''}
+
+
+def state():
+    pushed = []
+    return LogState(lambda peer, subject, body: pushed.append((peer, subject, body))), pushed
+
+
+def test_followers_get_what_matches_numbered_and_history_first():
+    s, pushed = state()
+    s.add([rec('old', ts=1), rec('other', service='Listen', ts=2)])
+    answer = s.follow(b'p', Filter(['greeting']), history=10)  # any case
+    assert [r['msg'] for r in answer['records']] == ['old']
+    s.add([rec('new', ts=3), rec('skip', service='Listen', ts=4)])
+    s.add([rec('debug', level='DEBUG', ts=5), rec('again', ts=6)])
+    assert [(b['n'], [r['msg'] for r in b['records']]) for _, _, b in pushed] == [(1, ['new']), (2, ['debug', 'again'])]
+
+
+def test_level_trace_prefix_and_spans_filters():
+    f = Filter(level='warning', trace='abcd')
+    assert f.match(rec('x', level='ERROR', trace='abcdef'))
+    assert not f.match(rec('x', level='INFO', trace='abcdef'))
+    assert not f.match(rec('x', level='ERROR', trace='ffff'))
+    assert not Filter().match(rec('x', kind='span')) and Filter(spans=True).match(rec('x', kind='span'))
+    # an instance serving two interfaces writes service "A,B": either name matches
+    assert Filter(['b']).match(rec('x', service='A,B'))
+
+
+def test_a_trace_is_found_by_id_or_unique_prefix_in_time_order():
+    s, _ = state()
+    s.add([rec('second', trace='aaaa1111', ts=2), rec('first', trace='aaaa1111', ts=1), rec('b', trace='aaab2222')])
+    assert [r['msg'] for r in s.trace('aaaa1111')] == ['first', 'second']
+    assert [r['msg'] for r in s.trace('aaaa')] == ['first', 'second']
+    assert s.trace('aaa') == []  # two traces start with it
+
+
+def test_drops_are_reported_as_a_record_and_rings_are_bounded(monkeypatch):
+    monkeypatch.setattr(logs, 'RING', 3)
+    s, pushed = state()
+    s.follow(b'p', Filter(), history=0)
+    s.add([rec('after the gap')], dropped=7)
+    msgs = [r['msg'] for r in pushed[0][2]['records']]
+    assert msgs[0].startswith('7 log record(s) dropped') and msgs[1] == 'after the gap'
+    s.add([rec(str(i)) for i in range(5)])
+    assert [r['msg'] for r in s.rings['h/1']] == ['2', '3', '4']
+
+
+def test_silent_followers_are_forgotten(monkeypatch):
+    s, pushed = state()
+    s.follow(b'p', Filter(), history=0)
+    assert s.alive(b'p')
+    monkeypatch.setattr(logs, 'FOLLOWER_TTL', -1.0)
+    s.alive(b'p')
+    s.expire()
+    assert not s.alive(b'p')
+    s.add([rec('nobody')])
+    assert pushed == []
