@@ -34,6 +34,9 @@ class Shipper:
         self.socket = context.socket(zmq.DEALER, socket_class=zmq.Socket)
         self.socket.setsockopt(zmq.LINGER, 1000)
         self.socket.setsockopt(zmq.SNDHWM, 200)  # messages; the rest waits in `pending`
+        # Always copy: above the threshold pyzmq sends without a copy and frees the buffer
+        # through its garbage-collector thread, which costs far more under gevent.
+        self.socket.copy_threshold = 1 << 30
         self.socket.connect(endpoint)
 
     def add(self, record: dict[str, Any]) -> None:

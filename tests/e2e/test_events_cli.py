@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 def counts(procs) -> list[int]:
     """Every `count` line the Listen instances printed, as the numbers they carried."""
-    return [int(n) for p in procs for n in re.findall(r'^count count\.\w+ (\d+)$', output(p), re.M)]
+    return [int(n) for p in procs for n in re.findall(r'\bcount count\.\w+ (\d+)$', output(p), re.M)]
 
 
 @pytest.fixture
