@@ -7,6 +7,7 @@ test) make is recorded for the assertions.
 """
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import time
@@ -221,7 +222,13 @@ class TestCluster:
             name = next(iter(webs))
         if name not in webs:
             raise KeyError('no web interface %r here (have: %s)' % (name, ', '.join(webs) or 'none'))
-        return Client(webs[name].wsgi)
+        wsgi = webs[name].wsgi
+
+        def app(environ: dict, start_response: Any) -> Any:
+            # Each request in a context of its own, as the server gives it: the trace id
+            # and client a request sets must not stay behind in the test's context.
+            return contextvars.Context().run(lambda: list(wsgi(environ, start_response)))
+        return Client(app)
 
     # -- looking -----------------------------------------------------------------
 
