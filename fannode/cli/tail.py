@@ -67,18 +67,9 @@ class TailCommand(Command):
         stop = gevent.event.Event()
         client = LogClient(resolve_url('registry', args.registry))
         if args.no_follow:
-            for url in client.urls():
-                from fannode.zmqrpc.link import HubLink
-                link = HubLink(url)
-                try:
-                    answer = link.call('log_follow', services=args.services, level=args.level or '',
-                                       trace=args.trace or '', spans=args.spans, history=args.lines)
-                    link.call('log_stop')
-                finally:
-                    link.close()
-                for record in answer['records']:
-                    show(record)
-            gevent.sleep(0)
+            for record in client.recent(args.services, args.level or '', args.trace or '', args.spans, args.lines):
+                show(record)
+            gevent.sleep(0)  # the callback that writes them
             return 0
         follow = client.follow(show, args.services, args.level or '', args.trace or '', args.spans, args.lines)
         if not args.json:

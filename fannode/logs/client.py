@@ -110,12 +110,29 @@ class LogClient:
 
     def trace(self, trace_id: str, timeout: float = 2.0) -> list[Record]:
         """Every record of one trace from every log hub, in time order."""
+        return self._ask_each(lambda link: link.call('trace', timeout=timeout, trace_id=trace_id), tolerate=True)
+
+    def recent(self, services: list[str] | tuple = (), level: str = '', trace: str = '',
+               spans: bool = False, history: int = 200) -> list[Record]:
+        """The last `history` matching records each log hub kept, in time order."""
+        def ask(link: HubLink) -> list[Record]:
+            answer = link.call('log_follow', services=list(services), level=level, trace=trace, spans=spans,
+                               history=history)
+            link.call('log_stop')
+            return answer['records']
+        return self._ask_each(ask, tolerate=False)
+
+    def _ask_each(self, ask: Callable[[HubLink], list[Record]], tolerate: bool) -> list[Record]:
+        """What `ask` gets from each log hub, in time order; with `tolerate`, a hub that
+        does not answer is a warning rather than the error."""
         records: list[Record] = []
         for url in self.urls():
             link = HubLink(url)
             try:
-                records += link.call('trace', timeout=timeout, trace_id=trace_id)
+                records += ask(link)
             except RegistryUnavailable as e:
+                if not tolerate:
+                    raise
                 log.warning('%s', e)
             finally:
                 link.close()

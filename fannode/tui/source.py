@@ -559,19 +559,12 @@ class TopSource:
 
     def _get_metrics(self, endpoint: str, service: str) -> dict:
         """Any service an instance serves answers get_metrics the same: the process's."""
-        from fannode.exceptions import ConnectionLost
-        from fannode.zmqrpc import protocol
-        from fannode.zmqrpc.connection import Call, Connection
+        from fannode.zmqrpc.connection import Connection
+        from fannode.zmqrpc.direct import call_on
         conn = self._connections.get(endpoint)
         if conn is None:
             conn = self._connections[endpoint] = Connection(self._context, endpoint)
-        if not conn.wait_connected(self.timeout):
-            raise _timeout('cannot connect to %s' % endpoint)
-        call = Call('%s.get_metrics' % service, next(_ids), self.timeout)
-        msg = protocol.Message(protocol.REQ, call.id, call.subject, {}, deadline_ms=int(self.timeout * 1000))
-        if not conn.send(msg.encode(), call):
-            raise ConnectionLost('%s: not connected' % endpoint)
-        return call.get()
+        return call_on(conn, '%s.get_metrics' % service, {}, self.timeout)
 
     def _retire(self, instances: dict[str, Any]) -> None:
         """Close connections to endpoints that left discovery."""
@@ -698,9 +691,6 @@ class TopSource:
             self.deliver('trace', TraceResult(trace_id, (), '%s: %s' % (type(e).__name__, e)))
             return
         self.deliver('trace', TraceResult(trace_id, tuple(sorted(records, key=lambda r: r.get('ts', 0)))))
-
-
-_ids = itertools.count(1)
 
 
 def _caught(work: Callable[..., Any], *args: Any) -> Any:
