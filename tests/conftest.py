@@ -7,10 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from fannode import testing
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / 'tests'
@@ -25,15 +26,9 @@ def free_port() -> int:
 
 
 def wait_until(predicate, timeout=10.0, interval=0.05, message='condition'):
-    """Poll `predicate` until it returns a truthy value or `timeout` passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out after %.1fs waiting for %s' % (timeout, message))
-        time.sleep(interval)
+    """Poll `predicate` until it returns a truthy value or `timeout` passes: fannode.testing's
+    wait_until, with the defaults these tests of real processes want."""
+    return testing.wait_until(predicate, timeout, message, interval)
 
 
 class Cluster:
