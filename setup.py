@@ -1,7 +1,7 @@
 from setuptools import find_packages, setup
 
 COMMANDS = [
-    'change-loglevel = fannode.cli.loglevel:ChangeLoglevelCommand',
+    'change-loglevel = fannode.cli.change_loglevel:ChangeLoglevelCommand',
     'config = fannode.cli.config:ConfigCommand',
     'discover = fannode.cli.discover:DiscoverCommand',
     'emit = fannode.cli.emit:EmitCommand',

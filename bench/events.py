@@ -81,7 +81,7 @@ def amqp_missing(url: str) -> str | None:
     """Why the fannode amqp backend cannot be used, or None. Only a backend that is not
     there counts: any other failure fails the case."""
     from fannode.exceptions import UsageError
-    from fannode.plugins import load_backend
+    from fannode.backends import load_backend
     try:
         load_backend('fannode.events', url)
     except UsageError as e:

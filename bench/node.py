@@ -46,8 +46,8 @@ class HubProbe:
     no CLI start per poll, so a poll costs about a millisecond."""
 
     def __init__(self, url: str):
-        from fannode.zmqrpc import protocol
-        from fannode.zmqrpc.link import hub_endpoint
+        from fannode.core import wire
+        from fannode.hub.client import hub_endpoint
         self.protocol = protocol
         self.endpoint = hub_endpoint(url)
         self.context = zmq.Context()

@@ -22,12 +22,12 @@ from bench.procs import FANNODE, Procs, free_port, wait_until
 PRODUCER = r'''
 import logging, sys, time
 import gevent
-from fannode.core import logs
+from fannode.core import logsetup
 from fannode.logs.ship import Shipper, gevent_schedule
-from fannode.zmqrpc.link import hub_endpoint
+from fannode.hub.client import hub_endpoint
 url, rate, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])  # url: unused under a node
 shipper = Shipper(hub_endpoint(url), gevent_schedule)
-logs.setup('INFO', 'Loud', 'loud0001', ship=shipper.add)
+logsetup.setup('INFO', 'Loud', 'loud0001', ship=shipper.add)
 log = logging.getLogger('loud')
 total, step, started = int(rate * seconds), max(1, rate // 100), time.monotonic()
 for i in range(0, total, step):

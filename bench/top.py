@@ -62,7 +62,7 @@ instances:
 
 def listed(hub: str) -> int:
     from fannode.node.control import request
-    from fannode.zmqrpc.link import hub_endpoint
+    from fannode.hub.client import hub_endpoint
     reply = request(hub_endpoint(hub), 'hub.services', {}, 2.0)
     return len((reply.body if reply is not None else {}).get('Greeting', []))
 

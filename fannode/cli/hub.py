@@ -35,20 +35,20 @@ class HubCommand(Command):
 
         import zmq
 
-        from fannode.core import logs
-        from fannode.zmqrpc.link import DEFAULT_PORT
+        from fannode.core import logsetup
+        from fannode.hub.client import DEFAULT_PORT
         from fannode.exceptions import FannodeError, UsageError
-        from fannode.node.hub.server import Hub
+        from fannode.hub.server import Hub
         from fannode.settings import resolve_url
 
         url = resolve_url('registry', args.registry)
         if args.logs_only:
-            logs.setup(args.loglevel, 'logs')
+            logsetup.setup(args.loglevel, 'logs')
             return serve_logs(url, args.listen)
         parts = urlsplit(url)
         if parts.scheme != 'hub':
             raise UsageError('the registry is %s, not a hub:// URL; nothing for `fannode hub` to serve' % url)
-        logs.setup(args.loglevel, 'hub')
+        logsetup.setup(args.loglevel, 'hub')
         host, port = parts.hostname or '127.0.0.1', parts.port or DEFAULT_PORT
         journal = None if args.no_journal else args.journal or default_journal(host, port)
         try:
@@ -86,11 +86,11 @@ def serve_logs(registry_url: str, listen: str) -> int:
 
     import zmq
 
-    from fannode.container import reachable_ip
+    from fannode.runtime.container import reachable_ip
     from fannode.discovery import InstanceInfo, get_registry
     from fannode.exceptions import FannodeError, UsageError
     from fannode.logs.client import SERVICE
-    from fannode.node.hub.server import Hub
+    from fannode.hub.server import Hub
 
     host, sep, port = listen.rpartition(':')
     if not sep or not port.isdigit():

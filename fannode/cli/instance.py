@@ -46,8 +46,8 @@ class InstanceCommand(Command):
         import gevent
         import gevent.event
 
-        from fannode.container import ServiceContainer
-        from fannode.core import logs
+        from fannode.runtime.container import ServiceContainer
+        from fannode.core import logsetup
         from fannode.core.config import load_config
         from fannode.events import default as events_default
         from fannode.logs.ship import instance_shipper
@@ -62,8 +62,8 @@ class InstanceCommand(Command):
         container = ServiceContainer(config, resolve_url('registry', args.registry), args.ip, args.port,
                                      events=resolve_events_url(args.events, args.registry),
                                      sockets={**inherited_sockets(), **inherited_sockets(','.join(args.socket))})
-        shipper = None if logs.json_mode() else instance_shipper(container.registry.url)
-        logs.setup(args.loglevel, ','.join(container.interfaces), container.id[:8],
+        shipper = None if logsetup.json_mode() else instance_shipper(container.registry.url)
+        logsetup.setup(args.loglevel, ','.join(container.interfaces), container.id[:8],
                    ship=shipper.add if shipper else None, capture_print=True)
         default.set_client(container.client)
         events_default.set_events(container.events)

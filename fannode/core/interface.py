@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from fannode.core.config import Config
 
 if TYPE_CHECKING:
-    from fannode.container import ServiceContainer
+    from fannode.runtime.container import ServiceContainer
     from fannode.core.metrics import Metrics
     from fannode.sharedconfig import SharedConfig
 

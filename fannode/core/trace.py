@@ -17,7 +17,7 @@ from typing import Any, Callable
 _trace_id: contextvars.ContextVar[str] = contextvars.ContextVar('fannode_trace_id', default='')
 _span_id: contextvars.ContextVar[str] = contextvars.ContextVar('fannode_span_id', default='')
 
-# Where finished spans go (a dict each); set by fannode.core.logs when something ships them.
+# Where finished spans go (a dict each); set by fannode.core.logsetup when something ships them.
 sink: Callable[[dict[str, Any]], None] | None = None
 
 

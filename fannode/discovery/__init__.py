@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from fannode.discovery.base import InstanceInfo, Registry
-from fannode.plugins import load_backend
+from fannode.backends import load_backend
 
 __all__ = ['InstanceInfo', 'Registry', 'get_registry']
 

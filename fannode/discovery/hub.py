@@ -10,8 +10,8 @@ import zmq.green as zmq
 
 from fannode.discovery.base import InstanceInfo, Registry
 from fannode.exceptions import RegistryUnavailable
-from fannode.zmqrpc import protocol
-from fannode.zmqrpc.link import HubLink
+from fannode.core import wire
+from fannode.hub.client import HubLink
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ class HubRegistry(Registry):
         found = self.call('services')
         return {name: [InstanceInfo.from_dict(i) for i in instances] for name, instances in found.items()}
 
-    def _on_notify(self, msg: protocol.Message) -> None:
+    def _on_notify(self, msg: wire.Message) -> None:
         if msg.subject == 'registry.changed' and msg.body.get('service') in self.cache:
             self._apply(msg.body)
 

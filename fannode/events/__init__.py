@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from fannode.events.base import EventSystem, Subscription
-from fannode.plugins import load_backend
+from fannode.backends import load_backend
 
 __all__ = ['EventSystem', 'Subscription', 'get_events']
 

@@ -17,8 +17,8 @@ import zmq.green as zmq
 from fannode.core.events import Event
 from fannode.events.base import EventSystem, Handler, Subscription
 from fannode.exceptions import RegistryUnavailable
-from fannode.zmqrpc import protocol
-from fannode.zmqrpc.link import HubLink
+from fannode.core import wire
+from fannode.hub.client import HubLink
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class HubEvents(EventSystem):
             log.warning('%d event(s) not sent to the hub at %s before stopping', len(self.outbox), self.url)
         self.link.close()
 
-    def _on_notify(self, msg: protocol.Message) -> None:
+    def _on_notify(self, msg: wire.Message) -> None:
         if msg.subject != 'event':
             return
         sub = self.subs.get(msg.body['consumer'])

@@ -9,7 +9,7 @@ import gevent
 
 from fannode.core.events import Event
 from fannode.events.base import EventSystem, Handler, Subscription
-from fannode.node.hub.broker import Broker, Consumer
+from fannode.hub.broker import Broker, Consumer
 
 _brokers: dict[str, Broker] = {}
 _subs: dict[str, Subscription] = {}

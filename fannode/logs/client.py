@@ -12,8 +12,8 @@ from typing import Any, Callable
 import gevent
 
 from fannode.exceptions import FannodeError, RegistryUnavailable
-from fannode.zmqrpc import protocol
-from fannode.zmqrpc.link import HubLink
+from fannode.core import wire
+from fannode.hub.client import HubLink
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class Following:
         self.link = HubLink(url, self._on_notify)
         self.link.start(self._keep_alive)
 
-    def _on_notify(self, msg: protocol.Message) -> None:
+    def _on_notify(self, msg: wire.Message) -> None:
         if msg.subject != 'logs':
             return
         n = msg.body.get('n', 0)

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import zmq
 
-from fannode.zmqrpc import protocol
+from fannode.core import wire
 
 INTERVAL = 0.05     # seconds a record may wait for others to share its message
 BATCH = 500         # records per message
@@ -54,7 +54,7 @@ class Shipper:
         while self.pending or self.dropped:
             count = min(BATCH, len(self.pending))
             batch = [self.pending[i] for i in range(count)]
-            msg = protocol.Message(protocol.REQ, next(_ids), 'hub.logs',
+            msg = wire.Message(wire.REQ, next(_ids), 'hub.logs',
                                    {'records': batch, 'dropped': self.dropped}, headers={'oneway': 1})
             try:
                 self.socket.send(msg.encode(), zmq.NOBLOCK)
@@ -86,6 +86,6 @@ def instance_shipper(registry_url: str) -> Shipper | None:
     there (and reads its children's records from their stderr)."""
     import os
 
-    from fannode.zmqrpc.link import hub_endpoint
+    from fannode.hub.client import hub_endpoint
     url = os.environ.get('FANNODE_LOGS') or (registry_url if registry_url.startswith('hub://') else '')
     return Shipper(hub_endpoint(url), gevent_schedule) if url else None

@@ -11,7 +11,7 @@ from typing import Any
 import zmq
 
 from fannode.exceptions import FannodeError, UsageError
-from fannode.zmqrpc import protocol
+from fannode.core import wire
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -27,14 +27,14 @@ async def serve(node, endpoint: str, context) -> None:
         while True:
             identity, frame = await socket.recv_multipart()
             try:
-                msg = protocol.decode(frame)
-            except protocol.ProtocolError:
+                msg = wire.decode(frame)
+            except wire.ProtocolError:
                 continue
             try:
                 body = await handle(node, msg.subject, msg.body or {})
-                reply = msg.reply(protocol.REP, body)
+                reply = msg.reply(wire.REP, body)
             except (FannodeError, TypeError, ValueError) as e:
-                reply = msg.reply(protocol.ERROR, {'type': type(e).__name__, 'message': str(e)})
+                reply = msg.reply(wire.ERROR, {'type': type(e).__name__, 'message': str(e)})
             await socket.send_multipart([identity, reply.encode()])
     finally:
         socket.close(linger=0)
@@ -81,20 +81,20 @@ def call(endpoint: str, method: str, timeout: float = 5.0, **body: Any) -> Any:
     reply = request(endpoint, 'node.' + method, body, timeout)
     if reply is None:
         raise FannodeError('the node did not answer within %gs (is `fannode up` still running?)' % timeout)
-    if reply.type == protocol.ERROR:
+    if reply.type == wire.ERROR:
         raise UsageError(reply.body.get('message', 'the node refused %s' % method))
     return reply.body
 
 
-def request(endpoint: str, subject: str, body: Any, timeout: float) -> protocol.Message | None:
+def request(endpoint: str, subject: str, body: Any, timeout: float) -> wire.Message | None:
     """Send one request on a fresh DEALER, without gevent; None if no answer in time."""
     socket = zmq.Context.instance().socket(zmq.DEALER)
     socket.linger = 0
     try:
         socket.connect(endpoint)
-        socket.send(protocol.Message(protocol.REQ, next(_ids), subject, body).encode())
+        socket.send(wire.Message(wire.REQ, next(_ids), subject, body).encode())
         if not socket.poll(int(timeout * 1000)):
             return None
-        return protocol.decode(socket.recv())
+        return wire.decode(socket.recv())
     finally:
         socket.close()

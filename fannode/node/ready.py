@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import zmq
 import zmq.asyncio
 
-from fannode.zmqrpc import protocol
-from fannode.zmqrpc.link import hub_endpoint
+from fannode.core import wire
+from fannode.hub.client import hub_endpoint
 
 _ids = itertools.count(1)
 
@@ -40,7 +40,7 @@ class HubProbe:
     async def _call(self, method: str, timeout: float, body: dict):
         if self.socket is None:
             self._reset()
-        msg = protocol.Message(protocol.REQ, next(_ids), 'hub.' + method, body, deadline_ms=int(timeout * 1000))
+        msg = wire.Message(wire.REQ, next(_ids), 'hub.' + method, body, deadline_ms=int(timeout * 1000))
         await self.socket.send(msg.encode())
         while True:
             try:
@@ -48,9 +48,9 @@ class HubProbe:
             except asyncio.TimeoutError:
                 self._reset()  # a late reply must not answer the next request
                 return None
-            reply = protocol.decode(frame)
+            reply = wire.decode(frame)
             if reply.id == msg.id:
-                return reply.body if reply.type == protocol.REP else None
+                return reply.body if reply.type == wire.REP else None
 
     async def registered_pids(self) -> dict[int, list[str]]:
         """pid → the services it registered; empty when the hub does not answer."""

@@ -22,7 +22,7 @@ from typing import Any, Awaitable, Callable
 import psutil
 
 from fannode.exceptions import FannodeError
-from fannode.node import logs as node_logs
+from fannode.node import childlogs
 from fannode.node import ready
 from fannode.node.output import LineSink, Printer
 from fannode.node.topology import HUB_BLOCK, InstanceSpec, ReadyCheck, Topology
@@ -257,11 +257,11 @@ class Block:
 
     def on_line(self, pid: int, line: str, stream: str = 'stdout') -> None:
         index = self.index.get(pid, 0)
-        record = node_logs.parse(line)
+        record = childlogs.parse(line)
         if record is None:
-            record, text = node_logs.wrap(line, self.name, index, pid, stream), line
+            record, text = childlogs.wrap(line, self.name, index, pid, stream), line
         else:
-            text = node_logs.display(record) if record['kind'] == 'log' else None
+            text = childlogs.display(record) if record['kind'] == 'log' else None
         check = self.spec.ready
         if check.kind == 'log' and str(check.target) in record.get('msg', ''):
             self.log_seen.add(pid)
@@ -307,7 +307,7 @@ class Block:
         argv = list(spec.argv)
         if argv[0] == 'fannode':
             argv[0] = fannode_command()
-        env = {'PYTHONUNBUFFERED': '1', 'FANNODE_LOG_FORMAT': 'json',  # records for node_logs.parse
+        env = {'PYTHONUNBUFFERED': '1', 'FANNODE_LOG_FORMAT': 'json',  # records for childlogs.parse
                'FANNODE_REGISTRY': self.node.topology.registry,
                'FANNODE_EVENTS': self.node.topology.events, 'FANNODE_NODE': self.node.name,
                'FANNODE_BLOCK': self.name, **spec.env_dict()}
@@ -353,7 +353,7 @@ class Node:
         self.announced = False
         self.starting = True   # no "cluster ready" before the last wave has started
         self.probe: Any = None  # ready.HubProbe or ready.ZookeeperProbe
-        self.forwarder: node_logs.Forwarder | None = None  # children's records to the log hub
+        self.forwarder: childlogs.Forwarder | None = None  # children's records to the log hub
         self.log_port: int | None = None  # of the log hub this node runs on ZooKeeper clusters
 
     # -- running ---------------------------------------------------------------
@@ -381,7 +381,7 @@ class Node:
         self.install_signals()
         context = zmq.asyncio.Context.instance()
         self.probe = ready.probe_for(self.topology.registry, context)
-        self.forwarder = node_logs.Forwarder(self.log_hub_url())
+        self.forwarder = childlogs.Forwarder(self.log_hub_url())
         tasks = [asyncio.ensure_future(t) for t in (
             self.readiness(), control_server.serve(self, control, context), self.watch_file())]
         await self.start_all()
@@ -429,7 +429,7 @@ class Node:
         """The hub the node runs: the cluster's, or (ZooKeeper and RabbitMQ) a log hub
         that registers in discovery as fannode.logs, reachable from other machines."""
         import shlex
-        from fannode.zmqrpc.link import hub_endpoint
+        from fannode.hub.client import hub_endpoint
         t = self.topology
         if t.runs_log_hub:
             self.log_hub_url()

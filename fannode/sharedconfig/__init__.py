@@ -2,7 +2,7 @@
 the registry URL's scheme (entry point group `fannode.config`)."""
 from __future__ import annotations
 
-from fannode.plugins import load_backend
+from fannode.backends import load_backend
 from fannode.sharedconfig.base import SharedConfig, check_key
 
 __all__ = ['SharedConfig', 'check_key', 'get_shared_config']

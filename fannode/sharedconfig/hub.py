@@ -12,8 +12,8 @@ import gevent
 import zmq.green as zmq
 
 from fannode.sharedconfig.base import SharedConfig
-from fannode.zmqrpc import protocol
-from fannode.zmqrpc.link import HubLink
+from fannode.core import wire
+from fannode.hub.client import HubLink
 
 SYNC_EVERY = 1.0   # well inside the hub's 5 s watch lease
 
@@ -59,7 +59,7 @@ class HubSharedConfig(SharedConfig):
             gevent.sleep(SYNC_EVERY)
             self.link.guarded(lambda: self._sync({k: self.versions.get(k, '') for k in self.callbacks}))
 
-    def _on_notify(self, msg: protocol.Message) -> None:
+    def _on_notify(self, msg: wire.Message) -> None:
         if msg.subject == 'config.changed' and msg.body.get('key') in self.versions:
             self._apply(msg.body)
 

@@ -166,7 +166,7 @@ class TestCluster:
     def add(self, cls: type[Interface], name: str | None = None, config: dict[str, Any] | None = None,
             instances: int = 1) -> Interface:
         """Start `instances` more instances of `cls`; the interface object of the first."""
-        from fannode.container import ServiceContainer
+        from fannode.runtime.container import ServiceContainer
         name = name or cls.__name__
         section = {'class': cls, **(config or {})}
         if _is_web(cls):  # a free port on loopback, unless the test asks for one

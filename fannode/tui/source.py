@@ -31,7 +31,7 @@ from typing import Any, Callable
 
 Deliver = Callable[[str, Any], None]
 LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
-BUILTINS = frozenset(('ping', 'status', 'inspect', 'get_metrics'))  # fannode.container.BUILTINS
+BUILTINS = frozenset(('ping', 'status', 'inspect', 'get_metrics'))  # fannode.runtime.container.BUILTINS
 STATE_ORDER = ('failed', 'backoff', 'unresponsive', 'error', 'starting', 'waiting', 'stopping',
                'degraded', 'ready', 'running', 'stopped')
 

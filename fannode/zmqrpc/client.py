@@ -12,7 +12,7 @@ import zmq
 from fannode.core import trace
 from fannode.discovery import Registry
 from fannode.exceptions import Timeout, Unavailable, UnknownService
-from fannode.zmqrpc import protocol
+from fannode.core import wire
 from fannode.zmqrpc.connection import Call, Connection, shared_context
 
 DEFAULT_TIMEOUT = 3.0
@@ -42,7 +42,7 @@ class RpcClient:
         timeout = timeout or self.timeout
         subject = '%s.%s' % (service, method)
         call = Call(subject, next(_ids), timeout)
-        msg = protocol.Message(protocol.REQ, call.id, subject, kwargs,
+        msg = wire.Message(wire.REQ, call.id, subject, kwargs,
                                trace_id=trace.ensure_id(), span_id=trace.get_span(), deadline_ms=int(timeout * 1000))
         self._send(service, msg.encode(), call)
         return call

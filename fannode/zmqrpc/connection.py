@@ -22,7 +22,7 @@ import zmq.green
 from fannode.exceptions import (
     NACK_CODES, ConnectionLost, Nack, RemoteError, Timeout,
 )
-from fannode.zmqrpc import protocol
+from fannode.core import wire
 
 log = logging.getLogger(__name__)
 
@@ -111,12 +111,12 @@ class Call:
         return Timeout('%s: no reply within %gs%s' % (
             self.subject, self.timeout, ' from ' + self.endpoint if self.endpoint else ''))
 
-    def resolve(self, msg: protocol.Message) -> None:
-        if msg.type == protocol.REP:
+    def resolve(self, msg: wire.Message) -> None:
+        if msg.type == wire.REP:
             self._result.set(msg.body)
-        elif msg.type == protocol.ERROR:
+        elif msg.type == wire.ERROR:
             self._result.set_exception(RemoteError.from_reply(msg.body or {}, self.subject))
-        elif msg.type == protocol.NACK:
+        elif msg.type == wire.NACK:
             body = msg.body or {}
             cls = NACK_CODES.get(body.get('code'), Nack)
             self._result.set_exception(cls(body.get('message') or cls.code).as_received())
@@ -144,12 +144,12 @@ class Connection:
     """
 
     def __init__(self, context: zmq.Context, endpoint: str,
-                 on_notify: Callable[[protocol.Message], None] | None = None):
+                 on_notify: Callable[[wire.Message], None] | None = None):
         self.endpoint = endpoint
         self.pending: dict[int, Call] = {}
         self.on_notify = on_notify
         self._up = gevent.event.Event()
-        self._notices: collections.deque[protocol.Message] = collections.deque()
+        self._notices: collections.deque[wire.Message] = collections.deque()
         self._notifier: gevent.Greenlet | None = None
         self._timer: Any = None  # fires at the earliest deadline of the pending calls
         self._due = 0.0
@@ -220,17 +220,17 @@ class Connection:
 
     def _handle(self, frame: bytes) -> None:
         try:
-            msg = protocol.decode(frame)
-        except protocol.ProtocolError as e:
+            msg = wire.decode(frame)
+        except wire.ProtocolError as e:
             log.warning('dropped a bad frame from %s: %s', self.endpoint, e)
             return
-        if msg.type == protocol.NOTIFY:
+        if msg.type == wire.NOTIFY:
             if self.on_notify is not None:
                 self._notices.append(msg)
                 if self._notifier is None:
                     self._notifier = gevent.spawn(self._notify)
             return
-        call = self.pending.pop(msg.id, None) if msg.type != protocol.ACK else None
+        call = self.pending.pop(msg.id, None) if msg.type != wire.ACK else None
         if call is not None:
             call.resolve(msg)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from fannode.core import trace
 from fannode.exceptions import ConnectionLost, Timeout
-from fannode.zmqrpc import protocol
+from fannode.core import wire
 from fannode.zmqrpc.connection import Call, Connection, shared_context
 
 _ids = itertools.count(1)
@@ -19,7 +19,7 @@ def call_on(conn: Connection, subject: str, kwargs: dict[str, Any], timeout: flo
     if not conn.wait_connected(timeout):
         raise Timeout('%s: cannot connect to %s within %gs' % (subject, conn.endpoint, timeout))
     call = Call(subject, next(_ids), timeout)
-    msg = protocol.Message(protocol.REQ, call.id, subject, kwargs, trace_id=trace.ensure_id(),
+    msg = wire.Message(wire.REQ, call.id, subject, kwargs, trace_id=trace.ensure_id(),
                            span_id=trace.get_span(), deadline_ms=int(timeout * 1000))
     if not conn.send(msg.encode(), call):
         raise ConnectionLost('%s: lost the connection to %s' % (subject, conn.endpoint))

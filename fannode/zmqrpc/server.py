@@ -15,7 +15,7 @@ from gevent.hub import Waiter
 
 from fannode.core import trace
 from fannode.exceptions import BadRequest, Nack, Unavailable
-from fannode.zmqrpc import protocol
+from fannode.core import wire
 from fannode.zmqrpc.connection import (
     EVENTS, NOBLOCK, POLLIN, SNDMORE, plain_socket, shared_context, wake, watch,
 )
@@ -23,7 +23,7 @@ from fannode.zmqrpc.connection import (
 log = logging.getLogger(__name__)
 
 # resolve(identity, message) -> a callable taking no arguments, or raise Nack at once.
-Resolver = Callable[[bytes, protocol.Message], Callable[[], Any]]
+Resolver = Callable[[bytes, wire.Message], Callable[[], Any]]
 # on_done(subject, seconds, error) after every request that ran.
 Recorder = Callable[[str, float, bool], None]
 
@@ -64,7 +64,7 @@ class RpcServer:
 
     def push(self, identity: bytes, subject: str, body: Any) -> None:
         """An unsolicited NOTIFY to one connected client."""
-        self._send(identity, protocol.Message(protocol.NOTIFY, 0, subject, body))
+        self._send(identity, wire.Message(wire.NOTIFY, 0, subject, body))
 
     def in_flight(self) -> int:
         return self.workers.running
@@ -109,47 +109,47 @@ class RpcServer:
 
     def _accept(self, identity: bytes, frame: bytes) -> None:
         try:
-            msg = protocol.decode(frame)
-        except protocol.ProtocolError as e:
+            msg = wire.decode(frame)
+        except wire.ProtocolError as e:
             log.warning('dropped a bad request frame: %s', e)
             if e.id is not None:
-                self._send(identity, protocol.Message(
-                    protocol.NACK, e.id, e.subject, {'code': BadRequest.code, 'message': str(e)}))
+                self._send(identity, wire.Message(
+                    wire.NACK, e.id, e.subject, {'code': BadRequest.code, 'message': str(e)}))
             return
-        if msg.type != protocol.REQ:
+        if msg.type != wire.REQ:
             return
         try:
             if self.stopping:
                 raise Unavailable('instance is stopping')
             func = self.resolve(identity, msg)
         except Nack as e:
-            self._send(identity, msg.reply(protocol.NACK, {'code': e.code, 'message': str(e)}))
+            self._send(identity, msg.reply(wire.NACK, {'code': e.code, 'message': str(e)}))
             return
         if msg.headers.get('ack'):
-            self._send(identity, msg.reply(protocol.ACK))
+            self._send(identity, msg.reply(wire.ACK))
         deadline = time.monotonic() + msg.deadline_ms / 1000.0 if msg.deadline_ms else 0.0
         self.workers.submit(self._run, identity, msg, func, deadline)
 
     # -- in a worker -----------------------------------------------------------------
 
-    def _run(self, identity: bytes, msg: protocol.Message, func: Callable[[], Any],
+    def _run(self, identity: bytes, msg: wire.Message, func: Callable[[], Any],
              deadline: float) -> None:
         if deadline and time.monotonic() > deadline:
             return  # waited past the caller's deadline: nobody reads the reply
         span = trace.begin(msg.trace_id, msg.span_id)  # the caller's span is our parent
         error = False
         try:
-            reply = msg.reply(protocol.REP, func())
+            reply = msg.reply(wire.REP, func())
         except Nack as e:
             if not e.received:  # refused by this server's own method (the hub does)
-                reply = msg.reply(protocol.NACK, {'code': e.code, 'message': str(e)})
+                reply = msg.reply(wire.NACK, {'code': e.code, 'message': str(e)})
             else:
                 error = True
-                reply = msg.reply(protocol.ERROR, error_body(e))
+                reply = msg.reply(wire.ERROR, error_body(e))
                 log.warning('%s failed: %s: %s', msg.subject, type(e).__name__, e)
         except Exception as e:
             error = True
-            reply = msg.reply(protocol.ERROR, error_body(e))
+            reply = msg.reply(wire.ERROR, error_body(e))
             if self.expected(e, msg.subject):
                 log.info('%s raised %s: %s', msg.subject, type(e).__name__, e)
             else:
@@ -159,14 +159,14 @@ class RpcServer:
                 self._send(identity, reply)
         except TypeError as e:  # the method returned something msgpack cannot carry
             error = True
-            self._send(identity, msg.reply(protocol.ERROR, {
+            self._send(identity, msg.reply(wire.ERROR, {
                 'type': 'TypeError', 'message': 'cannot send the reply of %s: %s' % (msg.subject, e)}))
         quiet = self.quiet(msg.subject)
         seconds = span.end('rpc', msg.subject, 'error' if error else 'ok', report=not quiet)
         if self.on_done is not None and not quiet:
             self.on_done(msg.subject, seconds, error)
 
-    def _send(self, identity: bytes, msg: protocol.Message) -> None:
+    def _send(self, identity: bytes, msg: wire.Message) -> None:
         frame = msg.encode()  # first: a TypeError here must not leave half a message sent
         socket = self.socket
         try:

@@ -107,7 +107,7 @@ def test_a_failing_handler_is_retried_then_dead_lettered_with_a_log_line(cluster
 
 def _ready(cluster) -> int:
     """Events waiting in Listen.on_count on the hub, asked the way an operator would."""
-    from fannode.zmqrpc.link import HubLink
+    from fannode.hub.client import HubLink
     link = HubLink(cluster.url)
     try:
         return link.call('queues').get('Listen.on_count', {}).get('ready', 0)

@@ -16,7 +16,7 @@ import pytest
 from conftest import FANNODE, ROOT, free_port, wait_until
 
 from fannode.node.control import request
-from fannode.zmqrpc.link import hub_endpoint
+from fannode.hub.client import hub_endpoint
 
 
 def workshop(hub: str, web_port: int, greeting: int = 3, listen: int = 4, web: int = 2, extra: str = '') -> str:

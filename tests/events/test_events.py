@@ -10,11 +10,11 @@ import pytest
 import fannode
 import fannode.events
 from conftest import free_port
-from fannode.container import ServiceContainer
+from fannode.runtime.container import ServiceContainer
 from fannode.core.config import loads_config
 from fannode.core.events import Event, check_pattern, matches
 from fannode.exceptions import UsageError
-from fannode.node.hub.server import Hub
+from fannode.hub.server import Hub
 
 SEEN: list[tuple[str, str, object]] = []  # (handler, instance, value)
 

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import free_port
 from fannode.exceptions import RegistryUnavailable, UsageError
-from fannode.node.hub.config import ConfigState
-from fannode.node.hub.journal import SqliteJournal
-from fannode.node.hub.server import Hub
+from fannode.hub.configstore import ConfigState
+from fannode.hub.journal import SqliteJournal
+from fannode.hub.server import Hub
 from fannode.sharedconfig import get_shared_config
 from fannode.sharedconfig.hub import newer
 from fannode.testing import wait_until

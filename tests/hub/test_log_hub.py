@@ -1,6 +1,6 @@
 """The log hub's state: rings per process, filters, traces by id or prefix, drops said."""
-from fannode.node.hub import logs
-from fannode.node.hub.logs import Filter, LogState
+from fannode.hub import logstore
+from fannode.hub.logstore import Filter, LogState
 
 
 def rec(msg, service='Greeting', pid=1, level='INFO', trace='', kind='log', ts=0.0):
@@ -42,7 +42,7 @@ def test_a_trace_is_found_by_id_or_unique_prefix_in_time_order():
 
 
 def test_drops_are_reported_as_a_record_and_rings_are_bounded(monkeypatch):
-    monkeypatch.setattr(logs, 'RING', 3)
+    monkeypatch.setattr(logstore, 'RING', 3)
     s, pushed = state()
     s.follow(b'p', Filter(), history=0)
     s.add([rec('after the gap')], dropped=7)
@@ -56,7 +56,7 @@ def test_silent_followers_are_forgotten(monkeypatch):
     s, pushed = state()
     s.follow(b'p', Filter(), history=0)
     assert s.alive(b'p')
-    monkeypatch.setattr(logs, 'FOLLOWER_TTL', -1.0)
+    monkeypatch.setattr(logstore, 'FOLLOWER_TTL', -1.0)
     s.alive(b'p')
     s.expire()
     assert not s.alive(b'p')

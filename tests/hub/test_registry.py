@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from fannode.node.hub.registry import RegistryState
+from fannode.hub.registry import RegistryState
 
 
 def info(id, services=('Greeting',), started=0.0):

@@ -22,7 +22,7 @@ import pytest
 
 import fannode
 from fannode.core import serial
-from fannode.container import ServiceContainer
+from fannode.runtime.container import ServiceContainer
 from fannode.core.config import loads_config
 from fannode.core.events import Event
 from fannode.events import get_events

@@ -13,7 +13,7 @@ from pathlib import Path
 import gevent
 import pytest
 
-from fannode.container import ServiceContainer
+from fannode.runtime.container import ServiceContainer
 from fannode.core.config import load_config
 from fannode.discovery import get_registry
 from fannode.zmqrpc.client import RpcClient

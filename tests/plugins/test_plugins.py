@@ -12,7 +12,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.test import Client
 
 import fannode
-from fannode.container import ServiceContainer
+from fannode.runtime.container import ServiceContainer
 from fannode.core import trace
 from fannode.core.config import Config, load_config
 from fannode.discovery.local import LocalRegistry

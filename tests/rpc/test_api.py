@@ -15,12 +15,13 @@ import zmq.green as zmq
 
 import fannode
 from conftest import TESTS, free_port, wait_until
-from fannode.container import ServiceContainer
+from fannode.runtime.container import ServiceContainer
 from fannode.core import serial, trace
 from fannode.core.config import load_config, loads_config
 from fannode.discovery import get_registry
-from fannode.node.hub.server import Hub
-from fannode.zmqrpc import default, protocol
+from fannode.hub.server import Hub
+from fannode.core import wire
+from fannode.zmqrpc import default
 from fannode.zmqrpc.client import RpcClient
 from fannode.zmqrpc.connection import Call, Connection, shared_context
 from fannode.zmqrpc.server import RpcServer
@@ -248,11 +249,11 @@ def test_an_unreadable_request_is_refused_not_ignored(start):
     sock.connect(container.info.endpoint)
     try:
         sock.send(b'\xc1garbage')  # not msgpack: dropped, the instance keeps serving
-        frame = serial.dumps([99, protocol.REQ, 5, 'Greeting.greet', '', '', 0, {}, {}])
+        frame = serial.dumps([99, wire.REQ, 5, 'Greeting.greet', '', '', 0, {}, {}])
         sock.send(frame)
         assert sock.poll(2000)
-        reply = protocol.decode(sock.recv())
-        assert (reply.type, reply.id, reply.body['code']) == (protocol.NACK, 5, 'bad_request')
+        reply = wire.decode(sock.recv())
+        assert (reply.type, reply.id, reply.body['code']) == (wire.NACK, 5, 'bad_request')
         assert 'unsupported protocol version 99' in reply.body['message']
     finally:
         sock.close()
@@ -298,7 +299,7 @@ _ids = itertools.count(1)
 
 def call(conn, subject, body=None, trace_id=''):
     future = Call(subject, next(_ids), 2.0)
-    assert conn.send(protocol.Message(protocol.REQ, future.id, subject, body, trace_id).encode(), future)
+    assert conn.send(wire.Message(wire.REQ, future.id, subject, body, trace_id).encode(), future)
     return future.get()
 
 

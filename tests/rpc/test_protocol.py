@@ -4,27 +4,27 @@ from __future__ import annotations
 import pytest
 
 from fannode.core import serial
-from fannode.zmqrpc import protocol
+from fannode.core import wire
 
 
 def test_a_message_round_trips_with_every_header_field():
-    msg = protocol.Message(protocol.REQ, 42, 'Greeting.greet', {'name': 'Joe'}, trace_id='t' * 32,
+    msg = wire.Message(wire.REQ, 42, 'Greeting.greet', {'name': 'Joe'}, trace_id='t' * 32,
                            span_id='s1', deadline_ms=3000, headers={'ack': True})
-    back = protocol.decode(msg.encode())
-    assert [getattr(back, f) for f in protocol.Message.__slots__] == \
-        [getattr(msg, f) for f in protocol.Message.__slots__]
+    back = wire.decode(msg.encode())
+    assert [getattr(back, f) for f in wire.Message.__slots__] == \
+        [getattr(msg, f) for f in wire.Message.__slots__]
 
 
 def test_a_reply_keeps_the_request_id_subject_and_trace():
-    req = protocol.Message(protocol.REQ, 7, 'A.b', {}, trace_id='abc', span_id='s')
-    rep = req.reply(protocol.REP, 'ok')
+    req = wire.Message(wire.REQ, 7, 'A.b', {}, trace_id='abc', span_id='s')
+    rep = req.reply(wire.REP, 'ok')
     assert (rep.type, rep.id, rep.subject, rep.trace_id, rep.span_id, rep.body) == \
-        (protocol.REP, 7, 'A.b', 'abc', 's', 'ok')
+        (wire.REP, 7, 'A.b', 'abc', 's', 'ok')
 
 
 def test_the_frame_is_the_documented_list():
-    frame = protocol.Message(protocol.NACK, 1, 'A.b', {'code': 'x'}).encode()
-    assert serial.loads(frame) == [1, protocol.NACK, 1, 'A.b', '', '', 0, {}, {'code': 'x'}]
+    frame = wire.Message(wire.NACK, 1, 'A.b', {'code': 'x'}).encode()
+    assert serial.loads(frame) == [1, wire.NACK, 1, 'A.b', '', '', 0, {}, {'code': 'x'}]
 
 
 @pytest.mark.parametrize('frame, message', [
@@ -35,11 +35,11 @@ def test_the_frame_is_the_documented_list():
     (serial.dumps([1, 1, 1, 'A.b', '', '', 0, [], None]), 'malformed message header'),
 ])
 def test_bad_frames_raise_protocol_error(frame, message):
-    with pytest.raises(protocol.ProtocolError, match=message):
-        protocol.decode(frame)
+    with pytest.raises(wire.ProtocolError, match=message):
+        wire.decode(frame)
 
 
 def test_another_protocol_version_is_refused_but_its_id_is_kept():
-    with pytest.raises(protocol.ProtocolError, match='unsupported protocol version 2') as info:
-        protocol.decode(serial.dumps([2, 1, 9, 'A.b', '', '', 0, {}, None]))
+    with pytest.raises(wire.ProtocolError, match='unsupported protocol version 2') as info:
+        wire.decode(serial.dumps([2, 1, 9, 'A.b', '', '', 0, {}, None]))
     assert (info.value.id, info.value.subject) == (9, 'A.b')

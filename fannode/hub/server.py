@@ -15,13 +15,13 @@ import zmq.green as zmq
 
 from fannode.exceptions import BadArguments, UnknownMethod, UsageError
 from fannode.core.events import check_pattern
-from fannode.node.hub.broker import DEFAULT_PREFETCH, Broker, Consumer
-from fannode.node.hub.config import ConfigState
-from fannode.node.hub.journal import SqliteJournal
-from fannode.node.hub.logs import Filter, LogState
-from fannode.node.hub.registry import RegistryState
+from fannode.hub.broker import DEFAULT_PREFETCH, Broker, Consumer
+from fannode.hub.configstore import ConfigState
+from fannode.hub.journal import SqliteJournal
+from fannode.hub.logstore import Filter, LogState
+from fannode.hub.registry import RegistryState
 from fannode.sharedconfig.base import check_key
-from fannode.zmqrpc import protocol
+from fannode.core import wire
 from fannode.zmqrpc.server import RpcServer
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class Hub:
         if self.journal is not None:
             self.journal.close()
 
-    def resolve(self, peer: bytes, msg: protocol.Message) -> Callable[[], Any]:
+    def resolve(self, peer: bytes, msg: wire.Message) -> Callable[[], Any]:
         prefix, _, name = msg.subject.partition('.')
         handler = getattr(self, 'rpc_' + name, None) if prefix == 'hub' else None
         if handler is None:

@@ -12,7 +12,7 @@ import itertools
 import time
 from typing import Any, Protocol
 
-from fannode.node.hub.registry import WATCH_TTL, Notify
+from fannode.hub.registry import WATCH_TTL, Notify
 from fannode.sharedconfig.base import same
 
 

@@ -21,7 +21,8 @@ from fannode.discovery import InstanceInfo, Registry, get_registry
 from fannode.events import EventSystem, Subscription, get_events
 from fannode.exceptions import BadArguments, Nack, UnknownMethod, UnknownService, UsageError
 from fannode.sharedconfig import SharedConfig, get_shared_config
-from fannode.zmqrpc import default, protocol
+from fannode.core import wire
+from fannode.zmqrpc import default
 from fannode.zmqrpc.client import RpcClient
 from fannode.zmqrpc.server import RpcServer
 
@@ -275,7 +276,7 @@ class ServiceContainer:
                                      sequential=spec.sequential, durable=not spec.broadcast,
                                      exclusive=spec.broadcast)
 
-    def resolve(self, peer: bytes, msg: protocol.Message) -> Callable[[], Any]:
+    def resolve(self, peer: bytes, msg: wire.Message) -> Callable[[], Any]:
         service, _, name = msg.subject.rpartition('.')
         methods = self.methods.get(service)
         if methods is None:

@@ -8,8 +8,8 @@ import textwrap
 SCRIPT = textwrap.dedent('''
     import logging, os, sys
     import gevent
-    from fannode.core import logs, trace
-    logs.setup('INFO', 'Demo')
+    from fannode.core import logsetup, trace
+    logsetup.setup('INFO', 'Demo')
     access, other = logging.getLogger('fannode.web.access'), logging.getLogger('demo')
 
     def size():

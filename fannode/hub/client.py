@@ -11,7 +11,7 @@ import gevent
 import zmq.green as zmq
 
 from fannode.exceptions import RegistryUnavailable, RpcError, UsageError
-from fannode.zmqrpc import protocol
+from fannode.core import wire
 from fannode.zmqrpc.connection import Call, Connection
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ def hub_endpoint(url: str) -> str:
 
 
 class HubLink:
-    def __init__(self, url: str, on_notify: Callable[[protocol.Message], None] | None = None,
+    def __init__(self, url: str, on_notify: Callable[[wire.Message], None] | None = None,
                  context: zmq.Context | None = None):
         self.url = url
         self.endpoint = hub_endpoint(url)
@@ -48,7 +48,7 @@ class HubLink:
                 'cannot reach the hub at %s: start one with `fannode hub` or `fannode up`, '
                 'or point --registry / $FANNODE_REGISTRY at a running one' % self.url)
         call = Call('hub.' + method, next(_ids), timeout)
-        msg = protocol.Message(protocol.REQ, call.id, call.subject, body, deadline_ms=int(timeout * 1000))
+        msg = wire.Message(wire.REQ, call.id, call.subject, body, deadline_ms=int(timeout * 1000))
         if not self.conn.send(msg.encode(), call):
             raise RegistryUnavailable('lost the hub at %s' % self.url)
         try:

@@ -45,7 +45,7 @@ class Forwarder:
     def __init__(self, url: str):
         import asyncio
 
-        from fannode.zmqrpc.link import hub_endpoint
+        from fannode.hub.client import hub_endpoint
         loop = asyncio.get_running_loop()
         self.shipper = Shipper(hub_endpoint(url), lambda delay, func: loop.call_later(delay, func))
         self.url = url

@@ -9,7 +9,7 @@ import sqlite3
 import time
 
 from fannode.core import serial
-from fannode.node.hub.broker import Broker, Entry
+from fannode.hub.broker import Broker, Entry
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queues (name TEXT PRIMARY KEY, patterns BLOB NOT NULL);
