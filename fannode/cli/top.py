@@ -54,8 +54,8 @@ def registry_url(args: argparse.Namespace) -> str:
     from fannode.settings import resolve_url
     if args.registry or os.environ.get('FANNODE_REGISTRY'):
         return resolve_url('registry', args.registry, args.file)
-    from fannode.node import control, paths
+    from fannode.node.client import NodeClient
     try:
-        return control.call(paths.control_endpoint(args.file), 'ps', timeout=1.0)['registry']
+        return NodeClient(args.file).ps(timeout=1.0)['registry']
     except FannodeError:  # no node runs it: the file's registry, or the default
         return resolve_url('registry', None, args.file)

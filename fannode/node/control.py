@@ -1,9 +1,8 @@
 """The node's control interface: fannode's RPC framing on a ROUTER bound to a
-per-node ipc:// socket (loopback only by construction). `fannode ps`, `scale`,
-`restart`, `reload` and `top` use it through `call()`."""
+per-node ipc:// socket (loopback only by construction). Other processes use it through
+fannode.node.client."""
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 from typing import Any
@@ -14,7 +13,6 @@ from fannode.exceptions import FannodeError, UsageError
 from fannode.core import wire
 
 log = logging.getLogger(__name__)
-_ids = itertools.count(1)
 
 
 async def serve(node, endpoint: str, context) -> None:
@@ -72,29 +70,3 @@ async def handle(node, subject: str, body: dict[str, Any]) -> Any:
     if subject == 'node.reload':
         return await node.reload()
     raise UsageError("the node has no method '%s'" % subject)
-
-
-def call(endpoint: str, method: str, timeout: float = 5.0, **body: Any) -> Any:
-    """One blocking request to a running node; FannodeError when none answers."""
-    if not os.path.exists(endpoint[len('ipc://'):]):
-        raise FannodeError('no node is running for this node.yml (start one with `fannode up`)')
-    reply = request(endpoint, 'node.' + method, body, timeout)
-    if reply is None:
-        raise FannodeError('the node did not answer within %gs (is `fannode up` still running?)' % timeout)
-    if reply.type == wire.ERROR:
-        raise UsageError(reply.body.get('message', 'the node refused %s' % method))
-    return reply.body
-
-
-def request(endpoint: str, subject: str, body: Any, timeout: float) -> wire.Message | None:
-    """Send one request on a fresh DEALER, without gevent; None if no answer in time."""
-    socket = zmq.Context.instance().socket(zmq.DEALER)
-    socket.linger = 0
-    try:
-        socket.connect(endpoint)
-        socket.send(wire.Message(wire.REQ, next(_ids), subject, body).encode())
-        if not socket.poll(int(timeout * 1000)):
-            return None
-        return wire.decode(socket.recv())
-    finally:
-        socket.close()

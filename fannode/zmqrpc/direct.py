@@ -34,3 +34,25 @@ def call_instance(endpoint: str, subject: str, kwargs: dict[str, Any], timeout: 
         return call_on(conn, subject, kwargs, timeout)
     finally:
         conn.close()
+
+
+class InstanceCalls:
+    """Calls to given instances over connections kept between calls, for views that ask
+    every instance again and again (`fannode top`): connect once, not once a poll."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str, Connection] = {}
+
+    def call(self, endpoint: str, subject: str, kwargs: dict[str, Any], timeout: float) -> Any:
+        conn = self.connections.get(endpoint)
+        if conn is None:
+            conn = self.connections[endpoint] = Connection(shared_context(), endpoint)
+        return call_on(conn, subject, kwargs, timeout)
+
+    def keep_only(self, endpoints: set[str]) -> None:
+        """Close the connections to endpoints not in `endpoints` (they left discovery)."""
+        for endpoint in set(self.connections) - endpoints:
+            self.connections.pop(endpoint).close()
+
+    def close(self) -> None:
+        self.keep_only(set())

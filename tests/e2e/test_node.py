@@ -15,7 +15,7 @@ import pytest
 
 from conftest import FANNODE, ROOT, free_port, wait_until
 
-from fannode.node.control import request
+from fannode.node.client import request
 from fannode.hub.client import hub_endpoint
 
 

@@ -1,0 +1,73 @@
+"""Talking to a running node from another process: the one way the CLI and the TUI
+reach it (`fannode ps`, `scale`, `restart`, `reload`, `top`). Requests are fannode RPC
+frames on the node's control socket (ipc://, one per node.yml, under the runtime dir);
+plain blocking pyzmq, no gevent, so any thread may use it."""
+from __future__ import annotations
+
+import itertools
+import os
+from typing import Any
+
+import zmq
+
+from fannode.core import wire
+from fannode.exceptions import FannodeError, UsageError
+from fannode.node import paths
+
+_ids = itertools.count(1)
+
+
+class NodeClient:
+    """The node running `node_file`, if any."""
+
+    def __init__(self, node_file: str = 'node.yml', timeout: float = 30.0):
+        self.node_file = node_file
+        self.timeout = timeout
+        self.endpoint = paths.control_endpoint(node_file)
+
+    @property
+    def running(self) -> bool:
+        """A node has its control socket up (it removes it when it stops)."""
+        return os.path.exists(self.endpoint[len('ipc://'):])
+
+    def ps(self, timeout: float | None = None) -> dict[str, Any]:
+        """The node: name, file, registry, pid and its blocks with their processes."""
+        return self.call('ps', timeout)
+
+    def scale(self, name: str, count: int) -> dict[str, Any]:
+        return self.call('scale', name=name, count=count)
+
+    def restart(self, name: str) -> dict[str, Any]:
+        return self.call('restart', name=name)
+
+    def restart_process(self, pid: int) -> dict[str, Any]:
+        return self.call('restart_process', pid=pid)
+
+    def reload(self) -> dict[str, Any]:
+        return self.call('reload')
+
+    def call(self, method: str, timeout: float | None = None, **body: Any) -> Any:
+        """One request; FannodeError when no node answers, UsageError when it refuses."""
+        timeout = self.timeout if timeout is None else timeout
+        if not self.running:
+            raise FannodeError('no node is running for %s (start one with `fannode up`)' % self.node_file)
+        reply = request(self.endpoint, 'node.' + method, body, timeout)
+        if reply is None:
+            raise FannodeError('the node did not answer within %gs (is `fannode up` still running?)' % timeout)
+        if reply.type == wire.ERROR:
+            raise UsageError((reply.body or {}).get('message', 'the node refused %s' % method))
+        return reply.body
+
+
+def request(endpoint: str, subject: str, body: Any, timeout: float) -> wire.Message | None:
+    """Send one request on a fresh DEALER; the reply, or None if none came in time."""
+    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket.linger = 0
+    try:
+        socket.connect(endpoint)
+        socket.send(wire.Message(wire.REQ, next(_ids), subject, body).encode())
+        if not socket.poll(int(timeout * 1000)):
+            return None
+        return wire.decode(socket.recv())
+    finally:
+        socket.close()
