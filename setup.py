@@ -48,7 +48,9 @@ setup(
     ],
     extras_require={
         'test': ['pytest>=7.4', 'hypothesis>=6.80', 'pytest-timeout>=2.1', 'pytest-textual-snapshot>=1.0',
-                 'sentry-sdk>=2.0'],  # so the Sentry plugin's test runs
+                 'sentry-sdk>=2.0',  # so the Sentry plugin's test runs
+                 # the layers (docs/architecture.md) and the types, checked by tests/test_architecture.py
+                 'import-linter>=2.0', 'mypy>=1.10', 'types-PyYAML', 'types-psutil'],
         'sentry': ['sentry-sdk>=2.0'],  # fannode.contrib.sentry:SentryPlugin
     },
     entry_points={
@@ -60,6 +62,8 @@ setup(
         'pytest11': ['fannode = fannode.testing.plugin'],
         'fannode.events': ['amqp = fannode.events.amqp:AmqpEvents', 'hub = fannode.events.hub:HubEvents',
                            'local = fannode.events.local:LocalEvents'],
+        'fannode.transports': ['http = fannode.web.transport:HttpTransport',
+                               'rpc = fannode.calls.transport:RpcTransport'],
         'fannode.config': ['hub = fannode.sharedconfig.hub:HubSharedConfig',
                            'local = fannode.sharedconfig.local:LocalSharedConfig',
                            'zookeeper = fannode.sharedconfig.zookeeper:ZookeeperSharedConfig'],

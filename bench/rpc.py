@@ -139,7 +139,7 @@ class Servers:
 
     def __init__(self, ctx: Context):
         from fannode.discovery import get_registry
-        from fannode.zmqrpc.client import RpcClient
+        from fannode.calls.client import RpcClient
         quiet_interrupts()
         procs = ctx.procs
         ctx.step('starting the raw REP server, a hub and an instance')

@@ -23,7 +23,7 @@ from fannode.exceptions import (
 )
 
 if TYPE_CHECKING:
-    from fannode.zmqrpc.client import Proxy
+    from fannode.calls.client import Proxy
 
 __version__ = '0.1.0'
 
@@ -38,7 +38,7 @@ __all__ = [
 def proxy(service: str, timeout: float | None = None) -> 'Proxy':
     """Call `service` from anywhere: `fannode.proxy('Greeting', timeout=5).greet(name='Joe')`.
     Finds the registry like the CLI does (`$FANNODE_REGISTRY`, ./node.yml, local hub)."""
-    from fannode.zmqrpc.default import proxy as default_proxy  # gevent and zmq only when used
+    from fannode.calls.default import proxy as default_proxy  # gevent and zmq only when used
     return default_proxy(service, timeout)
 
 

@@ -13,7 +13,7 @@ def registry(args: argparse.Namespace) -> Registry:
 
 
 def client(args: argparse.Namespace, timeout: float | None = None):  # -> RpcClient
-    from fannode.zmqrpc.client import RpcClient
+    from fannode.calls.client import RpcClient
     return RpcClient(registry(args), timeout=timeout or 3.0)
 
 

@@ -30,92 +30,27 @@ class HubCommand(Command):
                             help='with --logs-only: where to listen (default: 0.0.0.0 and a free port)')
 
     def run(self, args: argparse.Namespace) -> int:
-        import sqlite3
         from urllib.parse import urlsplit
 
-        import zmq
-
         from fannode.core import logsetup
+        from fannode.exceptions import UsageError
         from fannode.hub.client import DEFAULT_PORT
-        from fannode.exceptions import FannodeError, UsageError
-        from fannode.hub.server import Hub
+        from fannode.hub.serve import default_journal, run_hub, run_log_hub
         from fannode.settings import resolve_url
 
         url = resolve_url('registry', args.registry)
         if args.logs_only:
+            host, sep, port = args.listen.rpartition(':')
+            if not sep or not port.isdigit():
+                raise UsageError('--listen: expected HOST:PORT, got %r' % args.listen)
             logsetup.setup(args.loglevel, 'logs')
-            return serve_logs(url, args.listen)
+            from fannode.discovery import get_registry
+            run_log_hub(host or '0.0.0.0', int(port), get_registry(url))
+            return 0
         parts = urlsplit(url)
         if parts.scheme != 'hub':
             raise UsageError('the registry is %s, not a hub:// URL; nothing for `fannode hub` to serve' % url)
         logsetup.setup(args.loglevel, 'hub')
         host, port = parts.hostname or '127.0.0.1', parts.port or DEFAULT_PORT
-        journal = None if args.no_journal else args.journal or default_journal(host, port)
-        try:
-            hub = Hub(journal=journal)
-        except (OSError, sqlite3.Error) as e:
-            raise FannodeError('cannot open the journal %s: %s' % (journal, e)) from None
-        try:
-            hub.bind(host, port)
-        except zmq.ZMQError as e:
-            raise FannodeError('cannot listen on %s:%d: %s (is a hub already running?)' % (host, port, e)) from None
-        hub.start()
-        print('hub listening at %s' % url, flush=True)
-        wait_for_signal()
-        hub.stop()
+        run_hub(host, port, None if args.no_journal else args.journal or default_journal(host, port), url)
         return 0
-
-
-def wait_for_signal() -> None:
-    import signal
-
-    import gevent
-    import gevent.event
-    stop = gevent.event.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        gevent.signal_handler(signum, stop.set)
-    stop.wait()
-
-
-def serve_logs(registry_url: str, listen: str) -> int:
-    """A hub serving only logs, announced in discovery so `tail` on any machine finds it."""
-    import os
-    import socket
-    import time
-    import uuid
-
-    import zmq
-
-    from fannode.runtime.container import reachable_ip
-    from fannode.discovery import InstanceInfo, get_registry
-    from fannode.exceptions import FannodeError, UsageError
-    from fannode.logs.client import SERVICE
-    from fannode.hub.server import Hub
-
-    host, sep, port = listen.rpartition(':')
-    if not sep or not port.isdigit():
-        raise UsageError('--listen: expected HOST:PORT, got %r' % listen)
-    hub = Hub()
-    try:
-        endpoint = hub.bind(host or '0.0.0.0', int(port))
-    except zmq.ZMQError as e:
-        raise FannodeError('cannot listen on %s: %s' % (listen, e)) from None
-    if host in ('', '0.0.0.0', '*'):
-        endpoint = endpoint.replace('//%s:' % (host or '0.0.0.0'), '//%s:' % reachable_ip(registry_url))
-    hub.start()
-    registry = get_registry(registry_url)
-    info = InstanceInfo(id=uuid.uuid4().hex, endpoint=endpoint, services=[SERVICE], pid=os.getpid(),
-                        host=socket.gethostname(), version='', started=time.time(), meta={})
-    registry.register(info)
-    print('log hub listening at %s' % endpoint, flush=True)
-    wait_for_signal()
-    registry.unregister(info)
-    registry.close()
-    hub.stop()
-    return 0
-
-
-def default_journal(host: str, port: int) -> str:
-    import os
-    state = os.environ.get('XDG_STATE_HOME') or os.path.join(os.path.expanduser('~'), '.local', 'state')
-    return os.path.join(state, 'fannode', 'hub-%s-%d.sqlite3' % (host, port))

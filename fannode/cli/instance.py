@@ -52,7 +52,7 @@ class InstanceCommand(Command):
         from fannode.events import default as events_default
         from fannode.logs.ship import instance_shipper
         from fannode.web.sockets import inherited_sockets
-        from fannode.zmqrpc import default
+        from fannode.calls import default
         from fannode.settings import resolve_events_url, resolve_url
 
         sys.path.insert(0, os.getcwd())

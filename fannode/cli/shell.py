@@ -84,8 +84,8 @@ def local_shell(args: argparse.Namespace) -> int:
     patch_gevent()  # like an instance: proxies and the user's own I/O cooperate
 
     from fannode.cli import cluster
-    from fannode.zmqrpc import default
-    from fannode.zmqrpc.client import RpcClient
+    from fannode.calls import default
+    from fannode.calls.client import RpcClient
 
     registry = cluster.registry(args)
     client = RpcClient(registry)

@@ -7,14 +7,10 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import Any, Callable, Protocol, TypeVar
 
 from fannode.core.config import Config
-
-if TYPE_CHECKING:
-    from fannode.runtime.container import ServiceContainer
-    from fannode.core.metrics import Metrics
-    from fannode.sharedconfig import SharedConfig
+from fannode.core.metrics import Metrics
 
 F = TypeVar('F', bound=Callable[..., Any])
 
@@ -58,11 +54,29 @@ def describe(name: str, func: Callable[..., Any], builtin: bool = False) -> dict
             'doc': inspect.getdoc(func) or '', 'builtin': builtin}
 
 
+class Container(Protocol):
+    """What an interface uses of the instance running it (fannode.runtime.container)."""
+
+    client: Any       # the RPC client its proxies call through
+    metrics: Metrics
+    plugins: Any      # fannode.core.plugins.Plugins
+
+    @property
+    def shared_config(self) -> Any: ...  # a fannode.sharedconfig.SharedConfig
+
+    def proxy(self, service: str, timeout: float | None = None) -> Any: ...
+
+    def emit(self, event_type: str, body: dict | None = None, delay: float | None = None) -> None: ...
+
+
 class Interface:
     """Base class of a service. The name under which it is registered comes from the
     config (`interfaces: {Greeting: ...}`); it defaults to the class name."""
 
-    def __init__(self, container: 'ServiceContainer | None' = None, name: str | None = None):
+    # The transports that serve it (entry point group `fannode.transports`).
+    transports: tuple[str, ...] = ('rpc',)
+
+    def __init__(self, container: Container | None = None, name: str | None = None):
         self.container = container
         self.name = name or type(self).__name__
         self.config = Config({})
@@ -86,19 +100,19 @@ class Interface:
         self._running().emit(event_type, body or {}, delay)
 
     @property
-    def metrics(self) -> 'Metrics':
+    def metrics(self) -> Metrics:
         """This instance's metrics: `self.metrics.counter('greeted').inc()`, `.gauge(name)
         .set(v)`, `with self.metrics.timer(name): ...`; `get_metrics` answers them."""
         return self._running().metrics
 
     @property
-    def shared_config(self) -> 'SharedConfig':
+    def shared_config(self) -> Any:
         """The cluster's shared config (kept where its registry is), e.g. in `on_start`:
         `self.style = self.shared_config.get('greeting.style', 'Hi')`, then
         `self.shared_config.subscribe('greeting.style', self.on_style)` to follow it."""
         return self._running().shared_config
 
-    def _running(self) -> 'ServiceContainer':
+    def _running(self) -> Container:
         if self.container is None:
             raise RuntimeError('%s is not running in a fannode instance' % self.name)
         return self.container

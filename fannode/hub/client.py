@@ -17,6 +17,7 @@ from fannode.zmqrpc.connection import Call, Connection
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 4010
+LOG_SERVICE = 'fannode.logs'  # what a log-only hub registers as in discovery
 CONNECT_TIMEOUT = 0.5   # how long a first contact may take before we call the hub absent
 CALL_TIMEOUT = 2.0
 _ids = itertools.count(1)

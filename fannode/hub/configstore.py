@@ -13,7 +13,7 @@ import time
 from typing import Any, Protocol
 
 from fannode.hub.registry import WATCH_TTL, Notify
-from fannode.sharedconfig.base import same
+from fannode.core.keys import same
 
 
 class Journal(Protocol):

@@ -20,7 +20,7 @@ from fannode.hub.configstore import ConfigState
 from fannode.hub.journal import SqliteJournal
 from fannode.hub.logstore import Filter, LogState
 from fannode.hub.registry import RegistryState
-from fannode.sharedconfig.base import check_key
+from fannode.core.keys import check_key
 from fannode.core import wire
 from fannode.zmqrpc.server import RpcServer
 

@@ -13,11 +13,10 @@ import gevent
 
 from fannode.exceptions import FannodeError, RegistryUnavailable
 from fannode.core import wire
-from fannode.hub.client import HubLink
+from fannode.hub.client import LOG_SERVICE, HubLink
 
 log = logging.getLogger(__name__)
 
-SERVICE = 'fannode.logs'
 KEEPALIVE = 5.0  # well inside the hub's FOLLOWER_TTL
 Record = dict[str, Any]
 
@@ -29,7 +28,7 @@ def log_hub_urls(registry_url: str) -> list[str]:
     from fannode.discovery import get_registry
     registry = get_registry(registry_url)
     try:
-        return ['hub://' + info.endpoint.split('://', 1)[1] for info in registry.lookup(SERVICE)]
+        return ['hub://' + info.endpoint.split('://', 1)[1] for info in registry.lookup(LOG_SERVICE)]
     finally:
         registry.close()
 
@@ -163,7 +162,7 @@ class Follow:
         try:
             while True:
                 try:
-                    self._add(['hub://' + i.endpoint.split('://', 1)[1] for i in registry.lookup(SERVICE)])
+                    self._add(['hub://' + i.endpoint.split('://', 1)[1] for i in registry.lookup(LOG_SERVICE)])
                 except FannodeError as e:
                     log.warning('%s', e)
                 gevent.sleep(self.LOOK_EVERY)

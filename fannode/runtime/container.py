@@ -7,29 +7,25 @@ import inspect
 import logging
 import os
 import socket
-import sys
 import time
 import uuid
 from typing import Any, Callable
 
-from fannode.core import loglevel, plugins, trace
+from fannode.backends import load_named
+from fannode.core import current, loglevel, plugins, trace
 from fannode.core.config import Config, import_object
 from fannode.core.events import Event, EventSpec, check_body, check_type, event_handlers
 from fannode.core.interface import Interface, describe, rpc_methods
 from fannode.core.metrics import Metrics
+from fannode.core.transport import Transport
 from fannode.discovery import InstanceInfo, Registry, get_registry
 from fannode.events import EventSystem, Subscription, get_events
 from fannode.exceptions import BadArguments, Nack, UnknownMethod, UnknownService, UsageError
 from fannode.sharedconfig import SharedConfig, get_shared_config
-from fannode.core import wire
-from fannode.zmqrpc import default
-from fannode.zmqrpc.client import RpcClient
-from fannode.zmqrpc.server import RpcServer
 
 log = logging.getLogger(__name__)
 
-SERVICE_KEYS = ('backdoor', 'interfaces', 'plugins', 'rpc', 'version')
-RPC_KEYS = ('ip', 'port', 'pool_size', 'timeout')
+SERVICE_KEYS = ('backdoor', 'interfaces', 'plugins', 'version')  # and each transport's config_key
 BUILTINS = ('ping', 'status', 'inspect', 'get_metrics', 'change_loglevel')
 
 
@@ -75,46 +71,28 @@ def argument_problem(signature: inspect.Signature, kwargs: dict[str, Any]) -> st
     return '; '.join(problems)
 
 
-def reachable_ip(registry_url: str) -> str:
-    """This host's address on the route to the registry: what instances on other
-    machines (which reach the registry too) can reach us at."""
-    from urllib.parse import urlsplit
-    host = urlsplit(registry_url).netloc.split(',')[0].rsplit('@', 1)[-1].rsplit(':', 1)[0] or '127.0.0.1'
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect((host, 9))  # UDP: no packet is sent, the kernel only picks a route
-            return probe.getsockname()[0]
-        except OSError:
-            return socket.gethostbyname(socket.gethostname())
-
-
 class ServiceContainer:
+    """One instance: its interfaces installed from the config, served by the transports
+    they name (fannode.core.transport), registered in discovery while it runs."""
+
     def __init__(self, config: Config, registry: Registry | str, ip: str | None = None,
                  port: int | None = None, events: EventSystem | str | None = None,
-                 sockets: dict[str, int] | None = None):
-        config.check_keys(SERVICE_KEYS)
-        rpc_config = config.section('rpc')
-        rpc_config.check_keys(RPC_KEYS)
+                 sockets: dict[str, int] | None = None, client: Any = None):
         self.config = config
         self.id = uuid.uuid4().hex
         self.plugins = plugins.load(config, self.id)  # early: a config error leaves no socket open
-        self.ip = ip or os.environ.get('FANNODE_IP') or rpc_config.require('ip', str, '127.0.0.1')
-        self.port = port if port is not None else rpc_config.require('port', int, 0)
+        self.ip = ip or os.environ.get('FANNODE_IP') or None  # else the rpc transport's config says
+        self.port = port
         self.version = str(config.get('version', ''))
         self.state = 'created'
         self.metrics = Metrics()
         self.registry = get_registry(registry) if isinstance(registry, str) else registry
-        self.client = RpcClient(self.registry, timeout=rpc_config.require('timeout', (int, float), 3.0))
-        self.server = RpcServer(self.resolve, pool_size=rpc_config.require('pool_size', int, 1000),
-                                on_done=self.metrics.record, expected=self._expected,
-                                quiet=self._builtin)
         self.events = get_events(events) if isinstance(events, str) else events
         self.interfaces: dict[str, Interface] = {}
         self.methods: dict[str, dict[str, Method]] = {}
         self.handlers: list[tuple[str, str, EventSpec, Callable[[Event], Any]]] = []
         self.subscriptions: list[Subscription] = []
         self.sockets = sockets or {}  # listening sockets handed over by the node, by name
-        self.web: list[Any] = []
         self.info: InstanceInfo | None = None
         self.backdoor: Any = None
         interfaces = config.section('interfaces')
@@ -123,6 +101,13 @@ class ServiceContainer:
                                              '"interfaces: {Greeting: {class: greeting:Greeting}}")')
         for name in interfaces:
             self.install(name, interfaces.section(name))
+        # Every instance answers the built-in methods over rpc; interfaces add what they need.
+        names = ['rpc'] + [n for iface in self.interfaces.values() for n in type(iface).transports]
+        classes = [load_named('fannode.transports', n) for n in dict.fromkeys(names)]
+        config.check_keys(SERVICE_KEYS + tuple(c.config_key for c in classes if c.config_key))
+        self.transports: list[Transport] = [cls(self) for cls in classes]
+        self.rpc = self.transports[0]
+        self.client = client if client is not None else self.rpc.client()
 
     @staticmethod
     def _import_class(spec: Any, section: Config) -> type:
@@ -164,26 +149,14 @@ class ServiceContainer:
     def start(self) -> None:
         self.state = 'starting'
         trace.inherit()  # greenlets a handler spawns stay in its trace
-        endpoint = self.server.bind(self.ip, self.port)
-        if self.ip in ('0.0.0.0', '*'):  # listening everywhere: others need one address to reach
-            endpoint = endpoint.replace('//%s:' % self.ip, '//%s:' % reachable_ip(self.registry.url))
-            self.server.endpoint = endpoint
-        self.server.start()
+        endpoint = self.rpc.start()['endpoint']
         for iface in self.interfaces.values():
             iface.on_start()
         for service, handler_name, spec, method in self.handlers:
             self.subscriptions.append(self._subscribe(service, handler_name, spec, method))
-        meta = {}
-        # A WebInterface subclass has imported this already; otherwise werkzeug stays out.
-        web = sys.modules.get('fannode.web.interface')
-        for iface in self.interfaces.values():
-            if web is not None and isinstance(iface, web.WebInterface):
-                from fannode.web.server import WebServer  # gevent.pywsgi only where needed
-                server = WebServer(iface, self.sockets)
-                server.start()
-                self.web.append(server)
-                meta.setdefault('http', {})[iface.name] = server.url
-                log.info('serving %s over HTTP at %s', iface.name, server.url)
+        meta: dict[str, Any] = {}
+        for transport in self.transports[1:]:
+            meta.update(transport.start())
         from fannode.core import backdoor
         if backdoor.wanted(self.config):
             self.backdoor = backdoor.start(self)
@@ -205,13 +178,13 @@ class ServiceContainer:
         self.state = 'stopping'
         if self.info is not None:
             self.registry.unregister(self.info)
-        for server in self.web:  # health checks say 503, running requests finish
-            server.stop(timeout)
+        for transport in reversed(self.transports[1:]):  # health checks say 503, running requests finish
+            transport.stop(timeout)
         for sub in self.subscriptions:  # no new events; running handlers finish and ack
             self.events.unsubscribe(sub, timeout)
-        if not self.server.drain(timeout):
+        if not self.rpc.stop(timeout):
             log.warning('%d request(s) still running after %gs; stopping anyway',
-                        self.server.in_flight(), timeout)
+                        self.rpc.in_flight(), timeout)
         for iface in self.interfaces.values():
             try:
                 iface.on_stop()
@@ -222,7 +195,8 @@ class ServiceContainer:
             self.backdoor.stop(timeout=0)
         if self.events is not None:
             self.events.close(timeout)  # sends what handlers emitted
-        self.server.close()
+        for transport in self.transports:
+            transport.close()
         self.client.close()
         if self._shared_config is not None:  # after on_stop, which may still read it
             self._shared_config.close()
@@ -263,7 +237,7 @@ class ServiceContainer:
 
         def handle(event: Event) -> None:
             span = trace.begin(event.trace_id, event.span)  # the emitter's span is our parent
-            default.current.set(client)
+            current.client.set(client)
             failed = True
             try:
                 method(event)
@@ -276,8 +250,10 @@ class ServiceContainer:
                                      sequential=spec.sequential, durable=not spec.broadcast,
                                      exclusive=spec.broadcast)
 
-    def resolve(self, peer: bytes, msg: wire.Message) -> Callable[[], Any]:
-        service, _, name = msg.subject.rpartition('.')
+    def dispatch(self, subject: str, body: Any) -> Callable[[], Any]:
+        """The call that answers `subject` ('Service.method') with `body` (its keyword
+        arguments); raises a Nack at once when it cannot be run."""
+        service, _, name = subject.rpartition('.')
         methods = self.methods.get(service)
         if methods is None:
             raise UnknownService("this instance has no service '%s' (it serves %s)"
@@ -287,30 +263,30 @@ class ServiceContainer:
             close = difflib.get_close_matches(name, methods, n=1)
             hint = " (did you mean '%s'?)" % close[0] if close else ''
             raise UnknownMethod("%s has no method '%s'%s" % (service, name, hint))
-        kwargs = msg.body if msg.body is not None else {}
+        kwargs = body if body is not None else {}
         if not isinstance(kwargs, dict):
-            raise BadArguments('%s: arguments must be a map of names to values' % msg.subject)
+            raise BadArguments('%s: arguments must be a map of names to values' % subject)
         problem = method.problem(kwargs)
         if problem:
-            raise BadArguments('%s%s: %s' % (msg.subject, method.signature, problem))
+            raise BadArguments('%s%s: %s' % (subject, method.signature, problem))
         func, client, plugged = method.func, self.client, self.plugins
 
         def run() -> Any:
-            default.current.set(client)
+            current.client.set(client)
             try:
                 return func(**kwargs)
             except Exception as e:  # the server logs it; plugins hear of the unexpected ones
                 if plugged and not isinstance(e, (Nack, *method.raises)):
-                    plugged.error(e, 'rpc', msg.subject)
+                    plugged.error(e, 'rpc', subject)
                 raise
         return run
 
-    def _builtin(self, subject: str) -> bool:
+    def is_builtin(self, subject: str) -> bool:
         service, _, name = subject.rpartition('.')
         method = self.methods.get(service, {}).get(name)
         return method is not None and method.builtin
 
-    def _expected(self, exc: BaseException, subject: str) -> bool:
+    def is_expected(self, exc: BaseException, subject: str) -> bool:
         service, _, name = subject.rpartition('.')
         method = self.methods.get(service, {}).get(name)
         return method is not None and isinstance(exc, method.raises)
@@ -325,7 +301,7 @@ class ServiceContainer:
         """Identity and state of this instance."""
         info = self.info.to_dict() if self.info else {}
         # Not counting this status request itself.
-        return dict(info, state=self.state, in_flight=max(0, self.server.in_flight() - 1),
+        return dict(info, state=self.state, in_flight=max(0, self.rpc.in_flight() - 1),
                     uptime=round(time.time() - self.metrics.started, 3))
 
     def builtin_inspect(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from fannode.core.events import Event, check_body, check_type
 from fannode.core.interface import Interface
 from fannode.discovery.local import LocalRegistry
 from fannode.events.local import LocalEvents
-from fannode.zmqrpc.client import Proxy, RpcClient
+from fannode.calls.client import Proxy, RpcClient
 from fannode.zmqrpc.connection import Call
 
 _ids = itertools.count(1)
@@ -174,11 +174,10 @@ class TestCluster:
             section.setdefault('port', 0)
         first = None
         for _ in range(instances):
-            container = ServiceContainer(Config({'interfaces': {name: section}}, '<%s>' % name),
-                                         LocalRegistry(self.url),
-                                         events=RecordingEvents(self.url, self.recorder, name))
-            container.client.close()
-            container.client = RecordingClient(container.registry, self.recorder, self.mocks, self.timeout)
+            registry = LocalRegistry(self.url)
+            container = ServiceContainer(Config({'interfaces': {name: section}}, '<%s>' % name), registry,
+                                         events=RecordingEvents(self.url, self.recorder, name),
+                                         client=RecordingClient(registry, self.recorder, self.mocks, self.timeout))
             container.start()
             self.containers.append(container)
             first = first or container.interfaces[name]

@@ -18,9 +18,10 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map
 from werkzeug.wrappers import Request, Response
 
-from fannode.core import trace
+from fannode.core import current, trace
 from fannode.core.config import Config
 from fannode.core.interface import Interface
+from fannode.core.jsonable import to_json
 from fannode.exceptions import ConnectionLost, Nack, RemoteError, Timeout
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,6 @@ def to_response(value: Any) -> Response:
     if isinstance(value, (bytes, bytearray)):
         return Response(bytes(value), content_type='application/octet-stream')
     if isinstance(value, (dict, list)):
-        from fannode.cli.output import to_json
         return Response(to_json(value), content_type='application/json')
     raise TypeError('a web handler returned %s; return a Response, str, bytes, dict, list or None'
                     % type(value).__name__)
@@ -58,6 +58,7 @@ class WebInterface(Interface):
     `max_body` (bytes; default 10 MiB), `access_log` (true)."""
 
     url_map: Map = Map([])
+    transports = ('rpc', 'http')
 
     def apply_config(self, config: Config) -> None:
         super().apply_config(config)
@@ -74,8 +75,7 @@ class WebInterface(Interface):
         span = trace.begin(incoming if 0 < len(incoming) <= 128 else '', parent[:32])
         trace_id = span.trace
         if self.container is not None:
-            from fannode.zmqrpc import default
-            default.current.set(self.container.client)
+            current.client.set(self.container.client)
         request = Request(environ)
         request.max_content_length = self.max_body
         request.route = '(no route)'

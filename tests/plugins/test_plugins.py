@@ -18,7 +18,7 @@ from fannode.core.config import Config, load_config
 from fannode.discovery.local import LocalRegistry
 from fannode.events.local import LocalEvents
 from fannode.testing import wait_until
-from fannode.zmqrpc.client import RpcClient
+from fannode.calls.client import RpcClient
 
 
 class Greeting(fannode.Interface):

@@ -21,8 +21,8 @@ from fannode.core.config import load_config, loads_config
 from fannode.discovery import get_registry
 from fannode.hub.server import Hub
 from fannode.core import wire
-from fannode.zmqrpc import default
-from fannode.zmqrpc.client import RpcClient
+from fannode.calls import default
+from fannode.calls.client import RpcClient
 from fannode.zmqrpc.connection import Call, Connection, shared_context
 from fannode.zmqrpc.server import RpcServer
 
@@ -197,8 +197,8 @@ def test_a_call_on_an_instance_that_dies_fails_with_connection_lost(start, clien
     container = start()
     proxy = client.proxy('Greeting', timeout=10)
     future = proxy.slow.defer(seconds=5)
-    wait_until(lambda: container.server.in_flight() or gevent.sleep(0.01))
-    container.server.close()  # like a crash: the socket goes away without replying
+    wait_until(lambda: container.rpc.server.in_flight() or gevent.sleep(0.01))
+    container.rpc.server.close()  # like a crash: the socket goes away without replying
     with pytest.raises(fannode.ConnectionLost, match='went away before replying'):
         future.get()
 
@@ -267,7 +267,7 @@ def test_pool_size_bounds_the_requests_running_at_once(hub_url, client):
         started = time.monotonic()
         futures = [client.proxy('Greeting').slow.defer(seconds=0.3) for _ in range(3)]
         gevent.sleep(0.15)
-        assert container.server.in_flight() == 2  # the third waits for a free worker
+        assert container.rpc.server.in_flight() == 2  # the third waits for a free worker
         assert [f.get() for f in futures] == [0.3] * 3
         assert 0.6 <= time.monotonic() - started < 1.5  # two rounds, not one
     finally:

@@ -5,14 +5,10 @@ share its connections and carry the trace id of the request being handled.
 """
 from __future__ import annotations
 
-import contextvars
-
-from fannode.zmqrpc.client import Proxy, RpcClient
+from fannode.core import current
+from fannode.calls.client import Proxy, RpcClient
 
 _client: RpcClient | None = None
-# The client of the instance handling the current request; set per request greenlet so
-# several instances in one process (tests) each call through their own.
-current: contextvars.ContextVar[RpcClient | None] = contextvars.ContextVar('fannode_client', default=None)
 
 
 def set_client(client: RpcClient | None) -> None:
@@ -22,7 +18,7 @@ def set_client(client: RpcClient | None) -> None:
 
 def get_client(registry_url: str | None = None) -> RpcClient:
     global _client
-    client = current.get()
+    client = current.client.get()  # the instance handling the current request, if any
     if client is not None:
         return client
     if _client is None:
