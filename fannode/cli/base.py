@@ -44,7 +44,7 @@ def patch_gevent() -> None:
     from gevent import monkey
     original = metadata.entry_points
     everything = original()
-    metadata.entry_points = lambda **select: everything.select(**select) if select else everything
+    metadata.entry_points = lambda **select: everything.select(**select) if select else everything  # type: ignore[assignment]
     try:
         monkey.patch_all()
     finally:

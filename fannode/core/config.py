@@ -255,7 +255,7 @@ def loads_config(text: str, source: str = '<string>', env: Mapping[str, str] | N
         loader = yaml.SafeLoader(text)  # the reader checks characters here already
         node = loader.get_single_node()
         data = None if node is None else loader.construct_document(node)
-        if data is None:  # empty file, only comments, or a bare '---'
+        if node is None or data is None:  # empty file, only comments, or a bare '---'
             return Config({}, source)
         if not isinstance(data, dict):
             raise ConfigError(_format(source, node.start_mark.line + 1, '',

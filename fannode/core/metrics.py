@@ -50,7 +50,7 @@ class Counter:
     __slots__ = ('value',)
 
     def __init__(self) -> None:
-        self.value = 0
+        self.value: float = 0
 
     def inc(self, amount: float = 1) -> None:
         self.value += amount
@@ -119,7 +119,7 @@ class Metrics:
             rss = self._process.memory_info().rss
             cpu = self._process.cpu_percent(None)
             threads = self._process.num_threads()
-        figures = {kind: {name: s.snapshot() for name, s in sorted(stats.items())}
+        figures: dict[str, Any] = {kind: {name: s.snapshot() for name, s in sorted(stats.items())}
                    for kind, stats in self.stats.items()}
         figures['custom'] = {name: m.snapshot() if isinstance(m, Timer) else m.value
                              for name, m in sorted(self.custom.items())}
@@ -130,7 +130,7 @@ class Metrics:
         return figures
 
 
-_counted = [0.0, 0]  # when greenlets were last counted, and how many
+_counted: list[float] = [0.0, 0]  # when greenlets were last counted, and how many
 
 
 def greenlets(max_age: float = 10.0) -> int:
@@ -143,4 +143,4 @@ def greenlets(max_age: float = 10.0) -> int:
     now = time.monotonic()
     if now - _counted[0] > max_age:
         _counted[:] = now, sum(1 for obj in gc.get_objects() if isinstance(obj, greenlet.greenlet) and obj)
-    return _counted[1]
+    return int(_counted[1])

@@ -182,6 +182,7 @@ def _read_head(data: bytes) -> tuple[int, int, tzinfo | None]:
     """Microseconds, fold and tzinfo from a datetime or time payload."""
     micros, flags = _HEAD.unpack_from(data)
     kind = flags >> 1
+    tz: tzinfo | None
     if kind == _NAIVE and len(data) == 9:
         tz = None
     elif kind == _FIXED and len(data) == 17:

@@ -58,8 +58,11 @@ class HubRegistry(Registry):
     def _sync_loop(self) -> None:
         while True:
             gevent.sleep(SYNC_EVERY)
-            self.link.guarded(lambda: [self._apply(s) for s in self.call(
-                'sync', versions={k: v[0] for k, v in self.cache.items()}).values()])
+            self.link.guarded(self._sync)
+
+    def _sync(self) -> None:
+        for snapshot in self.call('sync', versions={k: v[0] for k, v in self.cache.items()}).values():
+            self._apply(snapshot)
 
     # -- registration ------------------------------------------------------------
 

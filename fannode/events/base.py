@@ -52,8 +52,10 @@ class Subscription:
             self.running.spawn(self._handle, self.consumer, tag, event)
 
     def _work(self) -> None:
+        inbox = self._inbox
+        assert inbox is not None  # sequential subscriptions only
         while True:
-            self._handle(*self._inbox.get())
+            self._handle(*inbox.get())
 
     def _handle(self, consumer: str, tag: int, event: Event) -> None:
         try:
@@ -78,7 +80,7 @@ class Subscription:
         self.running.join(timeout=timeout)
 
     def _wait_inbox(self) -> None:
-        while not self._inbox.empty():
+        while self._inbox is not None and not self._inbox.empty():
             gevent.sleep(0.01)
 
 

@@ -190,7 +190,7 @@ class Broker:
         """The handler failed; deliver the event again after `delay` seconds."""
         consumer = self.consumers.get(consumer_id)
         entry = consumer.unacked.pop(tag, None) if consumer else None
-        if entry is None:
+        if consumer is None or entry is None:
             return
         entry.attempt += 1
         entry.due = time.monotonic() + delay
@@ -203,7 +203,7 @@ class Broker:
         """The handler failed for good: keep the event aside as a dead letter."""
         consumer = self.consumers.get(consumer_id)
         entry = consumer.unacked.pop(tag, None) if consumer else None
-        if entry is None:
+        if consumer is None or entry is None:
             return
         headers = entry.event.get('headers') or {}
         log.error('dead-lettered event %s (%s) from queue %s after %d attempt(s): %s',

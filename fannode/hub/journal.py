@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from typing import cast
 
 from fannode.core import serial
 from fannode.hub.broker import Broker, Entry
@@ -80,13 +81,13 @@ class SqliteJournal:
     def restore(self, broker: Broker) -> int:
         """Load durable queues and their events into `broker`; returns the event count."""
         for name, patterns in self.db.execute('SELECT name, patterns FROM queues'):
-            broker.declare(name, serial.loads(patterns), durable=True)
+            broker.declare(name, cast(list, serial.loads(patterns)), durable=True)
         count = 0
         now_wall, now = time.time(), time.monotonic()
         rows = self.db.execute('SELECT queue, tag, event, attempt, due FROM events ORDER BY tag')
         for queue, tag, event, attempt, due in rows:
             if queue in broker.queues:
-                broker.restore(queue, Entry(tag, serial.loads(event), attempt,
+                broker.restore(queue, Entry(tag, cast(dict, serial.loads(event)), attempt,
                                             now + (due - now_wall) if due else 0.0))
                 count += 1
         return count

@@ -121,8 +121,8 @@ class LogState:
         kept = self.traces.get(trace_id)
         if kept is None and trace_id:
             found = [t for t in self.traces if t.startswith(trace_id)]
-            kept = self.traces[found[0]] if len(found) == 1 else ()
-        return sorted(kept, key=lambda r: r.get('ts', 0))
+            kept = self.traces[found[0]] if len(found) == 1 else None
+        return sorted(kept or (), key=lambda r: r.get('ts', 0))
 
     def expire(self) -> None:
         now = time.monotonic()

@@ -68,14 +68,15 @@ class Hub:
         body = msg.body
         if not isinstance(body, dict):
             raise BadArguments('%s: the body must be a map' % msg.subject)
-        if self.journal is None or name.startswith(('log', 'trace')):  # logs are not journaled
+        journal = self.journal
+        if journal is None or name.startswith(('log', 'trace')):  # logs are not journaled
             return lambda: handler(peer, **body)
 
         def run() -> Any:
             try:
                 return handler(peer, **body)
             finally:  # on disk before the caller hears back
-                self.journal.commit()
+                journal.commit()
         return run
 
     # Each rpc_* method is one hub call; `peer` is the caller's connection identity.
@@ -181,7 +182,7 @@ class Hub:
     def rpc_logs(self, peer: bytes, records: list[dict[str, Any]], dropped: int = 0) -> None:
         self.logs.add(records, dropped)
 
-    def rpc_log_follow(self, peer: bytes, services: list[str] = (), level: str = '', trace: str = '',
+    def rpc_log_follow(self, peer: bytes, services: list[str] | tuple[()] = (), level: str = '', trace: str = '',
                        spans: bool = False, history: int = 200) -> dict[str, Any]:
         return self.logs.follow(peer, Filter(services, level, trace, spans), history)
 

@@ -20,7 +20,7 @@ _ids = itertools.count(1)
 
 
 class Shipper:
-    def __init__(self, endpoint: str, schedule: Callable[[float, Callable[[], None]], Any],
+    def __init__(self, endpoint: str, schedule: Callable[[float, Callable[[], Any]], Any],
                  context: zmq.Context | None = None, limit: int = LIMIT):
         self.endpoint = endpoint
         self.schedule = schedule
@@ -73,7 +73,7 @@ class Shipper:
         self.socket.close()
 
 
-def gevent_schedule(delay: float, func: Callable[[], None]) -> Any:
+def gevent_schedule(delay: float, func: Callable[[], Any]) -> Any:
     import gevent
     timer = gevent.get_hub().loop.timer(delay)
     timer.start(func)

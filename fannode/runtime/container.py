@@ -133,10 +133,10 @@ class ServiceContainer:
         iface.apply_config(section)
         methods = {n: Method(getattr(self, 'builtin_' + n), builtin=True) for n in BUILTINS}
         for method_name, func in rpc_methods(cls).items():
-            methods[method_name] = Method(getattr(iface, func.__name__), func._fannode_rpc.raises)
+            methods[method_name] = Method(getattr(iface, func.__name__), getattr(func, '_fannode_rpc').raises)
         for handler_name, func in event_handlers(cls).items():
             handler = self.plugins.watch_handler(name + '.' + handler_name, getattr(iface, handler_name))
-            self.handlers.append((name, handler_name, func._fannode_event, handler))
+            self.handlers.append((name, handler_name, getattr(func, '_fannode_event'), handler))
         if self.handlers and self.events is None:
             raise section.error('class', '%s handles events, but this instance has no events backend' % spec)
         self.interfaces[name] = iface
@@ -181,7 +181,7 @@ class ServiceContainer:
         for transport in reversed(self.transports[1:]):  # health checks say 503, running requests finish
             transport.stop(timeout)
         for sub in self.subscriptions:  # no new events; running handlers finish and ack
-            self.events.unsubscribe(sub, timeout)
+            sub.backend.unsubscribe(sub, timeout)
         if not self.rpc.stop(timeout):
             log.warning('%d request(s) still running after %gs; stopping anyway',
                         self.rpc.in_flight(), timeout)
@@ -246,6 +246,7 @@ class ServiceContainer:
                 seconds = span.end('event', name, 'error' if failed else 'ok', event=event.type)
                 record(name, seconds, failed, 'event')
 
+        assert self.events is not None  # install() refuses handlers without an events backend
         return self.events.subscribe(queue, list(spec.patterns), handle, retry=spec.retry,
                                      sequential=spec.sequential, durable=not spec.broadcast,
                                      exclusive=spec.broadcast)

@@ -79,7 +79,7 @@ class ZookeeperSharedConfig(SharedConfig):
     def _watch(self, key: str) -> None:
         def on_data(data: bytes | None, stat: Any, event: Any = None) -> None:
             # A kazoo callback: _changed never blocks (subscribers run in greenlets of their own).
-            self._changed(key, decode(data) if stat is not None else None)
+            self._changed(key, decode(data) if stat is not None and data is not None else None)
 
         with _reachable(self.url):
             self.zk.DataWatch(self._path(key), on_data)

@@ -172,7 +172,9 @@ class TestCluster:
         if _is_web(cls):  # a free port on loopback, unless the test asks for one
             section.setdefault('host', '127.0.0.1')
             section.setdefault('port', 0)
-        first = None
+        if instances < 1:
+            raise ValueError('%s: instances must be 1 or more, got %d' % (name, instances))
+        first: Interface | None = None
         for _ in range(instances):
             registry = LocalRegistry(self.url)
             container = ServiceContainer(Config({'interfaces': {name: section}}, '<%s>' % name), registry,
@@ -181,6 +183,7 @@ class TestCluster:
             container.start()
             self.containers.append(container)
             first = first or container.interfaces[name]
+        assert first is not None
         self.interfaces.setdefault(name, first)
         return first
 
@@ -216,7 +219,7 @@ class TestCluster:
     def web(self, name: str | None = None):
         """A werkzeug test client on a WebInterface (the only one when `name` is None)."""
         from werkzeug.test import Client
-        webs = {n: i for n, i in self.interfaces.items() if _is_web(type(i))}
+        webs: dict[str, Any] = {n: i for n, i in self.interfaces.items() if _is_web(type(i))}
         if name is None and len(webs) == 1:
             name = next(iter(webs))
         if name not in webs:
@@ -283,12 +286,12 @@ class TestCluster:
 
     def assert_logged(self, text: str, trace_id: str | None = None, level: str | None = None) -> logging.LogRecord:
         for record in self.recorder.logs:
-            if text in record.getMessage() and (trace_id is None or record.trace_id == trace_id) \
+            if text in record.getMessage() and (trace_id is None or getattr(record, 'trace_id', None) == trace_id) \
                     and (level is None or record.levelname == level.upper()):
                 return record
         raise AssertionError('expected a log line with %r%s; logged: %s' % (
             text, ' and trace id %s' % trace_id if trace_id else '',
-            '; '.join('[%s] %s' % (r.trace_id or '-', r.getMessage()) for r in self.recorder.logs[-20:]) or 'none'))
+            '; '.join('[%s] %s' % (getattr(r, 'trace_id', None) or '-', r.getMessage()) for r in self.recorder.logs[-20:]) or 'none'))
 
 
 def _is_web(cls: type) -> bool:

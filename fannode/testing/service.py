@@ -21,5 +21,6 @@ class ServiceUnderTest(TestCluster):
                  config: dict[str, Any] | None = None, timeout: float = 3.0):
         super().__init__(service, mocks=mocks, config={service.__name__: config or {}}, timeout=timeout)
         self.name = service.__name__
-        self.interface = self.interfaces[self.name]
+        # One service here: `interface` is it, where TestCluster.interface(name) looks one up.
+        self.interface = self.interfaces[self.name]  # type: ignore[method-assign, assignment]
         self.rpc = self.proxy(self.name)

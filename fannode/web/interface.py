@@ -51,6 +51,13 @@ def to_response(value: Any) -> Response:
                     % type(value).__name__)
 
 
+class RoutedRequest(Request):
+    """A request that knows the url_map rule it matched: spans and metrics are named by
+    the rule ('GET /greet/<name>'), not by every path."""
+
+    route = '(no route)'
+
+
 class WebInterface(Interface):
     """An Interface served over HTTP. Config keys (all optional): `port` (4080), `host`
     (0.0.0.0), `socket` (the name of a listening socket handed over by the node),
@@ -76,9 +83,8 @@ class WebInterface(Interface):
         trace_id = span.trace
         if self.container is not None:
             current.client.set(self.container.client)
-        request = Request(environ)
+        request = RoutedRequest(environ)
         request.max_content_length = self.max_body
-        request.route = '(no route)'
         response = self._respond(request, trace_id)
         response.headers[TRACE_HEADER] = trace_id
         status = response.status_code
@@ -96,7 +102,7 @@ class WebInterface(Interface):
             plugged.call('on_http_request', request, response, seconds)
         return response(environ, start_response)
 
-    def _respond(self, request: Request, trace_id: str) -> Response:
+    def _respond(self, request: RoutedRequest, trace_id: str) -> Response:
         if request.path == self.health_path:
             ok = self.serving
             request.route = self.health_path

@@ -12,7 +12,7 @@ import itertools
 import logging
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import gevent
 import gevent.event
@@ -68,9 +68,13 @@ def watch(socket: zmq.Socket, callback: Callable[[], None]) -> Any:
     return watcher
 
 
+def has_input(socket: zmq.Socket) -> bool:
+    return bool(cast(int, socket.getsockopt(EVENTS)) & POLLIN)
+
+
 def wake(socket: zmq.Socket, callback: Callable[[], None]) -> None:
     """After a send: if input is waiting, the watcher may never fire for it, so read soon."""
-    if socket.getsockopt(EVENTS) & POLLIN:
+    if has_input(socket):
         gevent.get_hub().loop.run_callback(callback)
 
 
@@ -105,7 +109,7 @@ class Call:
             if time.monotonic() >= self.deadline:
                 self.fail(self.timed_out())
                 return self._result.get()
-            raise Timeout('%s: no reply yet after %gs' % (self.subject, timeout)) from None
+            raise Timeout('%s: no reply yet after %gs' % (self.subject, wait)) from None
 
     def timed_out(self) -> Timeout:
         return Timeout('%s: no reply within %gs%s' % (
@@ -117,16 +121,17 @@ class Call:
         elif msg.type == wire.ERROR:
             self._result.set_exception(RemoteError.from_reply(msg.body or {}, self.subject))
         elif msg.type == wire.NACK:
-            body = msg.body or {}
-            cls = NACK_CODES.get(body.get('code'), Nack)
-            self._result.set_exception(cls(body.get('message') or cls.code).as_received())
+            body = msg.body if isinstance(msg.body, dict) else {}
+            code = body.get('code')
+            cls = NACK_CODES.get(code, Nack) if isinstance(code, str) else Nack
+            self._result.set_exception(cls(str(body.get('message') or cls.code)).as_received())
 
     def succeed(self, value: Any) -> None:
         """Answer the call here (test doubles): as if `value` had come back."""
         if not self._result.ready():
             self._result.set(value)
 
-    def fail(self, exc: Exception) -> None:
+    def fail(self, exc: BaseException) -> None:
         if not self._result.ready():
             self._result.set_exception(exc)
 
@@ -211,7 +216,7 @@ class Connection:
 
     def _read(self) -> None:
         socket = self.socket
-        while not socket.closed and socket.getsockopt(EVENTS) & POLLIN:
+        while not socket.closed and has_input(socket):
             frame = socket.recv(NOBLOCK)
             try:
                 self._handle(frame)
@@ -236,7 +241,7 @@ class Connection:
 
     def _watch(self) -> None:
         monitor = self.monitor
-        while not monitor.closed and monitor.getsockopt(EVENTS) & POLLIN:
+        while not monitor.closed and has_input(monitor):
             event = monitor_event(monitor.recv_multipart(NOBLOCK))
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._up.set()
@@ -270,11 +275,13 @@ class Connection:
 
     def _notify(self) -> None:
         """Hand notifications to on_notify in order; it may block or make calls."""
+        on_notify = self.on_notify
+        assert on_notify is not None  # notices are only queued for it
         try:
             while self._notices:
                 msg = self._notices.popleft()
                 try:
-                    self.on_notify(msg)
+                    on_notify(msg)
                 except Exception:
                     log.exception('handling %s from %s failed', msg.subject, self.endpoint)
         finally:

@@ -17,7 +17,7 @@ from fannode.core import trace
 from fannode.exceptions import BadRequest, Nack, Unavailable
 from fannode.core import wire
 from fannode.zmqrpc.connection import (
-    EVENTS, NOBLOCK, POLLIN, SNDMORE, plain_socket, shared_context, wake, watch,
+    NOBLOCK, SNDMORE, has_input, plain_socket, shared_context, wake, watch,
 )
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ class RpcServer:
         socket = self.socket
         self._reading = True
         try:
-            while not socket.closed and socket.getsockopt(EVENTS) & POLLIN:
+            while not socket.closed and has_input(socket):
                 if self.workers.full:
                     self._held = True  # read on when a worker is free
                     return
