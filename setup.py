@@ -30,7 +30,7 @@ setup(
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['fannode', 'fannode.*']),
-    package_data={'fannode': ['py.typed', 'tui/*.tcss']},
+    package_data={'fannode': ['py.typed', 'tui/*.tcss', 'tui/screens/*.tcss']},
     python_requires='>=3.11',
     install_requires=[
         'gevent>=23.9',

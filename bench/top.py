@@ -132,7 +132,8 @@ def headless_child(registry: str, node_file: str, instances: int, ready: str) ->
     logging.getLogger().addHandler(logging.NullHandler())
 
     from fannode.tui.app import TopApp
-    from fannode.tui.source import Snapshot, TopSource
+    from fannode.tui.rows import Snapshot
+    from fannode.tui.source import TopSource
 
     class BenchApp(TopApp):
         def deliver(self, kind: str, payload: Any) -> None:

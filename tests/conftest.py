@@ -84,9 +84,12 @@ class Cluster:
             proc.log.close()
 
 
-def one_line_error(result: subprocess.CompletedProcess, code: int) -> str:
-    """The one line a failed command printed on stderr, after checking its exit status."""
+def one_line_error(result: subprocess.CompletedProcess, code: int, stdout: str | None = None) -> str:
+    """The one line a failed command printed on stderr, after checking its exit status
+    (and what it printed on stdout, when `stdout` is given)."""
     assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    if stdout is not None:
+        assert result.stdout == stdout, result.stdout
     assert 'Traceback' not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -59,8 +59,9 @@ class UpCommand(Command):
         from fannode.node.supervisor import Node
         node = Node(topology, Printer(quiet=args.quiet))
         circus = (paths.node_path(args.file, 'circus'), paths.node_path(args.file, 'circus-pub'))
+        endpoints = ('ipc://' + circus[0], 'ipc://' + circus[1])
         try:
-            return asyncio.run(node.run(tuple('ipc://' + p for p in circus), paths.control_endpoint(args.file)))
+            return asyncio.run(node.run(endpoints, paths.control_endpoint(args.file)))
         finally:
             for path in circus + (paths.node_path(args.file, 'control'), lock.name):
                 if os.path.exists(path):

@@ -61,7 +61,7 @@ class NodeClient:
 
 def request(endpoint: str, subject: str, body: Any, timeout: float) -> wire.Message | None:
     """Send one request on a fresh DEALER; the reply, or None if none came in time."""
-    socket = zmq.Context.instance().socket(zmq.DEALER)
+    socket: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.DEALER)
     socket.linger = 0
     try:
         socket.connect(endpoint)

@@ -5,17 +5,36 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import Any, Protocol
 
 import zmq
+import zmq.asyncio
 
-from fannode.exceptions import FannodeError, UsageError
 from fannode.core import wire
+from fannode.exceptions import FannodeError, UsageError
+from fannode.node.block import Block
+from fannode.node.output import Printer
+from fannode.node.topology import Topology
+
+
+class Controlled(Protocol):
+    """What the control socket uses of the node (fannode.node.supervisor.Node)."""
+
+    name: str
+    topology: Topology
+    printer: Printer
+    blocks: dict[str, Block]
+
+    def block(self, name: str) -> Block: ...
+
+    async def restart(self, name: str) -> None: ...
+
+    async def reload(self) -> dict[str, Any]: ...
 
 log = logging.getLogger(__name__)
 
 
-async def serve(node, endpoint: str, context) -> None:
+async def serve(node: Controlled, endpoint: str, context: zmq.asyncio.Context) -> None:
     socket = context.socket(zmq.ROUTER)
     path = endpoint[len('ipc://'):]
     if os.path.exists(path):
@@ -38,7 +57,7 @@ async def serve(node, endpoint: str, context) -> None:
         socket.close(linger=0)
 
 
-async def handle(node, subject: str, body: dict[str, Any]) -> Any:
+async def handle(node: Controlled, subject: str, body: dict[str, Any]) -> Any:
     if subject == 'node.ps':
         return {'node': node.name, 'file': node.topology.path, 'registry': node.topology.registry,
                 'pid': os.getpid(), 'blocks': [b.status() for b in node.blocks.values()]}
@@ -60,7 +79,7 @@ async def handle(node, subject: str, body: dict[str, Any]) -> Any:
     if subject == 'node.restart_process':  # one process (fannode top's `r`): stopped, replaced
         pid = body.get('pid')
         for block in node.blocks.values():
-            if pid in block.live:
+            if pid is not None and pid in block.live:
                 index = block.index[pid]
                 node.printer.event('%s.%d: restarting pid %d (fannode top)' % (block.name, index, pid), 'cyan')
                 block.stop_process(pid)

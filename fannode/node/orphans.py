@@ -10,11 +10,14 @@ import ctypes
 import os
 import signal
 import sys
+from typing import Any, Callable
+
+import psutil
 
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with(parent: int):
+def _die_with(parent: int) -> Callable[[], None]:
     libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith('linux') else None
 
     def preexec() -> None:
@@ -25,22 +28,20 @@ def _die_with(parent: int):
     return preexec
 
 
+def _popen(args: Any, preexec_fn: Callable[[], None] | None = None, **kwargs: Any) -> psutil.Popen:
+    """circus' Popen, with the death signal after circus' own preexec function."""
+    mine = _die_with(os.getpid())
+
+    def both() -> None:
+        if preexec_fn is not None:
+            preexec_fn()
+        mine()
+    return psutil.Popen(args, preexec_fn=both, **kwargs)
+
+
 def patch_circus() -> None:
-    """Chain the death signal into every Popen circus makes (called once by the node)."""
+    """Chain the death signal into every Popen circus makes (called by the node; twice
+    changes nothing)."""
     import circus.process
-    import psutil
 
-    if getattr(circus.process.Popen, 'fannode', False):
-        return
-
-    def popen(*args, preexec_fn=None, **kwargs):
-        mine = _die_with(os.getpid())
-
-        def both() -> None:
-            if preexec_fn is not None:
-                preexec_fn()
-            mine()
-        return psutil.Popen(*args, preexec_fn=both, **kwargs)
-
-    popen.fannode = True
-    circus.process.Popen = popen
+    circus.process.Popen = _popen

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
 import zmq
@@ -15,7 +16,11 @@ import zmq.asyncio
 from fannode.core import wire
 from fannode.hub.client import hub_endpoint
 
+if TYPE_CHECKING:
+    from kazoo.client import KazooClient
+
 _ids = itertools.count(1)
+_T = TypeVar('_T')
 
 
 class HubProbe:
@@ -27,24 +32,24 @@ class HubProbe:
         self.socket: zmq.asyncio.Socket | None = None
         self.lock = asyncio.Lock()  # a reply must reach the call that asked for it
 
-    def _reset(self) -> None:
+    def _reset(self) -> zmq.asyncio.Socket:
         if self.socket is not None:
             self.socket.close(linger=0)
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.connect(self.endpoint)
+        return self.socket
 
-    async def call(self, method: str, timeout: float = 1.0, **body):
+    async def call(self, method: str, timeout: float = 1.0, **body: Any) -> Any:
         async with self.lock:
             return await self._call(method, timeout, body)
 
-    async def _call(self, method: str, timeout: float, body: dict):
-        if self.socket is None:
-            self._reset()
+    async def _call(self, method: str, timeout: float, body: dict[str, Any]) -> Any:
+        socket = self.socket if self.socket is not None else self._reset()
         msg = wire.Message(wire.REQ, next(_ids), 'hub.' + method, body, deadline_ms=int(timeout * 1000))
-        await self.socket.send(msg.encode())
+        await socket.send(msg.encode())
         while True:
             try:
-                frame = await asyncio.wait_for(self.socket.recv(), timeout)
+                frame = await asyncio.wait_for(socket.recv(), timeout)
             except asyncio.TimeoutError:
                 self._reset()  # a late reply must not answer the next request
                 return None
@@ -82,9 +87,9 @@ class ZookeeperProbe:
     def __init__(self, url: str):
         from fannode.discovery.zookeeper import parse_url
         self.hosts, self.prefix = parse_url(url)
-        self.zk = None
+        self.zk: KazooClient | None = None
 
-    def _client(self):
+    def _client(self) -> KazooClient:
         from kazoo.client import KazooClient
         if self.zk is None:
             zk = KazooClient(hosts=self.hosts, timeout=10.0)
@@ -92,7 +97,7 @@ class ZookeeperProbe:
             self.zk = zk
         return self.zk
 
-    def _instances(self) -> list[tuple[str, dict]]:
+    def _instances(self) -> list[tuple[str, Any]]:  # path, its JSON
         import json
         from kazoo.exceptions import NoNodeError
         zk, root = self._client(), self.prefix + '/services'
@@ -110,7 +115,7 @@ class ZookeeperProbe:
                     pass
         return found
 
-    async def _run(self, func, *args):
+    async def _run(self, func: Callable[..., _T], *args: Any) -> _T | None:
         try:
             return await asyncio.get_running_loop().run_in_executor(None, func, *args)
         except Exception:  # ZooKeeper away: nothing is ready, nothing forgotten, for now
@@ -126,10 +131,11 @@ class ZookeeperProbe:
     async def forget(self, pid: int, host: str) -> None:
         def delete() -> None:
             from kazoo.exceptions import NoNodeError
+            zk = self._client()  # the one _instances() asks
             for path, info in self._instances():
                 if info.get('pid') == pid and info.get('host') == host:
                     try:
-                        self.zk.delete(path)
+                        zk.delete(path)
                     except NoNodeError:
                         pass
         await self._run(delete)
@@ -144,7 +150,10 @@ class ZookeeperProbe:
                 pass
 
 
-def probe_for(url: str, context: zmq.asyncio.Context):
+Probe = HubProbe | ZookeeperProbe  # what the node asks about registrations
+
+
+def probe_for(url: str, context: zmq.asyncio.Context) -> Probe | None:
     """What the node asks about registrations, by the registry's URL scheme."""
     if url.startswith('hub://'):
         return HubProbe(url, context)

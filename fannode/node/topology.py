@@ -1,5 +1,5 @@
-"""node.yml, the topology of `fannode up`: what to run, checked up front, and what changed
-between two versions of the file (for live edits).
+"""node.yml, the topology of `fannode up`: what to run, checked up front (what changed
+between two versions of it, for live edits, is fannode.node.changes).
 
 Every error is a one-line ConfigError ``node.yml:LINE: key.path: message``.
 """
@@ -309,21 +309,23 @@ def _ready(block: Config, used: tuple[str, ...]) -> ReadyCheck:
             raise ready.error(kind, 'expected true (leave ready out to only wait for the start)')
         target = None
     elif kind == 'tcp':
-        target = ready.require(kind, (int, str))
-        port = target
-        if isinstance(target, str):
-            host, _, port = target.rpartition(':')
-            port = int(port) if host and port.isdigit() else 0
+        address: int | str = ready.require(kind, (int, str))
+        port = address if isinstance(address, int) else 0
+        if isinstance(address, str):
+            host, _, digits = address.rpartition(':')
+            port = int(digits) if host and digits.isdigit() else 0
         if not 1 <= port <= 65535:
-            raise ready.error(kind, "expected a port 1..65535 or 'host:port', got %r" % (target,))
+            raise ready.error(kind, "expected a port 1..65535 or 'host:port', got %r" % (address,))
+        target = address
     elif kind == 'http':
-        target = ready.require(kind, str)
-        # a '/path' stays as written: the supervisor puts it on the port it actually bound
-        if target.startswith('/') and not used:
+        url: str = ready.require(kind, str)
+        # a '/path' stays as written: the block puts it on the port it actually bound
+        if url.startswith('/') and not used:
             raise ready.error(kind, 'a path needs a socket on the instance (sockets: [...]) '
                                     'or a full http:// URL')
-        if not target.startswith(('/', 'http://', 'https://')):
-            raise ready.error(kind, "expected an http:// URL or a '/path', got %r" % target)
+        if not url.startswith(('/', 'http://', 'https://')):
+            raise ready.error(kind, "expected an http:// URL or a '/path', got %r" % url)
+        target = url
     else:
         target = ready.require(kind, str)
         if not target:
@@ -346,69 +348,3 @@ def _check_cycles(instances: Config, specs: dict[str, InstanceSpec]) -> None:
 
     for name in specs:
         visit(name, [])
-
-
-# ---------------------------------------------------------------- live edits
-
-_RESTART_FIELDS = ('command', 'env', 'cwd', 'sockets', 'stop_timeout')  # argv follows command
-_IN_PLACE_FIELDS = ('restart', 'max_restarts', 'ready', 'depends_on')
-
-
-@dataclass
-class Changes:
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    restarted: list[str] = field(default_factory=list)
-    scaled: dict[str, int] = field(default_factory=dict)
-    updated: list[str] = field(default_factory=list)
-    node: list[str] = field(default_factory=list)
-    # for describe(): name → 'command, env changed'; name → the count before scaling
-    reasons: dict[str, str] = field(default_factory=dict, repr=False)
-    was: dict[str, int] = field(default_factory=dict, repr=False)
-
-    @property
-    def empty(self) -> bool:
-        return not (self.added or self.removed or self.restarted or self.scaled
-                    or self.updated or self.node)
-
-    def describe(self) -> list[str]:
-        lines = ['%s: added' % n for n in self.added]
-        lines += ['%s: removed' % n for n in self.removed]
-        lines += ['%s: restarted (%s)' % (n, self.reasons.get(n, 'changed')) for n in self.restarted]
-        lines += ['%s: %s → %d processes' % (n, self.was.get(n, '?'), c) for n, c in self.scaled.items()]
-        lines += ['%s: updated (%s)' % (n, self.reasons.get(n, 'changed')) for n in self.updated]
-        return lines  # node reasons are not applied: callers report them apart
-
-
-def diff(old: Topology, new: Topology) -> Changes:
-    changes = Changes()
-    changes.added = [n for n in new.instances if n not in old.instances]
-    changes.removed = [n for n in old.instances if n not in new.instances]
-    for name, spec in new.instances.items():
-        before = old.instances.get(name)
-        if before is None:
-            continue
-        changed = [f for f in _RESTART_FIELDS if getattr(before, f) != getattr(spec, f)]
-        if changed:  # the restart starts the new count too
-            changes.restarted.append(name)
-            changes.reasons[name] = '%s changed' % ', '.join(changed)
-            continue
-        if before.numprocesses != spec.numprocesses:
-            changes.scaled[name] = spec.numprocesses
-            changes.was[name] = before.numprocesses
-        in_place = [f for f in _IN_PLACE_FIELDS if getattr(before, f) != getattr(spec, f)]
-        if in_place:  # also when scaled: the scaled processes follow the new options
-            changes.updated.append(name)
-            changes.reasons[name] = '%s changed' % ', '.join(in_place)
-    for key in ('registry', 'events'):
-        if getattr(old, key) != getattr(new, key):
-            changes.node.append('%s changed: %s → %s' % (key, getattr(old, key), getattr(new, key)))
-    in_use = {s for spec in old.instances.values() for s in spec.sockets}
-    for name, sock in old.sockets.items():
-        now = new.sockets.get(name)
-        if now is None and name in in_use:
-            changes.node.append('socket %s removed while in use' % name)
-        elif now is not None and (now.host, now.port) != (sock.host, sock.port):
-            changes.node.append('socket %s changed: %s:%d → %s:%d'
-                                % (name, sock.host, sock.port, now.host, now.port))
-    return changes

@@ -1,13 +1,15 @@
-"""What `fannode top` shows, and what it asks the cluster to do.
+"""Where `fannode top` gets what it shows (fannode.tui.rows), and how it asks the
+cluster to act.
 
 Textual runs asyncio in the main thread; fannode's clients (registries, RPC connections)
 are gevent-based. So everything that talks to the cluster runs here, in ONE background
 thread with a gevent hub of its own: each interval it lists discovery, asks every
-instance for `get_metrics` at once (with a short timeout: an instance that does not
-answer is 'unresponsive', never a frozen screen), asks the node for `ps` when one runs
-the node.yml, and hands the app an immutable `Snapshot`. The app never waits on the
-network: it calls the request methods (`scale`, `restart`, `follow_logs`, `trace`),
-which only queue work for the thread, and gets the outcome back through `deliver`.
+instance for `get_metrics` at once (fannode.zmqrpc.direct.InstanceCalls, with a short
+timeout: an instance that does not answer is 'unresponsive', never a frozen screen), asks
+the node for `ps` when one runs the node.yml (fannode.node.client.NodeClient), and hands
+the app an immutable `Snapshot`. The app never waits on the network: it calls the
+request methods (`scale`, `restart`, `follow_logs`, `trace`), which only queue work for
+the thread, and gets the outcome back through `deliver`.
 
 `deliver(kind, payload)` is called in this thread; the app turns it into a Textual
 message (post_message is thread-safe and never blocks, so a closing app cannot
@@ -21,320 +23,31 @@ deadlock the thread). Kinds:
 from __future__ import annotations
 
 import collections
-import dataclasses
 import itertools
-import os
 import socket
 import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
+
+from fannode.exceptions import FannodeError, Timeout, UsageError
+from fannode.tui.logfeed import LogFeed, record_filter
+from fannode.tui.rows import LogBatch, Rates, Row, Snapshot, Status, TraceResult, build_rows, is_local
 
 Deliver = Callable[[str, Any], None]
-LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
-BUILTINS = frozenset(('ping', 'status', 'inspect', 'get_metrics'))  # fannode.runtime.container.BUILTINS
-STATE_ORDER = ('failed', 'backoff', 'unresponsive', 'error', 'starting', 'waiting', 'stopping',
-               'degraded', 'ready', 'running', 'stopped')
 
 
-# -- what the app shows: immutable ------------------------------------------------
+class Source(Protocol):
+    """What the app and its screens ask of a source: TopSource, or one serving fixed data
+    (the tests'). Each call only asks; the answers come through `deliver`."""
 
-@dataclasses.dataclass(frozen=True)
-class Row:
-    """One line of the table: a service or node block (`kind` 'service' or 'block',
-    figures summed over its instances) or one of their instances ('instance')."""
+    def attach(self, deliver: Deliver) -> None: ...
+    def stop(self) -> None: ...
+    def scale(self, row: Row, delta: int) -> None: ...
+    def restart(self, row: Row) -> None: ...
+    def follow_logs(self, row: Row | None, level: str | None = None) -> int: ...
+    def stop_logs(self) -> None: ...
+    def trace(self, trace_id: str) -> None: ...
 
-    key: str
-    kind: str
-    name: str
-    group: str = ''                 # the key of the service/block row an instance belongs to
-    count: str = ''                 # 'running/desired' on group rows
-    pid: int | None = None
-    host: str = ''
-    state: str = ''
-    uptime: float | None = None
-    restarts: int | None = None
-    cpu: float | None = None        # percent of one core
-    rss: int | None = None          # bytes
-    rps: float | None = None        # RPC calls per second
-    errors: int | None = None       # failed calls, event handlings, HTTP 5xx since start
-    p99: float | None = None        # ms, RPC
-    eps: float | None = None        # events handled per second (when the instance reports them)
-    hps: float | None = None        # HTTP requests per second (likewise)
-    service: str = ''               # the service, for service and instance rows
-    blocks: tuple[str, ...] = ()    # the node's blocks behind the row
-    instance: str = ''              # the instance id, when discovery lists it
-
-    @property
-    def is_group(self) -> bool:
-        return self.kind != 'instance'
-
-
-@dataclasses.dataclass(frozen=True)
-class Snapshot:
-    rows: tuple[Row, ...]
-    registry: str
-    node: str = ''                  # 'node.yml (pid 123)', or '' when no node runs it
-    node_file: str = 'node.yml'
-    problems: tuple[str, ...] = ()  # registry or node trouble, one line each
-    taken: float = 0.0              # time.time()
-    services: int = 0
-    instances: int = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class Status:
-    text: str
-    ok: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class LogBatch:
-    follow: int                     # which follow_logs() request these answer
-    records: tuple[dict, ...]
-    error: str = ''
-
-
-@dataclasses.dataclass(frozen=True)
-class TraceResult:
-    trace_id: str
-    records: tuple[dict, ...]
-    error: str = ''
-
-
-# -- figures from get_metrics -----------------------------------------------------
-
-@dataclasses.dataclass
-class Figures:
-    calls: int = 0
-    errors: int = 0
-    p99: float | None = None
-    events: int | None = None
-    http: int | None = None
-    cpu: float | None = None
-    rss: int | None = None
-    uptime: float | None = None
-
-
-def _belongs(name: str, service: str) -> bool:
-    """'Greeting.greet' is Greeting's; a name without a service ('GET /greet') is the
-    instance's, so every service it serves."""
-    owner, dot, _ = name.partition('.')
-    return not dot or ' ' in owner or owner == service
-
-
-def figures(metrics: dict[str, Any], service: str) -> Figures:
-    """Counters of `service` in one instance's get_metrics reply; 'event', 'http' and
-    'custom' sections are optional (older instances have only 'rpc' and 'process')."""
-    f = Figures()
-    for name, stats in (metrics.get('rpc') or {}).items():
-        owner, _, method = name.rpartition('.')
-        if owner != service or method in BUILTINS or not isinstance(stats, dict):
-            continue
-        f.calls += stats.get('calls', 0)
-        f.errors += stats.get('errors', 0)
-        if stats.get('calls'):
-            f.p99 = max(f.p99 or 0.0, stats.get('p99_ms', 0.0))
-    for kind in ('event', 'http'):
-        section = metrics.get(kind)
-        if not isinstance(section, dict):
-            continue
-        mine = [s for name, s in section.items() if isinstance(s, dict) and _belongs(name, service)]
-        setattr(f, 'events' if kind == 'event' else 'http', sum(s.get('calls', 0) for s in mine))
-        f.errors += sum(s.get('errors', 0) for s in mine)
-    process = metrics.get('process') or {}
-    f.cpu, f.rss, f.uptime = process.get('cpu_percent'), process.get('rss'), process.get('uptime')
-    return f
-
-
-class Rates:
-    """Per-second rates from counters seen at successive polls."""
-
-    def __init__(self) -> None:
-        self.seen: dict[Any, tuple[float, float]] = {}
-        self.touched: set[Any] = set()
-
-    def rate(self, key: Any, count: float | None, now: float) -> float | None:
-        if count is None:
-            return None
-        self.touched.add(key)
-        before = self.seen.get(key)
-        self.seen[key] = (count, now)
-        if before is None or now <= before[1] or count < before[0]:  # first sight, or restarted
-            return None
-        return (count - before[0]) / (now - before[1])
-
-    def forget_untouched(self) -> None:
-        for key in set(self.seen) - self.touched:
-            del self.seen[key]
-        self.touched.clear()
-
-
-def _add(a: float | None, b: float | None) -> float | None:
-    return b if a is None else a if b is None else a + b
-
-
-def _worst(states: list[str]) -> str:
-    return min(states, key=lambda s: STATE_ORDER.index(s) if s in STATE_ORDER else 0) if states else ''
-
-
-# -- assembling the rows: no I/O, so tests can feed it -----------------------------
-
-def build_rows(services: dict[str, list[Any]], answers: dict[str, Any], ps: dict[str, Any] | None,
-               rates: Rates, now: float, wall: float, local_host: str,
-               local_figures: Callable[[int], tuple[float | None, int | None]] = lambda pid: (None, None),
-               ) -> tuple[Row, ...]:
-    """`services`: discovery ({name: [InstanceInfo]}); `answers`: instance id → its
-    get_metrics reply, or the exception asking raised (missing: not asked yet); `ps`: the
-    node's ps reply or None; `local_figures(pid)`: (cpu %, rss) of a local process that
-    is no instance (a node block like redis, or the hub)."""
-    blocks = {b['name']: b for b in (ps or {}).get('blocks', [])}
-    procs: dict[int, tuple[dict, dict]] = {}  # pid → (block, process), this machine only
-    for block in blocks.values():
-        for proc in block['processes']:
-            procs[proc['pid']] = (block, proc)
-    matched: set[int] = set()
-    rows: list[Row] = []
-    for service in sorted(services):
-        instances = services[service]
-        group = 's:' + service
-        local = {i.id: procs.get(i.pid) if _is_local(i.host, local_host) else None for i in instances}
-        mine = {p[0]['name']: p[0] for p in local.values() if p}
-        children = [_instance_row(service, info, local[info.id], answers.get(info.id), rates, now, wall)
-                    for info in instances]
-        matched.update(i.pid for i in instances if local[i.id])
-        children.sort(key=lambda r: (r.blocks, _index(r.name), r.host, r.pid or 0))
-        registered = {i.pid for i in instances if local[i.id]}
-        for block in mine.values():  # started by the node, not registered yet (or gone already)
-            for proc in block['processes']:
-                if proc['pid'] not in registered:
-                    matched.add(proc['pid'])
-                    children.append(_process_row(block, proc, group, local_host, local_figures,
-                                                 'stopping' if proc['stopping'] else 'starting', service))
-        desired = sum(b['desired'] for b in mine.values()) if mine else None
-        live = [r for r in children if r.state not in ('stopping', 'starting')]
-        states = [b['state'] for b in mine.values()] + [r.state for r in children if r.state in
-                                                        ('unresponsive', 'error')]
-        state = _worst(states) or 'running'
-        if state in ('unresponsive', 'error'):
-            state = 'degraded'
-        rows.append(_group_row(group, 'service', service, children, '%d/%d' % (
-            len(live), desired if desired is not None else len(instances)), state,
-            sum(b['restarts'] for b in mine.values()) if mine else None, service, tuple(mine)))
-        rows.extend(children)
-    for block in blocks.values():  # the node's other blocks: the hub, redis, unregistered services
-        pids = [p['pid'] for p in block['processes']]
-        if pids and all(pid in matched for pid in pids):
-            continue
-        if not pids and any(block['name'] in r.blocks for r in rows):
-            continue
-        group = 'b:' + block['name']
-        children = [_process_row(block, proc, group, local_host, local_figures,
-                                 'stopping' if proc['stopping'] else 'running' if proc['ready'] else 'starting')
-                    for proc in block['processes'] if proc['pid'] not in matched]
-        rows.append(_group_row(group, 'block', block['name'], children,
-                               '%d/%d' % (block['running'], block['desired']), block['state'],
-                               block['restarts'], '', (block['name'],)))
-        rows.extend(children)
-    rates.forget_untouched()
-    return tuple(rows)
-
-
-def _instance_row(service: str, info: Any, proc: tuple[dict, dict] | None, answer: Any, rates: Rates,
-                  now: float, wall: float) -> Row:
-    """One instance from discovery: its get_metrics `answer` (a reply, an exception, or
-    None when not asked yet), its node block and process in `proc` when the node runs it."""
-    answered = isinstance(answer, dict)
-    f = figures(answer, service) if answered else Figures()
-    if proc is not None and proc[1]['stopping']:
-        state = 'stopping'
-    elif isinstance(answer, BaseException):
-        state = 'unresponsive' if _no_answer(answer) else 'error'
-    else:
-        state = 'running' if answered else 'starting'
-    uptime = f.uptime if f.uptime is not None else (wall - info.started if info.started else None)
-    return Row(key='i:%s:%s' % (service, info.id), kind='instance', group='s:' + service,
-               name='%s.%d' % (proc[0]['name'], proc[1]['index']) if proc else info.id[:8],
-               pid=info.pid or None, host=info.host, state=state, uptime=uptime, cpu=f.cpu, rss=f.rss,
-               errors=f.errors if answered else None, p99=f.p99,
-               rps=rates.rate(('rpc', info.id, service), f.calls if answered else None, now),
-               eps=rates.rate(('event', info.id, service), f.events, now),
-               hps=rates.rate(('http', info.id, service), f.http, now),
-               service=service, blocks=(proc[0]['name'],) if proc else (), instance=info.id)
-
-
-def _is_local(host: str, local_host: str) -> bool:
-    return host in (local_host, 'localhost', '127.0.0.1', '')
-
-
-def _no_answer(exc: BaseException) -> bool:
-    from fannode.exceptions import ConnectionLost, Timeout
-    return isinstance(exc, (Timeout, ConnectionLost))
-
-
-def _index(name: str) -> int:
-    tail = name.rpartition('.')[2]
-    return int(tail) if tail.isdigit() else 0
-
-
-def _process_row(block: dict, proc: dict, group: str, local_host: str,
-                 local_figures: Callable[[int], tuple[float | None, int | None]], state: str,
-                 service: str = '') -> Row:
-    cpu, rss = local_figures(proc['pid'])
-    return Row(key='p:%s:%d' % (group, proc['pid']), kind='instance', group=group,
-               name='%s.%d' % (block['name'], proc['index']), pid=proc['pid'], host=local_host, state=state,
-               uptime=proc['uptime'], cpu=cpu, rss=rss, service=service, blocks=(block['name'],))
-
-
-def _group_row(key: str, kind: str, name: str, children: list[Row], count: str, state: str,
-               restarts: int | None, service: str, blocks: tuple[str, ...]) -> Row:
-    total: dict[str, Any] = {'cpu': None, 'rss': None, 'rps': None, 'errors': None, 'eps': None, 'hps': None}
-    for row in children:
-        for field in total:
-            total[field] = _add(total[field], getattr(row, field))
-    p99s = [r.p99 for r in children if r.p99 is not None]
-    return Row(key=key, kind=kind, name=name, count=count, state=state, restarts=restarts,
-               p99=max(p99s) if p99s else None, service=service, blocks=blocks, **total)
-
-
-# -- the log pipeline, in one place -------------------------------------------------
-
-class LogFeed:
-    """The log pane's and trace view's only way to the cluster's logs: the log hubs,
-    through fannode.logs.client.LogClient (gevent; used from the source's thread).
-    Without that module `available` is False and the views say why in one line."""
-
-    def __init__(self, registry_url: str):
-        self.registry_url = registry_url
-        self.client: Any = None
-        self.problem = ''
-        try:
-            from fannode.logs.client import LogClient  # type: ignore[import-not-found]
-        except ImportError:
-            self.problem = 'logs are not available: this fannode has no log pipeline (fannode.logs)'
-            return
-        try:
-            self.client = LogClient(registry_url)
-        except Exception as e:  # noqa: BLE001 - whatever it raises, the pane says it in one line
-            self.problem = 'logs are not available: %s' % (e,)
-
-    @property
-    def available(self) -> bool:
-        return self.client is not None
-
-    def follow(self, callback: Callable[[dict], None], services: tuple[str, ...] = (),
-               level: str | None = None, history: int = 200) -> Any:
-        return self.client.follow(callback, services=tuple(services), level=level or '', history=history)
-
-    def trace(self, trace_id: str, timeout: float = 2.0) -> list[dict]:
-        return list(self.client.trace(trace_id, timeout=timeout))
-
-    def close(self) -> None:
-        close = getattr(self.client, 'close', None)
-        if close is not None:
-            close()
-
-
-# -- the thread ------------------------------------------------------------------
 
 class TopSource:
     """The data source of `fannode top`: see the module's docstring."""
@@ -357,7 +70,6 @@ class TopSource:
         self.last: Snapshot | None = None
         self._jobs: list[Any] = []
         self._services: dict[str, list[Any]] = {}
-        self._connections: dict[str, Any] = {}
         self._rates = Rates()
         self._ps: dict[str, Any] | None = None
         self._pending: dict[str, tuple[int, float]] = {}  # block → (count asked, when)
@@ -448,19 +160,16 @@ class TopSource:
 
     def _open(self) -> None:
         from fannode.discovery import get_registry
-        from fannode.zmqrpc.connection import shared_context
-        from fannode.node import paths
-        self._context = shared_context()
-        self._endpoint = paths.control_endpoint(self.node_file)
+        from fannode.node.client import NodeClient
+        from fannode.zmqrpc.direct import InstanceCalls
+        self.node = NodeClient(self.node_file)
+        self._calls = InstanceCalls()  # connections kept between polls
         self.registry = get_registry(self.registry_url)
         self.registry.services()  # the first contact: an absent hub is an error at start
 
     def _close(self) -> None:
         self._stop_follow()
-        if self._logs is not None:
-            self._logs.close()
-        for conn in self._connections.values():
-            conn.close()
+        self._calls.close()
         self.registry.close()
 
     def _drain(self) -> None:
@@ -485,7 +194,6 @@ class TopSource:
             self._guarded(work, *args)
 
     def _guarded(self, work: Callable[..., Any], *args: Any) -> None:
-        from fannode.exceptions import FannodeError
         try:
             work(*args)
         except FannodeError as e:
@@ -510,8 +218,6 @@ class TopSource:
 
     def poll(self) -> Snapshot:
         import gevent
-
-        from fannode.exceptions import FannodeError
         problems = []
         ps_job = gevent.spawn(_caught, self._node_ps)
         try:
@@ -520,7 +226,7 @@ class TopSource:
         except FannodeError as e:  # keep showing the last ones known, and say so
             problems.append(str(e))
         instances = {i.id: i for found in self._services.values() for i in found}
-        self._retire(instances)
+        self._calls.keep_only({i.endpoint for i in instances.values()})  # those that left discovery
         serves = {i.id: name for name, found in self._services.items() for i in found}
         asks = {iid: gevent.spawn(_caught, self._get_metrics, info.endpoint, serves[iid])
                 for iid, info in instances.items()}
@@ -529,7 +235,7 @@ class TopSource:
         for iid, job in asks.items():
             if not job.ready():
                 job.kill(block=False)
-            answers[iid] = job.value if job.ready() else _timeout('no metrics within %gs' % self.timeout)
+            answers[iid] = job.value if job.ready() else Timeout('no metrics within %gs' % self.timeout)
         if not ps_job.ready():
             ps_job.kill(block=False)
         ps, node_problem = ps_job.value if ps_job.ready() else (None, 'the node did not answer in time')
@@ -544,33 +250,21 @@ class TopSource:
 
     def _node_ps(self) -> tuple[dict | None, str]:
         """The node's ps, or None when no node runs node.yml (not a problem)."""
-        if not os.path.exists(self._endpoint[len('ipc://'):]):
+        if not self.node.running:
             return None, ''
         try:
-            return self._control('ps', timeout=max(self.timeout, 0.5)), ''
+            return self._blocking(self.node.ps, timeout=max(self.timeout, 0.5)), ''
         except Exception as e:  # noqa: BLE001 - said in the status line
             return None, str(e)
 
-    def _control(self, method: str, timeout: float = 30.0, **body: Any) -> Any:
-        """control.call (plain blocking pyzmq) in a worker thread, so our loop goes on."""
+    def _blocking(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """A NodeClient call (plain blocking pyzmq) in a worker thread, so our loop goes on."""
         import gevent
-        from fannode.node import control
-        return gevent.get_hub().threadpool.apply(control.call, (self._endpoint, method, timeout), body)
+        return gevent.get_hub().threadpool.apply(call, args, kwargs)
 
     def _get_metrics(self, endpoint: str, service: str) -> dict:
         """Any service an instance serves answers get_metrics the same: the process's."""
-        from fannode.zmqrpc.connection import Connection
-        from fannode.zmqrpc.direct import call_on
-        conn = self._connections.get(endpoint)
-        if conn is None:
-            conn = self._connections[endpoint] = Connection(self._context, endpoint)
-        return call_on(conn, '%s.get_metrics' % service, {}, self.timeout)
-
-    def _retire(self, instances: dict[str, Any]) -> None:
-        """Close connections to endpoints that left discovery."""
-        wanted = {i.endpoint for i in instances.values()}
-        for endpoint in set(self._connections) - wanted:
-            self._connections.pop(endpoint).close()
+        return self._calls.call(endpoint, '%s.get_metrics' % service, {}, self.timeout)
 
     def _local_figures(self, pid: int) -> tuple[float | None, int | None]:
         """cpu % and rss of a process of the node that is not an instance (the hub, redis)."""
@@ -590,14 +284,12 @@ class TopSource:
     # -- actions ----------------------------------------------------------------
 
     def _need_node(self) -> dict[str, Any]:
-        from fannode.exceptions import FannodeError
         ps = self._ps
         if ps is None:
             raise FannodeError('no node running for %s: scale and restart need `fannode up`' % self.node_file)
         return ps
 
     def _do_scale(self, row: Row, delta: int) -> None:
-        from fannode.exceptions import FannodeError
         ps = self._need_node()
         if not row.blocks:
             raise FannodeError('%s is not run by the node for %s' % (row.name, self.node_file))
@@ -610,19 +302,18 @@ class TopSource:
         if count < 0:
             raise FannodeError('%s already runs no process' % name)
         self._pending[name] = (count, time.monotonic())
-        done = self._control('scale', name=name, count=count)
+        done = self._blocking(self.node.scale, name, count)
         self.deliver('status', Status('%s: %d → %d processes' % (done['name'], done['before'], done['count'])))
 
     def _do_restart(self, row: Row) -> None:
-        from fannode.exceptions import FannodeError, UsageError
         self._need_node()
         if not row.blocks:
             raise FannodeError('%s is not run by the node for %s' % (row.name, self.node_file))
         if row.kind == 'instance':
-            if row.pid is None or not _is_local(row.host, self.local_host):
+            if row.pid is None or not is_local(row.host, self.local_host):
                 raise FannodeError('%s runs on %s, not under this node' % (row.name, row.host))
             try:
-                done = self._control('restart_process', pid=row.pid)
+                done = self._blocking(self.node.restart_process, row.pid)
             except UsageError as e:
                 if 'no method' in str(e):
                     raise FannodeError('this node cannot restart one process; R restarts %s' % row.blocks[0])
@@ -631,7 +322,7 @@ class TopSource:
             return
         for name in row.blocks:
             self.deliver('status', Status('restarting %s…' % name))
-            self._control('restart', name=name)
+            self._blocking(self.node.restart, name)
             self.deliver('status', Status('%s restarted' % name))
 
     # -- logs and traces ----------------------------------------------------------
@@ -649,7 +340,7 @@ class TopSource:
         if not feed.available:
             self.deliver('logs', LogBatch(number, (), feed.problem))
             return
-        keep = _record_filter(row)
+        keep = record_filter(row)
         services = (row.service,) if row is not None and row.service else ()
 
         def take(record: dict) -> None:
@@ -700,20 +391,3 @@ def _caught(work: Callable[..., Any], *args: Any) -> Any:
         return work(*args)
     except Exception as e:  # noqa: BLE001 - the caller looks at it
         return e
-
-
-def _timeout(message: str) -> BaseException:
-    from fannode.exceptions import Timeout
-    return Timeout(message)
-
-
-def _record_filter(row: Row | None) -> Callable[[dict], bool]:
-    """Records of the row: every record for a group row (the feed filters by service),
-    the instance's own for an instance row, the block's for a node block."""
-    if row is None:
-        return lambda record: True
-    if row.kind == 'instance':
-        return lambda record: record.get('pid') == row.pid and (not row.host or record.get('host') in (row.host, None))
-    if row.kind == 'block':
-        return lambda record: record.get('service') == row.name or record.get('instance', '').startswith(row.name + '.')
-    return lambda record: True

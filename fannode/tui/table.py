@@ -194,10 +194,10 @@ class RowTable(ScrollView, can_focus=True):
         key = self.keys[index]
         if index == self.cursor_row:  # one line, drawn on its own: the cursor's colours win
             strip = self._strip(self.rows[key], base + self.get_component_rich_style('row-table--cursor'))
+        elif key in self._strips:
+            strip = self._strips[key]
         else:
-            strip = self._strips.get(key)
-            if strip is None:
-                strip = self._strips[key] = self._strip(self.rows[key], base)
+            strip = self._strips[key] = self._strip(self.rows[key], base)
         return strip.crop_extend(scroll_x, scroll_x + width, base).apply_offsets(scroll_x, y)
 
     # -- the cursor ------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import FANNODE, output, wait_until
+from conftest import FANNODE, one_line_error, output, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -115,13 +115,6 @@ def test_builtin_methods_answer_on_every_instance(two):
     assert metrics['rpc']['Greeting.whoami']['calls'] >= 1
     assert metrics['rpc']['Greeting.whoami']['p99_ms'] > 0
 
-
-def one_line_error(result, code: int) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert 'Traceback' not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 # A generous --timeout: an error that came from waiting it out would take 10 s or more.

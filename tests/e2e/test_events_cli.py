@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import FANNODE, output, wait_until
+from conftest import FANNODE, one_line_error, output, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -114,13 +114,6 @@ def _ready(cluster) -> int:
     finally:
         link.close()
 
-
-def one_line_error(result, code: int) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert 'Traceback' not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 @pytest.mark.parametrize('args, code, message', [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -15,8 +16,11 @@ import pytest
 
 from conftest import FANNODE, ROOT, free_port, wait_until
 
-from fannode.node.client import request
 from fannode.hub.client import hub_endpoint
+from fannode.node.block import BACKOFF_CAP, BACKOFF_FIRST
+from fannode.node.client import request
+
+pytestmark = pytest.mark.e2e
 
 
 def workshop(hub: str, web_port: int, greeting: int = 3, listen: int = 4, web: int = 2, extra: str = '') -> str:
@@ -274,7 +278,20 @@ instances:
     assert 'restarting in' in out  # backed off between tries
     assert out.count('crasher.1 started') == 4  # the first start and 3 restarts, then no more
     assert 'crasher.1 │ boom' in out and 'exited with status 3' in out
-    time.sleep(1.0)  # nothing more is spawned after it failed
+    # Nothing more is spawned after it failed: watched for longer than the backoff a 4th
+    # restart would have waited (failure 4: 0.5 s × 2², up to +20%) plus a spawn, and
+    # failing on the first pid that was not there when it failed.
+    wait_until(lambda: node.ps()['crasher']['state'] == 'failed', timeout=5, message='crasher failed in ps')
+
+    def pids() -> set[int]:
+        started = re.findall(r'crasher\.1 started \(pid (\d+)\)', node.output())
+        return {int(pid) for pid in started} | {p['pid'] for p in node.ps()['crasher']['processes']}
+
+    spawned = pids()
+    deadline = time.monotonic() + min(BACKOFF_CAP, BACKOFF_FIRST * 2 ** 2) * 1.2 + 1.0
+    while time.monotonic() < deadline:  # each look runs `fannode ps`: no sleep needed between
+        new = pids() - spawned
+        assert not new, 'spawned after crasher failed: pid %s' % ', '.join(map(str, sorted(new)))
     assert node.output().count('crasher.1 started') == 4
     ps = node.ps()['crasher']
     assert ps['state'] == 'failed' and 'exited with status 3 4 times in a row' in ps['failed']

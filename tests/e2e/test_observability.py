@@ -13,6 +13,8 @@ import pytest
 from conftest import FANNODE, ROOT, output, wait_until
 from test_node import Node, workshop
 
+pytestmark = pytest.mark.e2e
+
 TRACE = re.compile(r'\[([0-9a-f]{8})\]')
 
 

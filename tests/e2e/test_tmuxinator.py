@@ -14,9 +14,9 @@ import pytest
 
 from conftest import ROOT, free_port, wait_until
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     (shutil.which('tmux') is None or shutil.which('tmuxinator') is None) and os.environ.get('CI') != 'true',
-    reason='tmux and tmuxinator are not installed (apt-get install tmux tmuxinator)')
+    reason='tmux and tmuxinator are not installed (apt-get install tmux tmuxinator)')]
 
 
 class Session:

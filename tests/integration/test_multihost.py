@@ -15,6 +15,8 @@ import pytest
 
 from fannode.testing import wait_until as _wait_until
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 PROVISION = ROOT / 'scripts' / 'provision'
 A_IP, B_IP = '10.77.0.1', '10.77.0.2'

@@ -15,6 +15,8 @@ from fannode.tui.source import TopSource
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'tui'))
 from top_helpers import E2ENode, column, greeting_node as node_yml, run, table_rows, until  # noqa: E402
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def node(zookeeper, rabbitmq, tmp_path, monkeypatch):

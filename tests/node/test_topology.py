@@ -3,8 +3,8 @@ import textwrap
 import pytest
 
 from fannode.exceptions import ConfigError
-from fannode.node.topology import (
-    HUB_BLOCK, Changes, InstanceSpec, ReadyCheck, SocketSpec, Topology, diff, load, loads)
+from fannode.node.changes import Changes, diff
+from fannode.node.topology import HUB_BLOCK, InstanceSpec, ReadyCheck, SocketSpec, Topology, load, loads
 from fannode.settings import DEFAULT_HUB
 
 EXAMPLE = '''\

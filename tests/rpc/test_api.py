@@ -266,7 +266,8 @@ def test_pool_size_bounds_the_requests_running_at_once(hub_url, client):
     try:
         started = time.monotonic()
         futures = [client.proxy('Greeting').slow.defer(seconds=0.3) for _ in range(3)]
-        gevent.sleep(0.15)
+        wait_until(lambda: container.rpc.server.in_flight() == 2)
+        assert not any(f.ready() for f in futures)
         assert container.rpc.server.in_flight() == 2  # the third waits for a free worker
         assert [f.get() for f in futures] == [0.3] * 3
         assert 0.6 <= time.monotonic() - started < 1.5  # two rounds, not one

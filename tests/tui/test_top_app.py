@@ -6,8 +6,11 @@ import dataclasses
 
 from top_helpers import FixedSource, cell, column, fixed_snapshot, run, table_rows, until
 
-from fannode.tui.app import HelpScreen, LogScreen, TopApp, TraceScreen
-from fannode.tui.source import Row
+from fannode.tui.app import TopApp
+from fannode.tui.rows import Row
+from fannode.tui.screens.help import HelpScreen
+from fannode.tui.screens.logs import LogScreen
+from fannode.tui.screens.trace import TraceScreen
 from fannode.tui.table import RowTable
 
 

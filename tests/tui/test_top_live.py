@@ -17,14 +17,18 @@ from fannode.tui.source import TopSource
 
 pytestmark = pytest.mark.e2e
 
+# Calls Greeting about every 10 ms until the test leaves the file argv[1] (at most argv[2] s).
 LOAD = '''
-import sys, time
+import os, sys
 import fannode
+from fannode.testing import wait_until
 greeting = fannode.proxy('Greeting', timeout=2)
-end = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < end:
+
+def greeted_and_told_to_stop():
     greeting.greet(name='top')
-    time.sleep(0.01)
+    return os.path.exists(sys.argv[1])
+
+wait_until(greeted_and_told_to_stop, float(sys.argv[2]), 'the test to stop the load', interval=0.01)
 '''
 
 
@@ -57,8 +61,9 @@ def top(monkeypatch, tmp_path):
 def test_live_numbers_from_instances_on_a_hub_without_a_node(cluster, top, tmp_path):
     cluster.start_hub()
     pids = {cluster.start_instance().pid, cluster.start_instance().pid}
-    load = subprocess.Popen([sys.executable, '-c', LOAD, '60'], env=cluster.env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    stop = tmp_path / 'load.stop'
+    load = subprocess.Popen([sys.executable, '-c', LOAD, str(stop), '60'], env=cluster.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     app = top(cluster.url, str(tmp_path / 'node.yml'))
 
     async def test(pilot):
@@ -87,8 +92,12 @@ def test_live_numbers_from_instances_on_a_hub_without_a_node(cluster, top, tmp_p
     try:
         run(app, test)
     finally:
-        load.kill()
-        load.wait()
+        stop.touch()
+        try:
+            load.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            load.kill()
+            load.wait()
 
 
 def test_plus_minus_and_restarts_through_a_running_node(top, tmp_path):

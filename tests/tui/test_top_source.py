@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fannode.discovery.base import InstanceInfo
 from fannode.exceptions import RemoteError
-from fannode.tui.source import Rates, build_rows, figures
+from fannode.tui.rows import Rates, build_rows, figures
 
 
 def test_figures_take_a_services_own_calls_and_treat_new_sections_as_optional():

@@ -15,7 +15,7 @@ from test_node import Node as E2ENode  # noqa: E402
 
 from fannode.discovery.base import InstanceInfo
 from fannode.exceptions import Timeout
-from fannode.tui.source import LEVELS, LogBatch, Rates, Snapshot, Status, TraceResult, build_rows
+from fannode.tui.rows import LEVELS, LogBatch, Rates, Snapshot, Status, TraceResult, build_rows
 
 SIZE = (160, 45)
 MiB = 1048576
@@ -110,7 +110,7 @@ def trace_records(trace_id: str) -> list[dict]:
 
 
 class FixedSource:
-    """The source interface of fannode.tui.source.TopSource, serving fixed data at once and
+    """A source (fannode.tui.source.Source, as TopSource) serving fixed data at once and
     recording what the app asked for."""
 
     def __init__(self, snapshot: Snapshot | None = None, records: list[dict] | None = None):

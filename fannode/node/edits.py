@@ -1,0 +1,91 @@
+"""Live edits of node.yml: the node watches the file and, when it is saved, applies only
+what changed (fannode.node.changes). A broken file changes nothing; changes to the node
+itself (registry, events, sockets in use) are reported and wait for a restart."""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from typing import Any, Protocol
+
+from fannode.exceptions import ConfigError
+from fannode.node.changes import diff
+from fannode.node.topology import load
+
+from fannode.node.block import Block
+from fannode.node.output import Printer
+from fannode.node.topology import InstanceSpec, Topology
+
+
+class Edited(Protocol):
+    """What applying an edit uses of the node (fannode.node.supervisor.Node)."""
+
+    topology: Topology
+    printer: Printer
+    blocks: dict[str, Block]
+
+    async def add(self, spec: InstanceSpec) -> None: ...
+
+    async def remove(self, name: str) -> None: ...
+
+    async def replace(self, name: str, spec: InstanceSpec) -> None: ...
+
+WATCH = 0.25  # seconds between looks at the file: an edit applies within this
+
+
+async def watch(node: Edited) -> None:
+    path = node.topology.path
+    seen = _stamp(path)
+    while True:
+        await asyncio.sleep(WATCH)
+        stamp = _stamp(path)
+        if stamp != seen:
+            seen = stamp
+            await reload(node)
+
+
+def _stamp(path: str) -> tuple[int, ...]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
+async def reload(node: Edited) -> dict[str, Any]:
+    """Re-read node.yml and apply only the difference; a broken file changes nothing."""
+    path = node.topology.path
+    try:
+        new = load(path)
+    except ConfigError as e:
+        node.printer.error('%s; still running the previous topology' % e)
+        return {'applied': [], 'error': str(e)}
+    except OSError as e:
+        node.printer.error('cannot read %s: %s; still running the previous topology' % (path, e.strerror))
+        return {'applied': [], 'error': str(e)}
+    changes = diff(node.topology, new)
+    for reason in changes.node:
+        node.printer.error('%s: not applied; restart `fannode up` for it' % reason)
+    if changes.empty:
+        return {'applied': [], 'ignored': changes.node}
+    applied = changes.describe()
+    for line in applied:
+        node.printer.event('node.yml changed: %s' % line, 'cyan')
+    old = node.topology
+    node.topology = new
+    if changes.node:  # keep what was not applied as it runs
+        node.topology = dataclasses.replace(new, registry=old.registry, events=old.events,
+                                            sockets={**new.sockets, **old.sockets})
+    for name in changes.removed:
+        await node.remove(name)
+    for name in changes.restarted:
+        await node.replace(name, new.instances[name])
+    for name in changes.added:
+        await node.add(new.instances[name])
+    for name, count in changes.scaled.items():
+        block = node.blocks[name]
+        block.spec = new.instances[name]
+        block.scale(count)
+    for name in changes.updated:
+        node.blocks[name].spec = new.instances[name]
+    return {'applied': applied, 'ignored': changes.node}

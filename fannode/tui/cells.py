@@ -1,0 +1,83 @@
+"""How rows and log records look in the tables: each column's (text, Rich style).
+Compared between refreshes, so only rows whose cells changed are drawn again."""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from fannode.tui.rows import Row
+from fannode.tui.table import Cell
+
+STATE_STYLES = {
+    'running': 'green', 'ready': 'green', 'starting': 'yellow', 'waiting': 'yellow', 'backoff': 'yellow',
+    'degraded': 'yellow', 'stopping': 'dim', 'stopped': 'dim', 'unresponsive': 'bold red',
+    'error': 'bold red', 'failed': 'bold red',
+}
+LEVEL_STYLES = {'DEBUG': 'dim', 'INFO': '', 'WARNING': 'yellow', 'ERROR': 'bold red', 'CRITICAL': 'bold white on red'}
+
+
+def num(value: float | None, digits: int = 1) -> str:
+    if value is None:
+        return '-'
+    if abs(value) >= 100:
+        return '%.0f' % value
+    return '%.*f' % (digits, value)
+
+
+def uptime(seconds: float | None) -> str:
+    if seconds is None:
+        return '-'
+    s = int(seconds)
+    if s < 60:
+        return '%ds' % s
+    if s < 3600:
+        return '%dm%02ds' % divmod(s, 60)
+    if s < 86400:
+        return '%dh%02dm' % (s // 3600, s % 3600 // 60)
+    return '%dd%02dh' % (s // 86400, s % 86400 // 3600)
+
+
+def cells(row: Row) -> dict[str, Cell]:
+    """A row of the main table."""
+    group = row.is_group
+    name = row.name if group else '  ' + row.name
+    if row.kind == 'block':
+        name = '%s (node)' % row.name
+    return {
+        'name': (name, 'bold' if group else ''),
+        'count': (row.count, 'bold' if group else ''),
+        'pid': (str(row.pid) if row.pid else '', ''),
+        'host': (row.host, 'dim'),
+        'state': (row.state, STATE_STYLES.get(row.state, '')),
+        'uptime': ('' if group else uptime(row.uptime), ''),
+        'restarts': ('' if row.restarts is None else str(row.restarts), 'yellow' if row.restarts else ''),
+        'cpu': (num(row.cpu), ''),
+        'rss': (num(row.rss / 1048576 if row.rss is not None else None), ''),
+        'rps': (num(row.rps), 'bold' if row.rps else ''),
+        'errors': ('-' if row.errors is None else str(row.errors), 'bold red' if row.errors else ''),
+        'p99': (num(row.p99), ''),
+        'eps': (num(row.eps), ''),
+        'hps': (num(row.hps), ''),
+    }
+
+
+def clock(ts: Any) -> str:
+    if not isinstance(ts, (int, float)):
+        return ''
+    return time.strftime('%H:%M:%S', time.localtime(ts)) + ('%.3f' % (ts % 1))[1:]
+
+
+def who(record: dict) -> str:
+    return str(record.get('instance') or record.get('service') or record.get('pid') or '')
+
+
+def log_cells(record: dict) -> dict[str, Cell]:
+    """A log record (or a span record, said in one line) as the log tables show it."""
+    level = str(record.get('level', ''))
+    msg = str(record.get('msg', ''))
+    if record.get('kind') == 'span':
+        msg = '%s %s %s in %s ms' % (record.get('type', ''), record.get('name', ''), record.get('status', ''),
+                                     num(record.get('duration_ms')))
+    return {'time': (clock(record.get('ts')), ''), 'level': (level, LEVEL_STYLES.get(level, '')),
+            'who': (who(record), 'cyan'), 'trace': (str(record.get('trace') or '')[:8], 'underline magenta'),
+            'msg': (msg.replace('\n', ' ⏎ '), '')}
