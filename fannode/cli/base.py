@@ -12,7 +12,8 @@ import argparse
 class Command:
     name = ''
     help = ''          # one line, for `fannode list`
-    uses_cluster = True  # takes --registry/--events
+    uses_cluster = True  # takes --registry
+    uses_events = False  # takes --events too (commands that emit or consume events)
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         pass

@@ -15,6 +15,7 @@ class EmitCommand(Command):
     """
 
     help = 'Manually emit an event.'
+    uses_events = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('type', metavar='TYPE', help="event type, e.g. 'greeted' or 'order.paid'")

@@ -19,6 +19,7 @@ class InstanceCommand(Command):
     """
 
     help = 'Run a single service instance (one process).'
+    uses_events = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('--config', '-c', required=True, metavar='FILE', help='service config (YAML)')

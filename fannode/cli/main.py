@@ -27,21 +27,30 @@ def build_parser(commands: dict[str, Command]) -> argparse.ArgumentParser:
         prog='fannode', description='Run, find and call fannode services. '
                                     '`fannode list` shows the commands, `fannode help CMD` one of them.')
     parser.add_argument('--version', action='version', version='fannode ' + _version())
-    cluster = argparse.ArgumentParser(add_help=False)
-    group = cluster.add_argument_group('cluster')
-    group.add_argument('--registry', metavar='URL',
-                       help='discovery URL (default: $FANNODE_REGISTRY, then registry: in ./node.yml, '
-                            'then hub://127.0.0.1:4010)')
-    group.add_argument('--events', metavar='URL',
-                       help='event broker URL (default: $FANNODE_EVENTS, then events: in ./node.yml, '
-                            'then the hub the registry names, then hub://127.0.0.1:4010)')
+    registry, events = cluster_options(False), cluster_options(True)
     subparsers = parser.add_subparsers(dest='command', metavar='COMMAND')
     for name, command in commands.items():
+        parents = [events] if command.uses_events else [registry] if command.uses_cluster else []
         sub = subparsers.add_parser(name, help=command.help, description=command.__doc__ or command.help,
-                                    parents=[cluster] if command.uses_cluster else [],
+                                    parents=parents,
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         command.add_arguments(sub)
     return parser
+
+
+def cluster_options(with_events: bool) -> argparse.ArgumentParser:
+    """--registry for every command that talks to the cluster; --events for those that
+    emit or consume events."""
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group('cluster')
+    group.add_argument('--registry', metavar='URL',
+                       help='discovery URL (default: $FANNODE_REGISTRY, then registry: in ./node.yml, '
+                            'then hub://127.0.0.1:4010)')
+    if with_events:
+        group.add_argument('--events', metavar='URL',
+                           help='event broker URL (default: $FANNODE_EVENTS, then events: in ./node.yml, '
+                                'then the hub the registry names, then hub://127.0.0.1:4010)')
+    return parent
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -37,6 +37,7 @@ class ShellCommand(Command):
     """
 
     help = 'A Python shell with proxies to the services, or inside a running instance.'
+    uses_events = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('--remote', '-r', metavar='INSTANCE',

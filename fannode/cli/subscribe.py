@@ -16,6 +16,7 @@ class SubscribeCommand(Command):
     """
 
     help = 'Print events of the given types as they arrive.'
+    uses_events = True
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument('patterns', nargs='+', metavar='PATTERN')

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from fannode.backends import schemes
 from fannode.core.config import Config, load_config, loads_config
 from fannode.settings import DEFAULT_HUB
 
@@ -135,8 +136,9 @@ def _build(config: Config, path: str, base_dir: str) -> Topology:
     if not config:
         raise config.error('', 'empty file; expected %s' % '/'.join(_TOP_KEYS))
     config.check_keys(_TOP_KEYS)
-    registry = _url(config, 'registry', ('hub', 'zookeeper', 'amqp'))
-    events = _url(config, 'events', ('hub', 'amqp', 'local'))
+    # The schemes some installed backend serves: what `fannode discover` and instances accept.
+    registry = _url(config, 'registry', tuple(schemes('fannode.registry')))
+    events = _url(config, 'events', tuple(schemes('fannode.events')))
     if registry is None:
         registry = DEFAULT_HUB
     if events is None or config.get('events') == 'hub':

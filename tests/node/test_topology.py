@@ -190,6 +190,8 @@ def test_urls():
     topo = parse('instances: {}')
     assert topo.registry == topo.events == DEFAULT_HUB
     assert parse('events: local://t\ninstances: {}').events == 'local://t'
+    # Every scheme an installed registry backend serves; the toolkit's local:// among them.
+    assert parse('registry: local://x\ninstances: {}').registry == 'local://x'
 
 
 # ---------------------------------------------------------------- errors
@@ -204,10 +206,11 @@ def test_urls():
      "did you mean 'instances'?"),
     ('instances: [a, b]\n', "node.yml:1: instances: expected a mapping, got list"),
     ('registry: etcd://x\ninstances: {}\n',
-     "node.yml:1: registry: expected 'hub' or a URL with scheme hub://, zookeeper://, amqp://, got 'etcd://x'"),
-    ('registry: local://x\ninstances: {}\n', "node.yml:1: registry: expected 'hub' or a URL"),
+     "node.yml:1: registry: expected 'hub' or a URL with scheme hub://, local://, zookeeper://, got 'etcd://x'"),
+    ('registry: amqp://g:g@rabbit/\ninstances: {}\n',
+     "node.yml:1: registry: expected 'hub' or a URL with scheme hub://, local://, zookeeper://, got 'amqp://"),
     ('registry: 4010\ninstances: {}\n', "node.yml:1: registry: expected str or null, got int 4010"),
-    ('events: hubb\ninstances: {}\n', "node.yml:1: events: expected 'hub' or a URL with scheme hub://"),
+    ('events: hubb\ninstances: {}\n', "node.yml:1: events: expected 'hub' or a URL with scheme amqp://, hub://, local://"),
     ('registry: hub://h:99999\ninstances: {}\n', "node.yml:1: registry: bad URL 'hub://h:99999'"),
     ('instances:\n  -bad: x\n', "node.yml:2: instances.-bad: bad instance name '-bad'"),
     ('instances:\n  hub: x\n', "node.yml:2: instances.hub: 'hub' is reserved for the hub the node runs"),
