@@ -1,13 +1,22 @@
 """`local://name`: an in-process broker, for tests of services without a hub. Every
-backend with the same URL in one process shares one broker."""
+backend with the same URL in one process shares one broker.
+
+It keeps the promises hub:// and amqp:// keep (tests/contracts checks all three). Events
+go through the wire codec both ways, as they do to and from a hub: encoded at emit (so a
+body that cannot be sent is refused there, and later changes to it are not seen), decoded
+afresh for each delivery (so a tuple arrives as a list, and no two deliveries, retries
+included, share a body or headers).
+"""
 from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import gevent
 
-from fannode.core.events import Event
+from fannode.core import serial
+from fannode.core.events import Event, check_pattern
 from fannode.events.base import EventSystem, Handler, Subscription
 from fannode.hub.broker import Broker, Consumer
 
@@ -15,10 +24,14 @@ _brokers: dict[str, Broker] = {}
 _subs: dict[str, Subscription] = {}
 
 
+def _copy(data: Any) -> Any:
+    return serial.loads(serial.dumps(data))
+
+
 def _deliver(consumer: Consumer, queue: str, tag: int, data: dict) -> None:
     sub = _subs.get(consumer.id)
     if sub is not None:
-        event = Event.from_dict(data)
+        event = Event.from_dict(_copy(data))
         event.headers['attempt'] = data.get('attempt', 1)
         sub.dispatch(tag, event)
 
@@ -31,13 +44,15 @@ class LocalEvents(EventSystem):
         self._ticker = gevent.spawn(self._tick)
 
     def emit(self, event: Event, delay: float | None = None) -> None:
-        self.broker.publish(event.to_dict(), delay or 0.0)
+        self.broker.publish(_copy(event.to_dict()), delay or 0.0)
 
     def flush(self, timeout: float) -> bool:
         return True
 
     def subscribe(self, queue: str, patterns: list[str], handler: Handler, *, retry: int = 0,
                   sequential: bool = False, durable: bool = True, exclusive: bool = False) -> Subscription:
+        for pattern in patterns:  # the hub refuses a bad pattern too
+            check_pattern(pattern)
         sub = Subscription(self, uuid.uuid4().hex, queue, list(patterns), handler, retry=retry,
                            sequential=sequential, durable=durable, exclusive=exclusive)
         self.subs[sub.consumer] = _subs[sub.consumer] = sub

@@ -1,10 +1,10 @@
-"""Shared config without a cluster: key and value checks, the local:// backend, and a
-service under test that follows a key."""
+"""Shared config without a cluster: key and value checks, what only local:// does (its keys
+go with the last client of a URL), and a service under test that follows a key. What every
+backend does, local:// included, is in tests/contracts/test_shared_config_contract.py."""
 from __future__ import annotations
 
 import uuid
 
-import gevent
 import pytest
 
 from fannode.exceptions import UsageError
@@ -54,32 +54,6 @@ def local():
         c.close()
 
 
-def test_local_set_get_delete_and_keys(local):
-    cfg = local()
-    assert cfg.get('greeting.style') is None
-    assert cfg.get('greeting.style', 'Hi') == 'Hi'
-    cfg.set('greeting.style', 'Hello')
-    cfg.set('limits.max', 3)
-    cfg.set('greeting.color', {'fg': 'red'})
-    assert cfg.get('greeting.style', 'Hi') == 'Hello'
-    assert cfg.keys() == ['greeting.color', 'greeting.style', 'limits.max']
-    assert cfg.keys('greeting.') == ['greeting.color', 'greeting.style']
-    assert cfg.delete('greeting.style') is True
-    assert cfg.delete('greeting.style') is False
-    assert cfg.get('greeting.style') is None
-    with pytest.raises(UsageError):
-        cfg.set('bad key', 1)
-
-
-def test_local_values_are_copies(local):
-    cfg = local()
-    value = {'a': [1]}
-    cfg.set('k', value)
-    value['a'].append(2)
-    cfg.get('k')['a'].append(3)
-    assert cfg.get('k') == {'a': [1]}
-
-
 def test_local_clients_of_one_url_share_keys_until_the_last_closes(local):
     first, second = local(), local()
     first.set('k', 1)
@@ -88,24 +62,6 @@ def test_local_clients_of_one_url_share_keys_until_the_last_closes(local):
     assert second.get('k') == 1
     second.close()
     assert local().get('k') is None
-
-
-def test_subscribers_hear_of_changes_only(local):
-    writer, reader = local(), local()
-    writer.set('k', 1)
-    seen = []
-    reader.subscribe('k', lambda key, value: seen.append((key, value)))
-    reader.subscribe('other', lambda key, value: seen.append((key, value)))
-    gevent.sleep(0.01)
-    assert seen == []  # the value when subscribed is no change
-    writer.set('k', 2)
-    writer.set('k', 2)  # the same value again: no change
-    writer.set('k', 2.0)  # equal in Python, not in JSON: a change
-    writer.set('unwatched', 1)
-    writer.delete('k')
-    wait_until(lambda: len(seen) == 3)
-    gevent.sleep(0.01)
-    assert seen == [('k', 2), ('k', 2.0), ('k', None)]
 
 
 def test_a_failing_subscriber_is_logged_and_others_still_hear(local, caplog):

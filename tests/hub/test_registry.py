@@ -1,9 +1,8 @@
 """The hub's registry state: leases, versions and change notifications."""
 from __future__ import annotations
 
-import time
-
 from fannode.hub.registry import RegistryState
+from fannode.testing import wait_until
 
 
 def info(id, services=('Greeting',), started=0.0):
@@ -59,10 +58,13 @@ def test_missed_heartbeats_expire_an_instance_and_heartbeats_keep_it():
     s.watch(b'peer', ['Greeting'])
     s.register(info('kept'))
     s.register(info('dropped'))
-    deadline = time.monotonic() + 0.2
-    while time.monotonic() < deadline:
+
+    def beat():
         assert s.heartbeat(['kept']) == []
         s.expire()
+        return 'dropped' not in s.instances  # its lease ran out, so did the one of 'kept'
+
+    wait_until(beat, 2, 'the silent instance to expire')
     assert [i['id'] for i in s.lookup('Greeting')] == ['kept']
     assert [i['id'] for i in sent[-1][2]['instances']] == ['kept']
 
@@ -76,7 +78,11 @@ def test_heartbeat_names_instances_the_hub_does_not_know():
 def test_watchers_that_stop_syncing_are_forgotten():
     s, sent = state(watch_ttl=0.01)
     s.watch(b'peer', ['Greeting'])
-    time.sleep(0.02)
-    s.expire()
+
+    def lapsed():
+        s.expire()
+        return not s.watchers
+
+    wait_until(lapsed, 2, 'the watch to lapse')
     s.register(info('a'))
     assert sent == []
