@@ -14,19 +14,34 @@ from functools import lru_cache
 from typing import Any, Callable, TypeVar
 
 from fannode.core import trace
+from fannode.core.limits import setting
 from fannode.exceptions import UsageError
 
 F = TypeVar('F', bound=Callable[..., Any])
 
+# An AMQP routing key (the event type) and binding key (a pattern) are at most 255 bytes.
+MAX_TYPE = setting('FANNODE_EVENT_TYPE_MAX', 255, low=1)
+# RabbitMQ's message TTL, which delays are made of, stops at 2**32 - 1 ms (49.7 days).
+MAX_DELAY = setting('FANNODE_EVENT_DELAY_MAX', 4_294_967.0, low=0.0)
+
 _WORD = re.compile(r'[A-Za-z0-9_\-]+')
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """repr(value) cut to `limit` characters: errors quote what they were given, never a megabyte of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def check_type(event_type: str) -> str:
     """An event type to emit: dot-separated words, no wildcards."""
+    if isinstance(event_type, str) and len(event_type) > MAX_TYPE:
+        raise UsageError('bad event type %s: %d characters, at most %d ($FANNODE_EVENT_TYPE_MAX)'
+                         % (short(event_type), len(event_type), MAX_TYPE))
     if not isinstance(event_type, str) or not event_type or \
             not all(_WORD.fullmatch(w) for w in event_type.split('.')):
-        raise UsageError("bad event type %r: expected dot-separated words of letters, digits, "
-                         "'_' or '-', e.g. 'greeted' or 'order.paid'" % (event_type,))
+        raise UsageError("bad event type %s: expected dot-separated words of letters, digits, "
+                         "'_' or '-', e.g. 'greeted' or 'order.paid'" % short(event_type))
     return event_type
 
 
@@ -42,11 +57,31 @@ def check_body(event_type: str, body: Any) -> dict:
 
 def check_pattern(pattern: str) -> str:
     """A pattern to subscribe with: words, '*' (one word) and '#' (zero or more words)."""
+    if isinstance(pattern, str) and len(pattern) > MAX_TYPE:
+        raise UsageError('bad event pattern %s: %d characters, at most %d ($FANNODE_EVENT_TYPE_MAX)'
+                         % (short(pattern), len(pattern), MAX_TYPE))
     if not isinstance(pattern, str) or not pattern or \
             not all(w in ('*', '#') or _WORD.fullmatch(w) for w in pattern.split('.')):
-        raise UsageError("bad event pattern %r: expected dot-separated words, '*' for one word "
-                         "or '#' for any number, e.g. 'order.*' or 'order.#'" % (pattern,))
+        raise UsageError("bad event pattern %s: expected dot-separated words, '*' for one word "
+                         "or '#' for any number, e.g. 'order.*' or 'order.#'" % short(pattern))
     return pattern
+
+
+def check_delay(event_type: str, delay: Any) -> float:
+    """Seconds to hold an event back: None or a number from 0 to MAX_DELAY."""
+    if delay is None:
+        return 0.0
+    if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay <= MAX_DELAY:
+        raise UsageError('event %s: delay must be a number of seconds from 0 to %.0f (%.1f days, '
+                         '$FANNODE_EVENT_DELAY_MAX), got %s' % (event_type, MAX_DELAY, MAX_DELAY / 86400, short(delay)))
+    return float(delay)
+
+
+def check_retry(retry: Any, what: str = 'retry') -> int:
+    """How many times a failed handler runs again: a whole number (True is not one)."""
+    if isinstance(retry, bool) or not isinstance(retry, int) or retry < 0:
+        raise UsageError('%s must be a whole number >= 0, got %s' % (what, short(retry)))
+    return retry
 
 
 @lru_cache(maxsize=1024)
@@ -82,8 +117,7 @@ def event(*patterns: str, broadcast: bool = False, sequential: bool = False, ret
         raise UsageError('@event needs at least one pattern, e.g. @fannode.event("greeted")')
     for p in patterns:
         check_pattern(p)
-    if not isinstance(retry, int) or retry < 0:
-        raise UsageError('@event retry= must be a whole number >= 0, got %r' % (retry,))
+    check_retry(retry, '@event retry=')
 
     def mark(f: F) -> F:
         f._fannode_event = EventSpec(tuple(patterns), broadcast, sequential, retry)  # type: ignore[attr-defined]

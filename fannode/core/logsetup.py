@@ -11,6 +11,7 @@ from __future__ import annotations
 import _thread
 import json
 import logging
+import math
 import os
 import socket
 import sys
@@ -18,6 +19,10 @@ import time
 from typing import Any, Callable
 
 from fannode.core import trace
+from fannode.core.limits import KIB, setting
+
+# The longest message a record carries (as the log hub keeps it): a longer one is cut.
+MAX_MSG = setting('FANNODE_LOG_MAX_MSG', 256 * KIB, KIB)
 
 FORMAT = '%(asctime)s %(levelname)-7s %(service)s %(name)s [%(trace_id)s] %(message)s'
 # Written many times a second by a busy web server: flushed once per turn of the gevent
@@ -103,13 +108,46 @@ def identity(service: str, instance: str = '') -> dict[str, Any]:
     return {'service': service, 'instance': instance, 'pid': os.getpid(), 'host': socket.gethostname()}
 
 
+def text(value: Any, limit: int = 0) -> str:
+    """`value` as a str the codec can carry: a lone surrogate (a file name decoded with
+    surrogateescape, say) would make msgpack refuse the whole batch it is in. Cut to
+    `limit` characters when given."""
+    if type(value) is not str:
+        try:
+            value = str(value)
+        except Exception:
+            value = '<%s whose str() failed>' % type(value).__name__
+    if not value.isascii():
+        value = value.encode('utf-8', 'backslashreplace').decode('utf-8')
+    if limit and len(value) > limit:
+        value = value[:limit] + '... [%d characters cut]' % (len(value) - limit)
+    return value
+
+
+def plain(value: Any) -> Any:
+    """A value of a record's field as the codec and JSON carry it: numbers, text, None."""
+    if value is None or type(value) in (bool, int):
+        return value
+    if type(value) is float:
+        return value if math.isfinite(value) else text(value)
+    return text(value, MAX_MSG)
+
+
 def to_record(record: logging.LogRecord, who: dict[str, Any]) -> dict[str, Any]:
+    """The record shipped and written as JSON: plain types only, made here once, so no
+    value a caller logged can stop a shipper or the hub from taking it."""
     # The line's own Formatter, first in line, has already merged the arguments in.
     message = record.message if hasattr(record, 'message') else record.getMessage()
     if record.exc_info:
         message += '\n' + logging.Formatter().formatException(record.exc_info)
-    return dict(who, kind='log', ts=record.created, level=record.levelname, logger=record.name,
-                msg=message, trace=trace.get_id(), span=trace.get_span())
+    created = record.created if type(record.created) is float and math.isfinite(record.created) else time.time()
+    return dict(who, kind='log', ts=created, level=text(record.levelname), logger=text(record.name),
+                msg=text(message, MAX_MSG), trace=text(trace.get_id()), span=text(trace.get_span()))
+
+
+def span_record(span: dict[str, Any], who: dict[str, Any]) -> dict[str, Any]:
+    """A finished span (core.trace) as a record, its extra fields made plain."""
+    return dict(who, **{text(k): plain(v) for k, v in span.items()})
 
 
 class JsonFormatter(logging.Formatter):
@@ -187,13 +225,13 @@ def setup(level: str = 'INFO', service: str = 'fannode', instance: str = '',
     handlers: list[logging.Handler] = [handler]
     if json_mode():
         handler.setFormatter(JsonFormatter(who))
-        trace.sink = lambda span: handler.write_batched(json.dumps(dict(who, **span), default=str))
+        trace.sink = lambda span: handler.write_batched(json.dumps(span_record(span, who)))
     else:
         handler.setFormatter(Formatter())
         handler.addFilter(ContextFilter(service))
         if ship is not None:
             handlers.append(Forwarder(ship, who))
-            trace.sink = lambda span: ship(dict(who, **span))
+            trace.sink = lambda span: ship(span_record(span, who))
     root = logging.getLogger()
     root.handlers[:] = handlers
     root.setLevel(level.upper())

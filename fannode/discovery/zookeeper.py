@@ -4,12 +4,17 @@ Each instance is one ephemeral znode per service it offers, at
 `/prefix/services/<Service>/<instance id>`, holding its InstanceInfo as JSON. ZooKeeper
 removes them when the instance's session ends; the instance creates them again on a new
 session (after a network cut or a laptop's sleep), replacing a leftover of its own.
-Lookups are cached and kept current by child watches, so callers never poll.
+Lookups are cached and kept current by watches, so callers never poll: a child watch on
+the service's znode sees instances come and go, and a data watch on it sees records
+change, as whoever rewrites a record also touches the service's znode (one watch per
+service, not one per instance). A znode that does not hold an instance record (written
+by hand, or by something else) is skipped with a warning, never fails a lookup.
 """
 from __future__ import annotations
 
 import json
 import logging
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 import gevent
@@ -56,6 +61,25 @@ def connect(url: str, timeout: float = CONNECT_TIMEOUT) -> tuple[KazooClient, st
     return client, prefix
 
 
+_FIELDS = {'id': str, 'endpoint': str, 'pid': int, 'host': str, 'version': str, 'meta': dict}
+
+
+def _record(data: bytes | None) -> InstanceInfo | None:
+    """The InstanceInfo a znode holds; None when it holds something else."""
+    try:
+        record = json.loads(data or b'')
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or not all(isinstance(record.get(k), t) for k, t in _FIELDS.items()
+                                                if k in record or k in ('id', 'endpoint')):
+        return None
+    services, started = record.get('services'), record.get('started', 0.0)
+    if not isinstance(services, list) or not all(isinstance(s, str) for s in services) \
+            or isinstance(started, bool) or not isinstance(started, (int, float)):
+        return None
+    return InstanceInfo.from_dict(record)
+
+
 class ZookeeperRegistry(Registry):
     def __init__(self, url: str):
         super().__init__(url)
@@ -75,7 +99,19 @@ class ZookeeperRegistry(Registry):
             self.zk.ensure_path(self._path(service))
             self.cache[service] = self._read(service)
             self.zk.ChildrenWatch(self._path(service), lambda children, s=service: self._changed(s))
+            self.zk.DataWatch(self._path(service), self._touched(service))
         return self.cache[service]
+
+    def _touched(self, service: str) -> Callable[..., None]:
+        """The data watch's callback: a record of `service` changed."""
+        first = [True]
+
+        def touched(*args: Any) -> None:  # kazoo passes (data, stat) or (data, stat, event)
+            if first[0]:  # kazoo calls at once: the child watch has told of that already
+                first[0] = False
+            else:
+                self._changed(service)
+        return touched
 
     def _changed(self, service: str) -> None:
         # Never block in a kazoo callback: read the new children in a greenlet.
@@ -102,10 +138,11 @@ class ZookeeperRegistry(Registry):
                 data, _ = self.zk.get(self._path(service, child))
             except NoNodeError:  # gone between the listing and the read
                 continue
-            try:
-                found.append(InstanceInfo.from_dict(json.loads(data)))
-            except (ValueError, TypeError):
+            info = _record(data)
+            if info is None:
                 log.warning('ignoring %s: not an instance record', self._path(service, child))
+            else:
+                found.append(info)
         return found
 
     def services(self) -> dict[str, list[InstanceInfo]]:
@@ -119,35 +156,44 @@ class ZookeeperRegistry(Registry):
     # -- registration ------------------------------------------------------------
 
     def register(self, instance: InstanceInfo) -> None:
+        data = json.dumps(instance.to_dict()).encode()  # before anything changes: TypeError if it cannot be sent
+        old = self.registered.get(instance.id)
         self.registered[instance.id] = instance
-        self._announce(instance)
+        self._announce(instance, data)
+        for service in sorted(set(old.services if old else ()) - set(instance.services)):
+            self._withdraw(service, instance.id)  # it offers that service no more
 
-    def _announce(self, instance: InstanceInfo) -> None:
-        data = json.dumps(instance.to_dict()).encode()
+    def _announce(self, instance: InstanceInfo, data: bytes | None = None) -> None:
+        data = data or json.dumps(instance.to_dict()).encode()
         for service in instance.services:
             path = self._path(service, instance.id)
             try:
                 self.zk.create(path, data, ephemeral=True, makepath=True)
             except NodeExistsError:
-                # Ours from this session: update it. Ours from a session ZooKeeper has not
+                # Ours from this session: update it, and touch the service's znode so
+                # lookups elsewhere read it again. Ours from a session ZooKeeper has not
                 # expired yet (we reconnected after a sleep): replace it, so it goes with
                 # this session, not the old one.
                 _, stat = self.zk.get(path)
                 if stat.ephemeralOwner == self.zk.client_id[0]:
                     self.zk.set(path, data)
+                    self.zk.set(self._path(service), b'')
                 else:
                     self.zk.delete(path)
                     self.zk.create(path, data, ephemeral=True, makepath=True)
 
+    def _withdraw(self, service: str, instance_id: str) -> None:
+        try:
+            self.zk.delete(self._path(service, instance_id))
+        except NoNodeError:
+            pass
+        except KazooException as e:
+            log.warning('could not unregister %s from %s: %s', instance_id[:8], service, e)
+
     def unregister(self, instance: InstanceInfo) -> None:
-        self.registered.pop(instance.id, None)
-        for service in instance.services:
-            try:
-                self.zk.delete(self._path(service, instance.id))
-            except NoNodeError:
-                pass
-            except KazooException as e:
-                log.warning('could not unregister %s: %s', instance.id[:8], e)
+        old = self.registered.pop(instance.id, None)
+        for service in sorted(set(instance.services) | set(old.services if old else ())):
+            self._withdraw(service, instance.id)
 
     def _on_state(self, state: str) -> None:
         if state == KazooState.LOST:

@@ -10,38 +10,95 @@ import gevent
 import gevent.pool
 import gevent.queue
 
-from fannode.core.events import Event
+from fannode.core.events import Event, check_delay, check_pattern, check_retry, check_type
+from fannode.core.limits import setting
+from fannode.events.encoding import Unreadable, decode, encode
+from fannode.exceptions import UsageError
 
 log = logging.getLogger(__name__)
+
+# The reason a dead letter carries is an exception's message: bound what it can grow to.
+REASON_MAX = setting('FANNODE_EVENT_REASON_MAX', 1000, low=80)
 
 Handler = Callable[[Event], Any]
 
 
 def backoff(attempt: int) -> float:
     """Seconds before retry number `attempt` (1, 2, ...): 0.1, 0.2, 0.4 ... capped at 10."""
-    return min(10.0, 0.1 * 2 ** (attempt - 1))
+    return min(10.0, 0.1 * 2 ** min(max(attempt, 1) - 1, 10))  # the exponent bounded: 2**1e9 never ends
+
+
+def describe(error: BaseException) -> str:
+    """'ValueError: no': the reason a dead letter carries, on one line and bounded, even
+    from an exception whose str() raises."""
+    try:
+        text = str(error)
+    except Exception:
+        text = '(its message cannot be read)'
+    text = ' '.join(text.splitlines())
+    if len(text) > REASON_MAX:
+        text = text[:REASON_MAX] + '... (%d characters)' % len(text)
+    return '%s: %s' % (type(error).__name__, text) if text else type(error).__name__
+
+
+def prepare(event: Event, delay: Any) -> tuple[bytes, dict[str, Any], float]:
+    """What every backend's emit does first: check the delay and encode the event (see
+    encoding.encode), raising to the emitter when either cannot be sent."""
+    check_type(event.type)
+    delay = check_delay(event.type, delay)
+    raw, copy = encode(event)
+    return raw, copy, delay
 
 
 class Subscription:
     """One consumer: its handler, how many times a failure is retried, and whether
-    events are handled one at a time."""
+    events are handled one at a time.
+
+    Backends hand it each delivery's decoded message (`deliver`); one that is not an
+    event is dead-lettered at once. A handler that raises anything (even SystemExit)
+    fails that event only: retried, then dead-lettered. Nothing is left unacknowledged,
+    so no event can hold a consumer's window."""
 
     def __init__(self, backend: 'EventSystem', consumer: str, queue: str, patterns: list[str],
                  handler: Handler, retry: int = 0, sequential: bool = False, durable: bool = True,
                  exclusive: bool = False, prefetch: int = 100):
+        if not patterns:
+            raise UsageError('cannot consume from %s: no patterns' % queue)
+        for pattern in patterns:  # a broker would bind anything, or refuse it far from here
+            check_pattern(pattern)
         self.backend = backend
         self.consumer = consumer
         self.queue = queue
         self.patterns = patterns
         self.handler = handler
-        self.retry = retry
+        self.retry = check_retry(retry)
         self.durable = durable
         self.exclusive = exclusive
         self.prefetch = 1 if sequential else prefetch
         self.sequential = sequential
+        self.stopping = False
         self.running = gevent.pool.Group()
         self._inbox: gevent.queue.Queue | None = gevent.queue.Queue() if sequential else None
+        self._busy = False
         self._worker = gevent.spawn(self._work) if sequential else None
+
+    def deliver(self, tag: int, data: Any, attempt: Any = 1) -> None:
+        """A delivery: its decoded message, and which attempt this is. Never blocks: a
+        backend calls it from where it reads deliveries."""
+        try:
+            event = decode(data, attempt)
+        except Unreadable as e:
+            self.unreadable(tag, str(e))
+            return
+        self.dispatch(tag, event)
+
+    def unreadable(self, tag: int, reason: str) -> None:
+        """Dead-letter a delivery that is not an event, at once. Never blocks."""
+        self.running.spawn(self._refuse, self.consumer, tag, 'cannot read it: %s' % reason)
+
+    def _refuse(self, consumer: str, tag: int, reason: str) -> None:
+        log.error('dead-lettering a delivery from queue %s: %s', self.queue, reason)
+        self.backend.reject(consumer, tag, reason)
 
     def dispatch(self, tag: int, event: Event) -> None:
         # The consumer id goes with the event: after a hub restart the subscription
@@ -55,32 +112,44 @@ class Subscription:
         inbox = self._inbox
         assert inbox is not None  # sequential subscriptions only
         while True:
-            self._handle(*inbox.get())
+            item = inbox.get()
+            self._busy = True
+            try:
+                self._handle(*item)
+            finally:
+                self._busy = False
 
     def _handle(self, consumer: str, tag: int, event: Event) -> None:
         try:
             self.handler(event)
-        except Exception as e:
+        except BaseException as e:
+            if isinstance(e, gevent.GreenletExit) and self.stopping:
+                raise  # killed while stopping: unacked, it goes back to the queue
+            reason = describe(e)
             if event.attempt <= self.retry:
-                log.warning('handler of %s for event %s failed (attempt %d of %d), retrying: %s: %s',
-                            self.queue, event.id, event.attempt, self.retry + 1, type(e).__name__, e)
+                log.warning('handler of %s for event %s failed (attempt %d of %d), retrying: %s',
+                            self.queue, event.id, event.attempt, self.retry + 1, reason)
                 self.backend.retry(consumer, tag, backoff(event.attempt))
             else:
-                log.exception('handler of %s failed on event %s %s after %d attempt(s); dead-lettered',
-                              self.queue, event.type, event.id, event.attempt)
-                self.backend.reject(consumer, tag, '%s: %s' % (type(e).__name__, e))
+                log.error('handler of %s failed on event %s %s after %d attempt(s); dead-lettered',
+                          self.queue, event.type, event.id, event.attempt, exc_info=e)
+                self.backend.reject(consumer, tag, reason)
             return
         self.backend.ack(consumer, tag)
 
     def stop(self, timeout: float) -> None:
+        """Take no more events; let those taken finish within `timeout`."""
         if self._worker is not None:
-            if self._inbox is not None and not self._inbox.empty():
-                gevent.wait([gevent.spawn(self._wait_inbox)], timeout=timeout)
+            waiter = gevent.spawn(self._wait_inbox)
+            waiter.join(timeout)
+            waiter.kill(block=False)
+        self.stopping = True
+        if self._worker is not None:
             self._worker.kill(block=False)
         self.running.join(timeout=timeout)
 
     def _wait_inbox(self) -> None:
-        while self._inbox is not None and not self._inbox.empty():
+        while self._busy or (self._inbox is not None and not self._inbox.empty()):
             gevent.sleep(0.01)
 
 
@@ -95,7 +164,8 @@ class EventSystem(abc.ABC):
 
     @abc.abstractmethod
     def emit(self, event: Event, delay: float | None = None) -> None:
-        """Queue `event` for sending; returns at once. `flush` waits until it is sent."""
+        """Queue `event` for sending; returns at once. `flush` waits until it is sent.
+        An event that cannot be sent raises here (UsageError, Unsendable): see `prepare`."""
 
     @abc.abstractmethod
     def flush(self, timeout: float) -> bool:

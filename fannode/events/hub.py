@@ -1,11 +1,15 @@
 """`hub://host:port`: events through the embedded hub's broker.
 
-Emits are batched and sent by one greenlet, retried until the hub confirms them, so an
-emit never blocks a handler and is not lost while the hub restarts. Acks are batched
-the same way. Deliveries arrive as NOTIFY messages on the same connection.
+Emits are encoded at once (an event that cannot be sent raises in the emitter), then
+batched and sent by one greenlet, retried until the hub confirms them, so an emit never
+blocks a handler and is not lost while the hub restarts. Acks, retries and dead letters
+are sent by the same greenlet. One item the hub refuses (BadArguments) is dropped, logged
+and counted; it never holds up the rest. Deliveries arrive as NOTIFY messages on the
+same connection.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import uuid
 from typing import Any
@@ -14,25 +18,37 @@ import gevent
 import gevent.event
 import zmq.green as zmq
 
-from fannode.core.events import Event
-from fannode.events.base import EventSystem, Handler, Subscription
-from fannode.exceptions import RegistryUnavailable
 from fannode.core import wire
+from fannode.core.limits import MIB, setting
+from fannode.events.base import EventSystem, Handler, Subscription, describe, prepare
+from fannode.exceptions import BadArguments, RegistryUnavailable, RemoteError, UnknownMethod
+from fannode.core.events import Event
 from fannode.hub.client import HubLink
 
 log = logging.getLogger(__name__)
 
 ALIVE_EVERY = 0.5   # consumers' lease on the hub is 2 s
-BATCH = 500
+BATCH = 500         # events per hub.publish
+# Bytes of events per hub.publish (at least one event): a batch is one message to the hub.
+BATCH_BYTES = setting('FANNODE_EVENT_BATCH_BYTES', 1 * MIB, low=1024)
+
+
+def refused(error: RegistryUnavailable) -> bool:
+    """Whether the hub answered that the request itself is wrong (sending it again would
+    not help), rather than being away or failing. HubLink reports all of them as
+    RegistryUnavailable, with the hub's answer as its context."""
+    return isinstance(error.__context__, (BadArguments, UnknownMethod))
 
 
 class HubEvents(EventSystem):
     def __init__(self, url: str, context: zmq.Context | None = None):
         super().__init__(url)
         self.link = HubLink(url, self._on_notify, context)
-        self.outbox: list[dict[str, Any]] = []
+        self.outbox: collections.deque[tuple[dict[str, Any], int]] = collections.deque()  # (entry, bytes)
         self.acks: dict[str, list[int]] = {}
+        self.verdicts: collections.deque[tuple[str, dict[str, Any]]] = collections.deque()  # retries, rejects
         self.subs: dict[str, Subscription] = {}
+        self.dropped = 0  # events the hub refused
         self._wake = gevent.event.Event()
         self._idle = gevent.event.Event()
         self._idle.set()
@@ -46,10 +62,11 @@ class HubEvents(EventSystem):
                 'cannot reach the event broker at %s: start one with `fannode hub` or `fannode up`, '
                 'or point --events / $FANNODE_EVENTS at a running one' % self.url) from None
 
-    # -- emitting ----------------------------------------------------------------
+    # -- sending -----------------------------------------------------------------
 
     def emit(self, event: Event, delay: float | None = None) -> None:
-        self.outbox.append({'event': event.to_dict(), 'delay': delay or 0.0})
+        raw, copy, seconds = prepare(event, delay)
+        self.outbox.append(({'event': copy, 'delay': seconds}, len(raw)))
         self._kick()
 
     def flush(self, timeout: float) -> bool:
@@ -61,13 +78,21 @@ class HubEvents(EventSystem):
         if self._sender is None or self._sender.dead:
             self._sender = gevent.spawn(self._send_loop)
 
+    def _pending(self) -> bool:
+        return bool(self.outbox or self.verdicts or any(self.acks.values()))
+
     def _send_loop(self) -> None:
         delay = 0.05
         while True:
             self._wake.wait()
             self._wake.clear()
-            while self.outbox or any(self.acks.values()):
-                if self.link.guarded(self._send_batch):
+            while self._pending():
+                try:
+                    sent = self.link.guarded(self._send_batch)
+                except Exception:  # a bug of ours: never let it stop every later send
+                    log.exception('sending to the hub at %s failed', self.url)
+                    sent = False
+                if sent:
                     delay = 0.05
                 else:
                     gevent.sleep(delay)  # the hub is away: keep everything, try again
@@ -77,12 +102,59 @@ class HubEvents(EventSystem):
     def _send_batch(self) -> None:
         acks = {c: list(tags) for c, tags in self.acks.items() if tags}  # a copy: more arrive while we send
         for consumer, tags in acks.items():
-            self.link.call('ack', consumer=consumer, tags=tags)
+            problem = self._call('ack', consumer=consumer, tags=tags)
+            if problem:  # they come again: at least once
+                log.warning('the hub at %s refused %d ack(s): %s', self.url, len(tags), problem)
             del self.acks[consumer][:len(tags)]
-        batch = self.outbox[:BATCH]
-        if batch:
-            self.link.call('publish', events=batch)
-            del self.outbox[:len(batch)]
+        while self.verdicts:
+            method, body = self.verdicts[0]
+            # A hub that fails on this event (one a hostile emitter made, say) must not
+            # block this loop: a retry becomes a dead letter, a dead letter an ack, logged.
+            problem = self._call(method, failure_too=True, **body)
+            if problem:
+                queue = getattr(self.subs.get(body['consumer']), 'queue', '?')
+                log.error('the hub at %s did not take the %s of a delivery from queue %s (%s); %s it instead',
+                          self.url, method, queue, problem, 'dead-lettering' if method == 'retry' else 'acking')
+                if method == 'retry':
+                    self.verdicts.append(('reject', {'consumer': body['consumer'], 'tag': body['tag'],
+                                                     'reason': 'the hub could not retry it: %s' % problem}))
+                else:
+                    self.acks.setdefault(body['consumer'], []).append(body['tag'])
+            self.verdicts.popleft()
+        batch: list[dict[str, Any]] = []
+        size = 0
+        for entry, length in self.outbox:
+            if len(batch) == BATCH or (batch and size + length > BATCH_BYTES):
+                break
+            batch.append(entry)
+            size += length
+        if not batch:
+            return
+        if len(batch) > 1 and not self._call('publish', events=batch):
+            for _ in batch:
+                self.outbox.popleft()
+            return
+        for entry in batch:  # one at a time: only the one the hub refuses is dropped
+            problem = self._call('publish', events=[entry])
+            if problem:
+                self.dropped += 1
+                log.error('the hub at %s refused event %s (%s): %s; dropped it (%d so far)', self.url,
+                          entry['event']['headers'].get('id', '?'), entry['event']['type'], problem, self.dropped)
+            self.outbox.popleft()
+
+    def _call(self, method: str, failure_too: bool = False, **body: Any) -> str:
+        """'' once the hub took it; why not when it refused it (with `failure_too`, also
+        when it failed on it), or it could not be sent at all. RegistryUnavailable while
+        the hub is away (or failing): try again later."""
+        try:
+            self.link.call(method, **body)
+        except RegistryUnavailable as e:
+            if not (refused(e) or failure_too and isinstance(e.__context__, RemoteError)):
+                raise
+            return str(e.__context__)
+        except Exception as e:  # cannot even be encoded: sending it again would not help
+            return describe(e)
+        return ''
 
     # -- consuming ---------------------------------------------------------------
 
@@ -108,11 +180,15 @@ class HubEvents(EventSystem):
         self.acks.setdefault(consumer, []).append(tag)
         self._kick()
 
+    # Sent in order by the send loop, and again after an outage: a retry or dead letter
+    # lost on the way would leave its event held by a consumer that is still alive.
     def retry(self, consumer: str, tag: int, delay: float) -> None:
-        self._tell('retry', consumer=consumer, tag=tag, delay=delay)
+        self.verdicts.append(('retry', {'consumer': consumer, 'tag': tag, 'delay': delay}))
+        self._kick()
 
     def reject(self, consumer: str, tag: int, reason: str) -> None:
-        self._tell('reject', consumer=consumer, tag=tag, reason=reason)
+        self.verdicts.append(('reject', {'consumer': consumer, 'tag': tag, 'reason': reason}))
+        self._kick()
 
     def _tell(self, method: str, **body: Any) -> None:
         # If the hub is away the consumer's lease runs out and the event comes back anyway.
@@ -132,18 +208,19 @@ class HubEvents(EventSystem):
             self.unsubscribe(sub, timeout)
         if not self.flush(timeout):
             log.warning('%d event(s) not sent to the hub at %s before stopping', len(self.outbox), self.url)
+        if self._sender is not None:
+            self._sender.kill(block=False)
         self.link.close()
 
     def _on_notify(self, msg: wire.Message) -> None:
-        if msg.subject != 'event':
+        body = msg.body
+        if msg.subject != 'event' or not isinstance(body, dict):
             return
-        sub = self.subs.get(msg.body['consumer'])
-        if sub is None:
-            return  # cancelled; the hub gives it to someone else
-        data = msg.body['event']
-        event = Event.from_dict(data)
-        event.headers['attempt'] = data.get('attempt', 1)
-        sub.dispatch(msg.body['tag'], event)
+        consumer, tag, data = body.get('consumer'), body.get('tag'), body.get('event')
+        sub = self.subs.get(consumer) if isinstance(consumer, str) else None
+        if sub is None or type(tag) is not int:
+            return  # cancelled (the hub gives it to someone else), or no delivery of ours
+        sub.deliver(tag, data, data.get('attempt', 1) if isinstance(data, dict) else 1)
 
     def _alive_loop(self) -> None:
         while True:

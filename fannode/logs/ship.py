@@ -2,11 +2,16 @@
 
 Used by instances run by hand (gevent) and by `fannode up`, which forwards what its
 children write (asyncio): both pass their own `schedule(delay, func)`.
+
+Records are made of plain types (core/logsetup.py), but whatever a batch holds, one record
+that cannot be encoded is dropped and counted (the hub is told how many, as for records
+dropped while it was away); it never stops the shipper or costs the rest of its batch.
 """
 from __future__ import annotations
 
 import collections
 import itertools
+import logging
 from typing import Any, Callable
 
 import zmq
@@ -17,6 +22,7 @@ INTERVAL = 0.05     # seconds a record may wait for others to share its message
 BATCH = 500         # records per message
 LIMIT = 20_000      # records kept while the hub is away; older ones are dropped, and counted
 _ids = itertools.count(1)
+log = logging.getLogger(__name__)
 
 
 class Shipper:
@@ -26,10 +32,12 @@ class Shipper:
         self.schedule = schedule
         self.limit = limit
         self.pending: collections.deque[dict[str, Any]] = collections.deque()
-        self.dropped = 0
+        self.dropped = 0    # not sent yet: the hub is told with the next batch
+        self.unsendable = 0  # of them, records the codec could not carry
         self.sent = 0
         self._scheduled = False
         self._timer: Any = None
+        self._note: Any = None
         context = context or zmq.Context.instance()
         self.socket = context.socket(zmq.DEALER, socket_class=zmq.Socket)
         self.socket.setsockopt(zmq.LINGER, 1000)
@@ -52,12 +60,9 @@ class Shipper:
         """Send what waits; True when all went (else it tries again later)."""
         self._scheduled = False
         while self.pending or self.dropped:
-            count = min(BATCH, len(self.pending))
-            batch = [self.pending[i] for i in range(count)]
-            msg = wire.Message(wire.REQ, next(_ids), 'hub.logs',
-                                   {'records': batch, 'dropped': self.dropped}, headers={'oneway': 1})
+            frame, count = self._frame()
             try:
-                self.socket.send(msg.encode(), zmq.NOBLOCK)
+                self.socket.send(frame, zmq.NOBLOCK)
             except zmq.Again:  # the hub is away or slow: keep them, try again soon
                 self._scheduled = True
                 self._timer = self.schedule(INTERVAL * 4, self.flush)
@@ -67,6 +72,35 @@ class Shipper:
             self.sent += count
             self.dropped = 0
         return True
+
+    def _frame(self) -> tuple[bytes, int]:
+        """The message for as many of the first records as encode together, and how many
+        it holds. A batch that fails is halved until the record at fault is alone; that
+        one is dropped (and counted). Halving also brings a batch too big for one message
+        under the limit."""
+        count = min(BATCH, len(self.pending))
+        while True:
+            batch = [self.pending[i] for i in range(count)]
+            msg = wire.Message(wire.REQ, next(_ids), 'hub.logs', {'records': batch, 'dropped': self.dropped},
+                               headers={'oneway': 1})
+            try:
+                return msg.encode(), count
+            except (TypeError, ValueError, OverflowError) as e:
+                if count > 1:
+                    count //= 2
+                    continue
+                self.pending.popleft()
+                self.dropped += 1
+                self.unsendable += 1
+                if self.unsendable == 1:  # once: each one is counted in `dropped` at the hub
+                    # Logged later: a record logged now would join `pending` while it is cut.
+                    problem = '%s: %s' % (type(e).__name__, e)
+
+                    def tell() -> None:
+                        log.error('a log record could not be encoded (%s); dropped it, and any more such '
+                                  'are counted in the records dropped', problem)
+                    self._note = self.schedule(0, tell)
+                count = min(BATCH, len(self.pending))
 
     def close(self) -> None:
         self.flush()

@@ -29,7 +29,7 @@ def _reachable(url: str) -> Iterator[None]:
 def decode(data: bytes) -> Any:
     try:
         return json.loads(data)
-    except ValueError:  # set by hand (zkCli) as plain text: take it as a string
+    except (ValueError, RecursionError):  # set by hand (zkCli) as plain text: take it as a string
         return data.decode('utf-8', 'replace')
 
 

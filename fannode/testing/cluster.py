@@ -13,9 +13,9 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
-from fannode.core import trace
+from fannode.core import serial, trace
 from fannode.core.config import Config
 from fannode.core.events import Event, check_body, check_type
 from fannode.core.interface import Interface
@@ -86,8 +86,9 @@ class RecordingEvents(LocalEvents):
         self.recorder, self.service = recorder, service
 
     def emit(self, event: Event, delay: float | None = None) -> None:
-        self.recorder.emitted.append(event)
-        super().emit(event, delay)
+        super().emit(event, delay)  # raises for an event that cannot be sent: not emitted, then
+        # What went out, as a handler gets it: later changes to the caller's body are not seen.
+        self.recorder.emitted.append(Event.from_dict(cast(dict, serial.loads(serial.dumps(event.to_dict())))))
 
     def subscribe(self, queue, patterns, handler, **kwargs):
         def recorded(event: Event) -> None:
@@ -123,6 +124,14 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 2.0, message: str 
         if time.monotonic() > deadline:
             raise AssertionError('timed out after %gs waiting for %s' % (timeout, message or predicate))
         gevent.sleep(interval)
+
+
+def _as_sent(value: Any) -> Any:
+    """`value` as the codec carries it (a tuple as a list), to compare with what was sent."""
+    try:
+        return serial.loads(serial.dumps(value))
+    except (TypeError, ValueError):
+        return value
 
 
 def _matches(expected: Any, seen: Any) -> bool:
@@ -208,9 +217,10 @@ class TestCluster:
     def proxy(self, service: str, timeout: float | None = None) -> Proxy:
         return self.client.proxy(service, timeout)
 
-    def emit(self, event_type: str, body: dict | None = None, trace_id: str | None = None) -> Event:
+    def emit(self, event_type: str, body: dict | None = None, trace_id: str | None = None,
+             delay: float | None = None) -> Event:
         event = Event.new(check_type(event_type), check_body(event_type, body), trace_id or trace.new_id(), 'test')
-        self.events.emit(event)
+        self.events.emit(event, delay)
         return event
 
     def interface(self, name: str) -> Interface:
@@ -242,6 +252,11 @@ class TestCluster:
     def emitted(self) -> list[Event]:
         return self.recorder.emitted
 
+    @property
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Events dead-lettered so far, as the hub keeps them: `queue`, `event`, `attempts`, `reason`."""
+        return self.events.dead_letters()
+
     def calls_to(self, subject: str) -> list[RecordedCall]:
         return [c for c in self.recorder.calls if c.subject == subject]
 
@@ -261,8 +276,9 @@ class TestCluster:
 
     def assert_emitted(self, event_type: str, body: dict | None = None) -> Event:
         """An event of this type was emitted with (at least) this body; the first such."""
+        expected = _as_sent(body or {})
         for event in self.recorder.emitted:
-            if event.type == event_type and _matches(body or {}, event.body):
+            if event.type == event_type and _matches(expected, event.body):
                 return event
         raise AssertionError('expected an event %s %s; emitted: %s' % (
             event_type, body or {}, '; '.join('%s %s' % (e.type, e.body) for e in self.recorder.emitted) or 'none'))

@@ -23,7 +23,10 @@ import pytest
 from fannode.core import serial
 from fannode.discovery import get_registry
 from fannode.events import get_events
-from fannode.events.amqp import DEAD
+from fannode.events.amqp import DEAD, EXCHANGE
+from fannode.events.local import LocalEvents
+from fannode.exceptions import RegistryUnavailable
+from fannode.hub.client import HubLink
 from fannode.hub.server import Hub
 from fannode.sharedconfig import get_shared_config
 
@@ -146,13 +149,16 @@ def shared_config(request):
 
 class EventsBackend(Backend):
     """Event types and queue names of this test's own (`.type('tick')`, `.queue('q')`): on
-    a shared RabbitMQ, durable queues and bindings of other tests never see them."""
+    a shared RabbitMQ, durable queues and bindings of other tests never see them.
+    `publish_raw(data)` publishes a message as a hostile emitter would, unchecked."""
 
-    def __init__(self, request, scheme: str, url: str, dead_letters: Callable[[str], list[dict] | None]):
+    def __init__(self, request, scheme: str, url: str, dead_letters: Callable[[str], list[dict]],
+                 publish_raw: Callable[..., None]):
         super().__init__(request, scheme, url, get_events, lambda client: client.close(timeout=1))
         self.ns = namespace()
         self.queues: list[str] = []
         self._dead_letters = dead_letters
+        self.publish_raw = publish_raw
 
     def type(self, name: str) -> str:
         return '%s.%s' % (self.ns, name)
@@ -161,17 +167,74 @@ class EventsBackend(Backend):
         self.queues.append('%s.%s' % (self.ns, name))
         return self.queues[-1]
 
-    def dead_letters(self, queue: str) -> list[dict] | None:
-        """What the broker keeps of the events dead-lettered from `queue`: dicts of `id`,
-        `type`, `attempts` and `reason`; None where it keeps nothing (local://)."""
+    def dead_letters(self, queue: str) -> list[dict]:
+        """What the broker keeps of the events dead-lettered from `queue`, oldest first:
+        dicts of `id`, `type`, `attempts` and `reason`."""
         return self._dead_letters(queue)
+
+
+def _dead(event: Any, attempts: Any, reason: Any) -> dict:
+    """A dead letter as the tests compare them; a poison event may lack any part."""
+    event = event if isinstance(event, dict) else {}
+    headers = event.get('headers') if isinstance(event.get('headers'), dict) else {}
+    return {'id': headers.get('id'), 'type': event.get('type'), 'attempts': attempts, 'reason': reason}
 
 
 def _hub_dead_letters(hub: Hub) -> Callable[[str], list[dict]]:
     def read(queue: str) -> list[dict]:
-        return [{'id': d['event']['headers']['id'], 'type': d['event']['type'], 'attempts': d['attempts'],
-                 'reason': d['reason']} for d in hub.journal.dead_letters() if d['queue'] == queue]
+        return [_dead(d['event'], d['attempts'], d['reason'])
+                for d in reversed(hub.journal.dead_letters(10_000)) if d['queue'] == queue]
     return read
+
+
+def _hub_publish_raw(hub: Hub) -> Callable[..., None]:
+    """Through the verb, as a hostile client of the hub would; what the hub refuses there
+    (a body that is not a map...) straight into its broker, as one its journal or an
+    older hub could hold."""
+    def publish(data: Any, key: str | None = None) -> None:
+        link = HubLink(hub.url)
+        try:
+            link.call('publish', events=[{'event': data, 'delay': 0}])
+        except RegistryUnavailable:
+            hub.broker.publish(data)
+        finally:
+            link.close()
+    return publish
+
+
+def _local_dead_letters(url: str) -> Callable[[str], list[dict]]:
+    def read(queue: str) -> list[dict]:
+        client = LocalEvents(url)
+        try:
+            return [_dead(d['event'], d['attempts'], d['reason']) for d in client.dead_letters() if d['queue'] == queue]
+        finally:
+            client.close()
+    return read
+
+
+def _local_publish_raw(url: str) -> Callable[..., None]:
+    def publish(data: Any, key: str | None = None) -> None:
+        client = LocalEvents(url)
+        try:
+            client.broker.publish(data)
+        finally:
+            client.close()
+    return publish
+
+
+def _amqp_publish_raw(url: str) -> Callable[..., None]:
+    """`data` encoded (bytes as they are), with its type (or `key`) as routing key and no
+    properties at all, as a plain AMQP client may publish."""
+    def publish(data: Any, key: str | None = None) -> None:
+        body = data if isinstance(data, bytes) else serial.dumps(data)
+        if key is None:
+            key = data.get('type') if isinstance(data, dict) else None
+        conn = pika.BlockingConnection(pika.URLParameters(url))
+        try:
+            conn.channel().basic_publish(EXCHANGE, key, body)
+        finally:
+            conn.close()
+    return publish
 
 
 def _amqp_dead_letters(url: str) -> Callable[[str], list[dict]]:
@@ -186,9 +249,12 @@ def _amqp_dead_letters(url: str) -> Callable[[str], list[dict]]:
                 if method is None:
                     break
                 headers = props.headers or {}
-                event = serial.loads(body)
-                kept.append({'queue': headers.get('queue'), 'id': props.message_id, 'type': event['type'],
-                             'attempts': headers.get('attempt'), 'reason': headers.get('reason')})
+                try:
+                    event = serial.loads(body)
+                except ValueError:
+                    event = None
+                kept.append(dict(_dead(event, headers.get('attempt'), headers.get('reason')),
+                                 id=props.message_id, queue=headers.get('queue')))
         finally:
             conn.close()
         return [{k: v for k, v in d.items() if k != 'queue'} for d in kept if d['queue'] == queue]
@@ -212,13 +278,14 @@ def _delete_amqp_queues(url: str, queues: list[str]) -> None:
 def events(request):
     scheme = request.param
     if scheme == 'local':
-        backend = EventsBackend(request, scheme, 'local://%s' % namespace(), lambda queue: None)
+        url = 'local://%s' % namespace()
+        backend = EventsBackend(request, scheme, url, _local_dead_letters(url), _local_publish_raw(url))
     elif scheme == 'hub':
         hub = request.getfixturevalue('hub')
-        backend = EventsBackend(request, scheme, hub.url, _hub_dead_letters(hub))
+        backend = EventsBackend(request, scheme, hub.url, _hub_dead_letters(hub), _hub_publish_raw(hub))
     else:
         url = request.getfixturevalue('rabbitmq').url
-        backend = EventsBackend(request, scheme, url, _amqp_dead_letters(url))
+        backend = EventsBackend(request, scheme, url, _amqp_dead_letters(url), _amqp_publish_raw(url))
     yield backend
     backend.close_all()
     if scheme == 'amqp':

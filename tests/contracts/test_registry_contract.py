@@ -75,8 +75,6 @@ def test_instances_of_one_service_from_several_clients_are_all_found(registry):
 
 
 def test_registering_again_updates_the_record_in_place(registry):
-    registry.known_gap('zookeeper', 'zookeeper.py rewrites the znode, but lookups follow child watches '
-                                    'only: a changed record is not seen until an instance comes or goes')
     announcer, caller = registry.make(), registry.make()
     greeting = instance('Greeting')
     announcer.register(greeting)
@@ -84,6 +82,20 @@ def test_registering_again_updates_the_record_in_place(registry):
     moved = dataclasses.replace(greeting, endpoint='tcp://127.0.0.1:20777', meta={'moved': True})
     announcer.register(moved)
     wait_until(lambda: caller.lookup('Greeting') == [moved], WAIT, 'the new record, and only it')
+
+
+def test_registering_again_with_other_services_withdraws_it_from_the_old_ones(registry):
+    announcer, caller = registry.make(), registry.make()
+    both = instance('Greeting', 'Listen')
+    announcer.register(both)
+    wait_until(lambda: caller.lookup('Greeting') == caller.lookup('Listen') == [both], WAIT, 'both services')
+    moved = dataclasses.replace(both, services=['Listen', 'Web'])
+    announcer.register(moved)
+    assert caller.services() == {'Listen': [moved], 'Web': [moved]}  # asked now: Greeting is gone
+    wait_until(lambda: caller.lookup('Greeting') == [] and caller.lookup('Listen') == [moved], WAIT,
+               'the lookups to follow')
+    announcer.unregister(moved)
+    assert caller.services() == {}
 
 
 def test_unregister_withdraws_at_once_and_watchers_hear_of_it(registry):

@@ -24,6 +24,7 @@ import pytest
 
 import fannode
 from fannode.runtime.container import ServiceContainer
+from fannode.core import serial
 from fannode.core.config import loads_config
 from fannode.core.events import Event
 from fannode.events import get_events
@@ -179,6 +180,79 @@ def test_a_queue_the_broker_refuses_fails_that_subscription_only(rabbitmq, backe
     finally:
         with channel(rabbitmq.url) as ch:
             ch.queue_delete(name)
+
+
+def publish_raw(url, key, body, properties=None):
+    """As any AMQP client may publish to our exchange: no properties unless given."""
+    with channel(url) as ch:
+        ch.basic_publish('fannode.events', key, body, properties)
+
+
+def dead_letters_of(url, queue):
+    """(reason, attempt) of each dead letter from `queue`, taken off fannode.dead."""
+    found = []
+    with channel(url) as ch:
+        while True:
+            method, props, _ = ch.basic_get('fannode.dead', auto_ack=False)
+            if method is None:
+                break
+            headers = props.headers or {}
+            if headers.get('queue') == queue:
+                found.append((headers.get('reason'), headers.get('attempt')))
+                ch.basic_ack(method.delivery_tag)
+    return found
+
+
+def test_deliveries_without_properties_or_with_hostile_ones_are_handled_or_dead_lettered(rabbitmq, backends):
+    """A plain AMQP client publishes without properties; a hostile one sends an attempt
+    header of any type. Neither may stop the consumer (a bad attempt used to be added to
+    in the retry path, which broke the connection for every subscription on it)."""
+    events = backends()
+    tick, queue = 'raw.%s' % uuid.uuid4().hex[:8], 'raw.%s' % uuid.uuid4().hex[:8]
+    got = []
+
+    def handle(event):
+        got.append((event['n'], event.attempt))
+        if event['n'] == 'fails':
+            raise ValueError('no')
+
+    events.subscribe(queue, [tick], handle, retry=1, durable=False, exclusive=True)
+    body = lambda n: serial.dumps({'type': tick, 'body': {'n': n}, 'headers': {}})  # noqa: E731
+    publish_raw(rabbitmq.url, tick, body('bare'))  # no properties at all: attempt 1
+    publish_raw(rabbitmq.url, tick, body('fails'))  # retried once, then dead-lettered
+    for bad in ('two', -1, True, None, [1]):
+        publish_raw(rabbitmq.url, tick, body('bad attempt'), pika.BasicProperties(headers={'attempt': bad}))
+    publish_raw(rabbitmq.url, tick, b'\xc1 not msgpack')
+    publish_raw(rabbitmq.url, tick, serial.dumps([1, 2, 3]))
+    publish_raw(rabbitmq.url, tick, body('last'))
+    wait_for(lambda: ('last', 1) in got, message='the last event')
+    dead = []  # taken off fannode.dead as they come: keep what each look found
+    wait_for(lambda: dead.extend(dead_letters_of(rabbitmq.url, queue)) or len(dead) >= 8,
+             message='every bad delivery and the failed one dead-lettered')
+    assert ('bare', 1) in got and [a for n, a in got if n == 'fails'] == [1, 2]
+    assert not [n for n, _ in got if n == 'bad attempt']
+    assert len(dead) == 8 and ('ValueError: no', 2) in dead, dead
+    assert sum(1 for r, _ in dead if r.startswith('cannot read it: event %s: attempt is' % tick)) == 5, dead
+    assert sum(1 for r, _ in dead if r.startswith('cannot read it: cannot decode message')) == 1, dead
+    assert sum(1 for r, _ in dead if r == 'cannot read it: not an event: a list, not a map') == 1, dead
+
+
+def test_a_message_pika_cannot_encode_is_dropped_and_the_rest_go(rabbitmq, backends, caplog):
+    """Emits are checked first; should anything still reach the owner greenlet that pika
+    cannot encode, it is that message only that goes, logged, not the connection."""
+    from fannode.events.amqp.publishing import EXCHANGE, Out
+    events = backends()
+    tick = 'enc.%s' % uuid.uuid4().hex[:8]
+    got = []
+    events.subscribe('enc.%s' % uuid.uuid4().hex[:8], [tick], got.append, durable=False, exclusive=True)
+    bad = Out(EXCHANGE, 'x' * 300, b'', pika.BasicProperties(message_id='m1'), None, None)
+    events.publisher.outbox.append(bad)  # a routing key AMQP cannot carry
+    events.emit(Event.new(tick, {'n': 1}, 't', 'test'))
+    assert events.flush(10)
+    wait_for(lambda: got, message='the event behind it')
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith('cannot publish message m1') and 'ShortStringTooLong' in errors[0]
+    assert not [r for r in caplog.records if 'lost the connection' in r.getMessage()]
 
 
 def test_a_queue_deleted_under_its_consumer_is_declared_again(rabbitmq, instances, service):

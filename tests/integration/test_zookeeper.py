@@ -103,6 +103,37 @@ def test_a_zookeeper_restart_leaves_every_instance_discoverable(start_server, pr
                 c.stop(timeout=0)
 
 
+@pytest.mark.parametrize('data', [b'[1, 2]', b'{"id": 5, "endpoint": "tcp://x:1", "services": ["Greeting"]}',
+                                  b'{"id": "x", "endpoint": "tcp://x:1", "services": "Greeting"}',
+                                  b'not json', b'\xff\xfe', b'[' * 100_000, b''])
+def test_a_znode_that_is_not_an_instance_record_is_skipped_not_fatal(url, start, data, caplog):
+    """Anything may write under the services path (zkCli by hand, another program): a
+    lookup skips what is not a record, with a warning, and finds the instances there."""
+    container = start()
+    registry = get_registry(url)
+    try:
+        registry.zk.create('%s/services/Greeting/junk' % registry.prefix, data, makepath=True)
+        found = wait_until(lambda: registry.lookup('Greeting'), 10, 'the real instance')
+        assert [i.id for i in found] == [container.id]
+        assert [i.id for i in registry.services()['Greeting']] == [container.id]
+        assert any('ignoring %s/services/Greeting/junk: not an instance record' % registry.prefix in r.getMessage()
+                   for r in caplog.records)
+    finally:
+        registry.close()
+
+
+def test_a_config_value_set_by_hand_that_is_not_json_reads_as_text(url):
+    """zkCli writes whatever it is given; JSON nested too deep for Python reads as text too."""
+    from fannode.sharedconfig import get_shared_config
+    config = get_shared_config(url)
+    try:
+        deep = b'[' * 100_000
+        config.zk.create(config.root + '/greeting.deep', deep, makepath=True)
+        assert config.get('greeting.deep') == deep.decode()
+    finally:
+        config.close()
+
+
 def test_an_unreachable_zookeeper_is_a_one_line_error():
     result = subprocess.run([*FANNODE, 'discover', '--registry', 'zookeeper://127.0.0.1:1/x'],
                             capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
@@ -124,8 +155,7 @@ def test_fannode_up_runs_the_workshop_on_zookeeper_and_rabbitmq(url, rabbitmq, t
     for name in ('services', 'conf'):
         (tmp_path / name).symlink_to(ROOT / name)
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_RUNTIME_DIR=str(tmp_path), XDG_STATE_HOME=str(tmp_path),
-               FANNODE_REGISTRY=url, WEB_PORT=str(web_port))  # node.yml reads both
-    env.pop('FANNODE_EVENTS', None)
+               FANNODE_REGISTRY=url, FANNODE_EVENTS=events, WEB_PORT=str(web_port))  # node.yml reads them
     log = open(tmp_path / 'up.log', 'w+')
     node = subprocess.Popen([*FANNODE, 'up'], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)

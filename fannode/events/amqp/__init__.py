@@ -30,7 +30,7 @@ import pika
 from fannode.core.events import Event
 from fannode.events.amqp.connection import Owner
 from fannode.events.amqp.consuming import Consumer
-from fannode.events.amqp.publishing import DEAD, DELAY, EXCHANGE, RETRY, Publisher, delay_ms
+from fannode.events.amqp.publishing import DEAD, DELAY, EXCHANGE, RETRY, Publisher, check_key, delay_ms
 from fannode.events.base import EventSystem, Handler, Subscription
 from fannode.exceptions import FannodeError, UsageError
 
@@ -61,6 +61,9 @@ class AmqpEvents(EventSystem):
 
     def subscribe(self, queue: str, patterns: list[str], handler: Handler, *, retry: int = 0,
                   sequential: bool = False, durable: bool = True, exclusive: bool = False) -> Subscription:
+        for pattern in patterns:
+            if isinstance(pattern, str):  # Subscription checks the rest
+                check_key('pattern', pattern)
         sub = Subscription(self, '', queue, list(patterns), handler, retry=retry,
                            sequential=sequential, durable=durable, exclusive=exclusive)
         self.consumer.subscribe(sub)

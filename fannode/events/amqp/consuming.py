@@ -7,16 +7,16 @@ import functools
 import logging
 import time
 import uuid
-from typing import Any, cast
+from typing import Any
 
 import gevent.event
 import pika
 
 from fannode.core import serial
-from fannode.core.events import Event
 from fannode.events.amqp.connection import Lost, Owner
 from fannode.events.amqp.publishing import DEAD, EXCHANGE, RETRY, Out, Publisher, again
 from fannode.events.base import Subscription
+from fannode.events.encoding import attempt_of
 from fannode.exceptions import FannodeError, RegistryUnavailable
 
 log = logging.getLogger('fannode.events.amqp')  # the backend's one logger
@@ -29,8 +29,8 @@ class Consumer:
         self.subs: list[Subscription] = []
         self.pending: dict[Subscription, gevent.event.AsyncResult] = {}  # subscribed, not consuming yet
         self.live: dict[str, tuple[Any, Subscription]] = {}  # consumer tag -> (channel, sub)
-        # deliveries not acked yet: (consumer tag, delivery tag) -> (routing key, properties, body)
-        self.held: dict[tuple[str, int], tuple[str, pika.BasicProperties, bytes]] = {}
+        # deliveries not acked yet: (consumer tag, delivery tag) -> (routing key, properties, body, attempt)
+        self.held: dict[tuple[str, int], tuple[str, pika.BasicProperties, bytes, int]] = {}
 
     # -- called from the subscriber's greenlet -----------------------------------------
 
@@ -68,17 +68,17 @@ class Consumer:
         consumer, tag = method.consumer_tag, method.delivery_tag
         if consumer != sub.consumer or sub not in self.subs:
             return  # unsubscribing: it goes back to the queue when the channel closes
-        self.held[consumer, tag] = (method.routing_key, props, body)
+        # Anyone may publish to our exchange: properties, headers and body may be missing or
+        # of any type. Subscription.deliver dead-letters what is not an event.
+        headers = props.headers if isinstance(props.headers, dict) else {}
+        raw_attempt = headers.get('attempt', 1)
+        self.held[consumer, tag] = (method.routing_key, props, body, attempt_of(raw_attempt))
         try:
-            # Not a dict fails in from_dict, and is rejected alike.
-            event = Event.from_dict(cast(dict[str, Any], serial.loads(body)))
-        except Exception as e:
-            log.error('cannot read a message from queue %s (routing key %s): %s: %s',
-                      sub.queue, method.routing_key, type(e).__name__, e)
-            self.owner.command(self.reject, consumer, tag, 'cannot read it: %s: %s' % (type(e).__name__, e))
+            data = serial.loads(body)
+        except ValueError as e:
+            sub.unreadable(tag, str(e))
             return
-        event.headers['attempt'] = (props.headers or {}).get('attempt', 1)
-        sub.dispatch(tag, event)
+        sub.deliver(tag, data, raw_attempt)
 
     # -- the owner greenlet ------------------------------------------------------------
 
@@ -140,8 +140,8 @@ class Consumer:
         held, live = self.held.pop((consumer, tag), None), self.live.get(consumer)
         if held is None or live is None:
             return  # from a connection gone since: RabbitMQ delivers it again
-        _, props, body = held
-        props = again(props, attempt=(props.headers or {}).get('attempt', 1) + 1)
+        _, props, body, attempt = held
+        props = again(props, attempt=attempt + 1)
         then = functools.partial(self.ack, consumer, tag)
         self.publisher.put_first(Out('', live[1].queue, body, props, time.monotonic() + delay, RETRY, then))
 
@@ -149,12 +149,12 @@ class Consumer:
         held, live = self.held.pop((consumer, tag), None), self.live.get(consumer)
         if held is None or live is None:
             return
-        key, props, body = held
+        key, props, body, attempt = held
         event_type = props.type or key  # after a retry the routing key is the queue's name
-        queue, attempt = live[1].queue, (props.headers or {}).get('attempt', 1)
+        queue = live[1].queue
         then = functools.partial(self._dead, consumer, tag, props.message_id, event_type, queue, attempt,
                                  reason)
-        props = again(props, queue=queue, reason=reason)
+        props = again(props, queue=queue, reason=reason, attempt=attempt)
         self.publisher.put_first(Out(DEAD, event_type, body, props, None, None, then))
 
     def _dead(self, consumer: str, tag: int, event_id: str | None, event_type: str, queue: str,

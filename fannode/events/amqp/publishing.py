@@ -7,6 +7,7 @@ import collections
 import copy
 import logging
 import math
+import struct
 import time
 from typing import Any, Callable
 
@@ -16,9 +17,9 @@ import pika
 import pika.exceptions
 import pika.spec
 
-from fannode.core import serial
 from fannode.core.events import Event
 from fannode.events.amqp.connection import Lost, Owner, reason
+from fannode.events.base import prepare
 from fannode.exceptions import UsageError
 
 log = logging.getLogger('fannode.events.amqp')  # the backend's one logger
@@ -29,10 +30,22 @@ RETRY = 'fannode.retry'
 DEAD = 'fannode.dead'
 WINDOW = 1000           # publishes awaiting confirmation at once
 MAX_DELAY_MS = 2 ** 32 - 1
+MAX_KEY = 255  # bytes of a routing key: an AMQP short string
+# What pika raises for a message it cannot encode (a routing key over 255 bytes, a header
+# of a type AMQP lacks): that message is dropped, not taken for a lost connection.
+UNENCODABLE = (pika.exceptions.ShortStringTooLong, pika.exceptions.UnsupportedAMQPFieldException,
+               TypeError, ValueError, OverflowError, struct.error)
 # A delay queue nobody uses goes an hour after its TTL; we re-declare the ones we publish to
 # every half hour, so none can go while it still holds a message.
 UNUSED_MS = 3_600_000
 REDECLARE = 1800.0
+
+
+def check_key(what: str, key: str) -> None:
+    """A routing or binding key RabbitMQ takes (when $FANNODE_EVENT_TYPE_MAX allows longer)."""
+    if len(key.encode()) > MAX_KEY:
+        raise UsageError('%s %s...: %d bytes, and RabbitMQ takes at most %d'
+                         % (what, key[:40], len(key.encode()), MAX_KEY))
 
 
 def delay_ms(seconds: float) -> int:
@@ -76,23 +89,26 @@ class Publisher:
         self.declared: dict[str, float] = {}    # delay queues declared on this connection, when
         self.channel: Any = None                # the channel we publish on, in confirm mode
         self.seq = 0
+        self.discarded = 0                      # messages pika could not encode
         self.idle = gevent.event.Event()
         self.idle.set()
 
     # -- called from any greenlet ------------------------------------------------------
 
     def emit(self, event: Event, delay: float | None = None) -> None:
+        raw, _, seconds = prepare(event, delay)
+        check_key('event type', event.type)
         due = None
-        if delay:
-            if delay * 1000 > MAX_DELAY_MS:
+        if seconds:
+            if seconds * 1000 > MAX_DELAY_MS:
                 raise UsageError('event %s: delay %gs is longer than RabbitMQ allows (%d days)'
-                                 % (event.type, delay, MAX_DELAY_MS // 86_400_000))
-            due = time.monotonic() + delay
+                                 % (event.type, seconds, MAX_DELAY_MS // 86_400_000))
+            due = time.monotonic() + seconds
         props = pika.BasicProperties(
             content_type='application/msgpack', delivery_mode=pika.DeliveryMode.Persistent,
             message_id=event.id, type=event.type, timestamp=int(event.time), app_id='fannode',
             headers={'trace_id': event.trace_id, 'source': event.source, 'attempt': 1})
-        self.outbox.append(Out(EXCHANGE, event.type, serial.dumps(event.to_dict()), props, due, DELAY))
+        self.outbox.append(Out(EXCHANGE, event.type, raw, props, due, DELAY))
         self.idle.clear()
         self.owner.kick()
 
@@ -158,6 +174,10 @@ class Publisher:
                 props.headers = dict(props.headers or {}, **{'fannode-delay': str(ms)})
             try:
                 self.channel.basic_publish(exchange, item.key, item.body, props)
+            except UNENCODABLE as e:  # this message only: dropping it keeps the rest going
+                self.outbox.popleft()
+                self._drop(item, e)
+                continue
             except pika.exceptions.AMQPError as e:
                 raise Lost(reason(e)) from None
             self.outbox.popleft()
@@ -168,6 +188,14 @@ class Publisher:
                 gevent.sleep(0)  # let the hub write them out and read confirms
                 self.owner.raise_if_lost()
         self._check_idle()
+
+    def _drop(self, item: Out, error: Exception) -> None:
+        self.discarded += 1
+        log.error('cannot publish message %s (%s) to %s: %s: %s; dropped it (%d so far)',
+                  item.props.message_id or '?', item.key, item.exchange or item.key, type(error).__name__,
+                  error, self.discarded)
+        if item.then is not None:  # a retry or dead letter: its delivery must not stay held
+            item.then()
 
     def _delay_queue(self, exchange: str, ms: int) -> None:
         """Declare the queue holding messages for `ms`: one per delay, so they all expire in
