@@ -26,8 +26,9 @@ class HubCommand(Command):
                             help='serve only as a log hub (for tail, trace, top) at --listen, registered '
                                  'in the --registry (any kind) as service fannode.logs; `fannode up` runs '
                                  'one on clusters without a hub')
-        parser.add_argument('--listen', metavar='HOST:PORT', default='0.0.0.0:0',
-                            help='with --logs-only: where to listen (default: 0.0.0.0 and a free port)')
+        parser.add_argument('--listen', metavar='HOST:PORT', default='127.0.0.1:0',
+                            help='with --logs-only: where to listen (default: 127.0.0.1 and a free port; '
+                                 'give 0.0.0.0:PORT for other machines, as `fannode up` does)')
 
     def run(self, args: argparse.Namespace) -> int:
         from urllib.parse import urlsplit
@@ -45,7 +46,7 @@ class HubCommand(Command):
                 raise UsageError('--listen: expected HOST:PORT, got %r' % args.listen)
             logsetup.setup(args.loglevel, 'logs')
             from fannode.discovery import get_registry
-            run_log_hub(host or '0.0.0.0', int(port), get_registry(url))
+            run_log_hub(host or '127.0.0.1', int(port), get_registry(url))  # loopback unless told
             return 0
         parts = urlsplit(url)
         if parts.scheme != 'hub':

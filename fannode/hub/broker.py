@@ -4,6 +4,10 @@ retries with delay, dead letters, and redelivery of what a dead consumer held.
 It is plain state driven by method calls; `deliver(consumer, queue, tag, event)` is
 called to hand an event to a consumer, and `journal` (optional) records what must
 survive a restart: durable queues and the events waiting in them.
+
+The backlog (events ready, unacked or delayed, each queue's copy counted) is a budget in
+bytes. Over it, publishes are refused and emitters keep their events until it drains:
+dropping queued events would lose them silently.
 """
 from __future__ import annotations
 
@@ -15,11 +19,23 @@ import time
 from typing import Any, Callable, Protocol
 
 from fannode.core.events import matches
+from fannode.core.limits import MIB, setting
+from fannode.exceptions import BadArguments, Unavailable
+from fannode.hub.budget import Budget, footprint
 
 log = logging.getLogger(__name__)
 
 CONSUMER_TTL = 2.0      # a consumer that stops heartbeating this long is dead
 DEFAULT_PREFETCH = 100  # events in flight per consumer: bounds memory on both sides
+BUDGET = setting('FANNODE_HUB_EVENT_BUDGET', 128 * MIB, MIB)       # the backlog, in bytes
+MAX_QUEUES = setting('FANNODE_HUB_MAX_QUEUES', 10_000, 1)          # every publish looks at each
+MAX_CONSUMERS = setting('FANNODE_HUB_MAX_CONSUMERS', 10_000, 1)
+# A connection's consumers times their prefetch must fit the hub socket's send queue
+# (Hub sets it to 1,000,000 messages): a delivery it dropped would stay unacked for ever.
+MAX_PEER_CONSUMERS = setting('FANNODE_HUB_MAX_PEER_CONSUMERS', 100, 1)
+MAX_PREFETCH = setting('FANNODE_HUB_MAX_PREFETCH', 10_000, 1)
+MAX_PATTERNS = setting('FANNODE_HUB_MAX_PATTERNS', 100, 1)  # of one queue: every publish matches each
+ENTRY_COST = 150        # bytes of an entry and its place in a queue, besides the event
 
 Deliver = Callable[['Consumer', str, int, dict], None]
 
@@ -33,13 +49,14 @@ class Journal(Protocol):
 
 
 class Entry:
-    __slots__ = ('tag', 'event', 'attempt', 'due')
+    __slots__ = ('tag', 'event', 'attempt', 'due', 'size')
 
-    def __init__(self, tag: int, event: dict, attempt: int = 1, due: float = 0.0):
+    def __init__(self, tag: int, event: dict, attempt: int = 1, due: float = 0.0, size: int = 0):
         self.tag = tag
         self.event = event
         self.attempt = attempt
         self.due = due
+        self.size = size or ENTRY_COST + footprint(event)
 
 
 class Consumer:
@@ -62,6 +79,9 @@ class Queue:
         self.owner = owner  # the consumer an exclusive queue dies with
         self.ready: collections.deque[Entry] = collections.deque()
         self.consumers: list[Consumer] = []
+        self.delayed = 0  # its entries waiting in the broker's heap
+        self.bytes = 0    # of all its entries: ready, unacked, delayed
+        self.declared = time.monotonic()
         self._turn = 0
 
     def wants(self, event_type: str) -> bool:
@@ -84,15 +104,20 @@ class Broker:
         self.journal = journal
         self.queues: dict[str, Queue] = {}
         self.consumers: dict[str, Consumer] = {}
-        self.delayed: list[tuple[float, int, str, Entry]] = []
+        self.delayed: list[tuple[float, int, Queue, Entry]] = []
         self.tags = itertools.count(1)
         self.dropped = 0  # events no queue wanted, as in AMQP
+        self.budget = Budget('the event backlog', BUDGET, 'FANNODE_HUB_EVENT_BUDGET')
+        self._seq = itertools.count()  # orders delayed entries due at the same time
 
     # -- queues and consumers ----------------------------------------------------
 
     def declare(self, name: str, patterns: list[str], durable: bool = True, owner: str | None = None) -> Queue:
         queue = self.queues.get(name)
         if queue is None:
+            if len(self.queues) >= MAX_QUEUES:
+                raise Unavailable('hub.declare: the hub has %d queues, the most it keeps ($FANNODE_HUB_MAX_QUEUES)'
+                                  % len(self.queues))
             queue = self.queues[name] = Queue(name, patterns, durable, owner)
         elif sorted(queue.patterns) != sorted(patterns):
             queue.patterns = list(patterns)  # the handler's patterns changed in a new release
@@ -103,9 +128,19 @@ class Broker:
         return queue
 
     def consume(self, consumer_id: str, peer: Any, queue_name: str, prefetch: int = DEFAULT_PREFETCH) -> None:
-        queue = self.queues[queue_name]
+        queue = self.queues.get(queue_name)
+        if queue is None:
+            raise BadArguments("hub.consume: no queue '%s' (declare it first)" % queue_name)
         consumer = self.consumers.get(consumer_id)
+        if consumer is not None and consumer.queue != queue_name:
+            raise BadArguments("hub.consume: consumer '%s' already consumes queue '%s'" % (consumer_id, consumer.queue))
         if consumer is None:
+            if len(self.consumers) >= MAX_CONSUMERS:
+                raise Unavailable('hub.consume: the hub has %d consumers, the most it keeps '
+                                  '($FANNODE_HUB_MAX_CONSUMERS)' % len(self.consumers))
+            if peer is not None and sum(1 for c in self.consumers.values() if c.peer == peer) >= MAX_PEER_CONSUMERS:
+                raise Unavailable('hub.consume: this connection has %d consumers, the most one may have '
+                                  '($FANNODE_HUB_MAX_PEER_CONSUMERS)' % MAX_PEER_CONSUMERS)
             consumer = self.consumers[consumer_id] = Consumer(consumer_id, peer, queue_name, max(1, prefetch))
             queue.consumers.append(consumer)
         consumer.peer = peer
@@ -146,6 +181,8 @@ class Broker:
             return
         for consumer in queue.consumers:
             self.consumers.pop(consumer.id, None)
+        self.budget.give(queue.bytes)  # its delayed entries are skipped when due
+        queue.bytes = 0
         if queue.durable and self.journal is not None:
             self.journal.queue_deleted(name)
 
@@ -155,21 +192,43 @@ class Broker:
         for consumer in dead:
             log.info('consumer %s of %s is gone; %d unacked event(s) go back to the queue',
                      consumer.id[:8], consumer.queue, len(consumer.unacked))
-            self.cancel(consumer.id)
+            try:
+                self.cancel(consumer.id)
+            except Exception:  # one that cannot be put back must not keep the others
+                log.exception('could not cancel consumer %s', consumer.id[:8])
+                self.consumers.pop(consumer.id, None)
+        # A queue declared for a consumer that never came (its client died in between)
+        # would otherwise collect events for ever.
+        for queue in [q for q in self.queues.values() if q.owner is not None and not q.consumers
+                      and now - q.declared > CONSUMER_TTL]:
+            log.info('queue %s lost its owner %s before it consumed; deleted', queue.name, str(queue.owner)[:8])
+            self.delete(queue.name)
         self.release_due(now)
+        self.budget.report(now)
         return dead
 
     # -- events ------------------------------------------------------------------
+
+    def check_room(self, verb: str = 'hub.publish') -> None:
+        """Refuse new events while the backlog is over its budget (a batch may pass it once)."""
+        if self.budget.over():
+            self.budget.refused += 1
+            biggest = max(self.queues.values(), key=lambda q: q.bytes, default=None)
+            raise Unavailable('%s: %s%s; the emitter keeps its events and sends them again' % (
+                verb, self.budget.full(), '' if biggest is None else ', most of it in queue %s (%d ready)' % (
+                    biggest.name, len(biggest.ready))))
 
     def publish(self, event: dict, delay: float = 0.0) -> int:
         """Route one event to every queue that wants it; returns how many took it."""
         taken = 0
         due = time.monotonic() + delay if delay > 0 else 0.0
+        size = ENTRY_COST + footprint(event)  # once, whatever the number of queues
         for queue in self.queues.values():
             if queue.wants(event['type']):
-                entry = Entry(next(self.tags), event, 1, due)
+                entry = Entry(next(self.tags), event, 1, due, size)
                 if queue.durable and self.journal is not None:
                     self.journal.stored(queue.name, entry)
+                self._account(queue, entry)
                 self._enqueue(queue, entry)
                 taken += 1
         if not taken:
@@ -180,11 +239,15 @@ class Broker:
         consumer = self.consumers.get(consumer_id)
         if consumer is None:
             return  # it was declared dead and its events went back: they will come again
+        queue = self.queues[consumer.queue]
         for tag in tags:
             entry = consumer.unacked.pop(tag, None)
-            if entry is not None and self.journal is not None and self._durable(consumer.queue):
+            if entry is None:
+                continue
+            self._account(queue, entry, -1)
+            if self.journal is not None and queue.durable:
                 self.journal.removed(consumer.queue, tag)
-        self.pump(self.queues[consumer.queue])
+        self.pump(queue)
 
     def retry(self, consumer_id: str, tag: int, delay: float) -> None:
         """The handler failed; deliver the event again after `delay` seconds."""
@@ -205,9 +268,11 @@ class Broker:
         entry = consumer.unacked.pop(tag, None) if consumer else None
         if consumer is None or entry is None:
             return
-        headers = entry.event.get('headers') or {}
+        headers = entry.event.get('headers')  # whatever it is: this event is being refused
         log.error('dead-lettered event %s (%s) from queue %s after %d attempt(s): %s',
-                  headers.get('id', '?'), entry.event['type'], consumer.queue, entry.attempt, reason)
+                  headers.get('id', '?') if isinstance(headers, dict) else '?', entry.event.get('type'),
+                  consumer.queue, entry.attempt, reason)
+        self._account(self.queues[consumer.queue], entry, -1)
         if self.journal is not None:
             self.journal.dead(consumer.queue, entry, reason)
             if self._durable(consumer.queue):
@@ -217,18 +282,19 @@ class Broker:
     def restore(self, queue_name: str, entry: Entry) -> None:
         """Put back an event read from the journal at start."""
         self.tags = itertools.count(max(entry.tag + 1, next(self.tags)))
+        self._account(self.queues[queue_name], entry)  # even over the budget: it was taken
         self._enqueue(self.queues[queue_name], entry)
 
     def release_due(self, now: float) -> None:
-        touched = set()
+        touched = {}
         while self.delayed and self.delayed[0][0] <= now:
-            _, _, name, entry = heapq.heappop(self.delayed)
-            queue = self.queues.get(name)
-            if queue is not None:
+            _, _, queue, entry = heapq.heappop(self.delayed)
+            queue.delayed -= 1
+            if self.queues.get(queue.name) is queue:  # else deleted meanwhile: already given back
                 queue.ready.append(entry)
-                touched.add(name)
-        for name in touched:
-            self.pump(self.queues[name])
+                touched[queue.name] = queue
+        for queue in touched.values():
+            self.pump(queue)
 
     def next_due(self) -> float | None:
         return self.delayed[0][0] if self.delayed else None
@@ -245,14 +311,18 @@ class Broker:
 
     def stats(self) -> dict[str, Any]:
         return {name: {'patterns': q.patterns, 'durable': q.durable, 'ready': len(q.ready),
-                       'unacked': sum(len(c.unacked) for c in q.consumers),
-                       'delayed': sum(1 for d in self.delayed if d[2] == name),
-                       'consumers': len(q.consumers)}
+                       'unacked': sum(len(c.unacked) for c in q.consumers), 'delayed': q.delayed,
+                       'consumers': len(q.consumers), 'bytes': q.bytes}
                 for name, q in sorted(self.queues.items())}
+
+    def _account(self, queue: Queue, entry: Entry, sign: int = 1) -> None:
+        queue.bytes += sign * entry.size
+        self.budget.take(sign * entry.size)
 
     def _enqueue(self, queue: Queue, entry: Entry) -> None:
         if entry.due and entry.due > time.monotonic():
-            heapq.heappush(self.delayed, (entry.due, entry.tag, queue.name, entry))
+            heapq.heappush(self.delayed, (entry.due, next(self._seq), queue, entry))
+            queue.delayed += 1
         else:
             queue.ready.append(entry)
             self.pump(queue)

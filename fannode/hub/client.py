@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import gevent
 import zmq.green as zmq
 
-from fannode.exceptions import RegistryUnavailable, RpcError, UsageError
+from fannode.exceptions import Nack, RegistryUnavailable, RpcError, UsageError
 from fannode.core import wire
 from fannode.zmqrpc.connection import Call, Connection
 
@@ -54,6 +54,8 @@ class HubLink:
             raise RegistryUnavailable('lost the hub at %s' % self.url)
         try:
             return call.get()
+        except Nack as e:  # the hub's own line names the verb and the argument at fault
+            raise RegistryUnavailable('the hub at %s refused it: %s' % (self.url, e)) from None
         except RpcError as e:
             raise RegistryUnavailable('the hub at %s did not answer: %s' % (self.url, e)) from None
 

@@ -8,12 +8,19 @@ after a hub restart (new epoch).
 from __future__ import annotations
 
 import collections
-import itertools
 import time
 from typing import Any, Protocol
 
-from fannode.hub.registry import WATCH_TTL, Notify
 from fannode.core.keys import same
+from fannode.core.limits import MIB, setting
+from fannode.exceptions import Unavailable
+from fannode.hub.budget import Budget, footprint
+from fannode.hub.registry import WATCH_COST, WATCH_TTL, Notify
+
+# Keys, values and watches kept, in bytes; over it a set that grows it is refused.
+BUDGET = setting('FANNODE_HUB_CONFIG_BUDGET', 32 * MIB, MIB)
+MAX_VALUE = setting('FANNODE_HUB_MAX_CONFIG_VALUE', 1 * MIB, 1024)  # one value, in memory
+KEY_COST = 150   # bytes of a key's entries besides its name and value
 
 
 class Journal(Protocol):
@@ -32,20 +39,32 @@ class ConfigState:
         self.values: dict[str, Any] = journal.config_values() if journal is not None else {}
         self.versions: dict[str, str] = {}
         self.watchers: dict[str, dict[bytes, float]] = collections.defaultdict(dict)
-        self._counter = itertools.count(1)
+        self.n = 0  # the last version number handed out
+        self.budget = Budget('shared config', BUDGET, 'FANNODE_HUB_CONFIG_BUDGET')
+        self.sizes = {key: self._size(key, value) for key, value in self.values.items()}
+        self.budget.take(sum(self.sizes.values()))  # what the journal had, even over the budget
 
     def snapshot(self, key: str) -> dict[str, Any]:
         return {'key': key, 'version': self.version(key), 'value': self.values.get(key)}
 
     def version(self, key: str) -> str:
-        version = self.versions.get(key)
-        if version is None:
-            version = self.versions[key] = '%s.%d' % (self.epoch, next(self._counter))
-        return version
+        # Not stored for a key nobody watches: the latest number, newer than any it had.
+        return self.versions.get(key) or '%s.%d' % (self.epoch, self.n)
+
+    @staticmethod
+    def _size(key: str, value: Any) -> int:
+        return KEY_COST + len(key) + footprint(value)
 
     def set(self, key: str, value: Any) -> None:
         if key in self.values and same(self.values[key], value):
             return  # no change: no journal write, no notification
+        size = self._size(key, value)
+        grows = size - self.sizes.get(key, 0)
+        if grows > 0 and not self.budget.fits(grows):
+            self.budget.refused += 1
+            raise Unavailable('hub.config_set: %s; delete keys first' % self.budget.full())
+        self.budget.take(grows)
+        self.sizes[key] = size
         self.values[key] = value
         if self.journal is not None:
             self.journal.config_set(key, value)
@@ -55,6 +74,7 @@ class ConfigState:
         if key not in self.values:
             return False
         del self.values[key]
+        self.budget.give(self.sizes.pop(key, 0))
         if self.journal is not None:
             self.journal.config_deleted(key)
         self._changed(key)
@@ -66,9 +86,16 @@ class ConfigState:
     def watch(self, peer: bytes, versions: dict[str, str]) -> dict[str, Any]:
         """Watch (or keep watching) the keys of `versions` for `peer`; return snapshots
         of those whose version differs ('' gets the current one)."""
+        new = [k for k in versions if peer not in self.watchers.get(k, ())]
+        cost = sum(WATCH_COST + len(k) + len(peer) for k in new)
+        if cost and not self.budget.fits(cost):
+            self.budget.refused += 1
+            raise Unavailable('hub.config_watch: cannot watch %d more key(s): %s' % (len(new), self.budget.full()))
+        self.budget.take(cost)
         until = time.monotonic() + self.watch_ttl
         for key in versions:
             self.watchers[key][peer] = until
+            self.versions.setdefault(key, self.version(key))  # stable while watched
         return {k: self.snapshot(k) for k, v in versions.items() if v != self.version(k)}
 
     def expire(self) -> None:
@@ -76,11 +103,24 @@ class ConfigState:
         for key, watchers in list(self.watchers.items()):
             for peer in [p for p, t in watchers.items() if t < now]:
                 del watchers[peer]
+                self.budget.give(WATCH_COST + len(key) + len(peer))
             if not watchers:
                 del self.watchers[key]
+                self._forget(key)
+        self.budget.report(now)
 
     def _changed(self, key: str) -> None:
-        self.versions[key] = '%s.%d' % (self.epoch, next(self._counter))
+        self.versions[key] = self._next()
         snapshot = self.snapshot(key)
         for peer in self.watchers.get(key, ()):
             self.notify(peer, 'config.changed', snapshot)
+        self._forget(key)
+
+    def _next(self) -> str:
+        self.n += 1
+        return '%s.%d' % (self.epoch, self.n)
+
+    def _forget(self, key: str) -> None:
+        """A key without a value or watchers needs no version (it reads as the latest number)."""
+        if key not in self.values and not self.watchers.get(key):
+            self.versions.pop(key, None)

@@ -1,21 +1,43 @@
-"""The log hub: records from every process, kept in a ring per process for whoever
-starts following late, indexed by trace id for `fannode trace`, and pushed to followers
-(`tail`, `top`) as they arrive."""
+"""The log hub: records from every process, kept newest-last for whoever starts following
+late, indexed by trace id for `fannode trace`, and pushed to followers (`tail`, `top`) as
+they arrive.
+
+Memory is a budget in bytes: each record is sized once when it arrives (`footprint`) and
+the oldest records go first when the budget is full, whatever process wrote them.
+A follower that stops reading is pushed at most `FOLLOWER_BACKLOG` bytes (encoded: what
+the socket holds for it) between two of its keep-alives; what would go past that is
+skipped, and it sees a gap in the numbers.
+"""
 from __future__ import annotations
 
 import collections
 import logging
+import math
 import time
 from typing import Any, Callable
 
-RING = 1000          # records kept per process
-SOURCES = 500        # processes kept; the one written to longest ago goes first
-TRACES = 20_000      # traces kept for `fannode trace`, oldest first out
-PER_TRACE = 1000     # records kept per trace
-FOLLOWER_TTL = 15.0  # a follower not heard from for this long is forgotten
+from fannode.core.limits import KIB, MIB, setting
+from fannode.exceptions import Unavailable
+from fannode.hub.budget import Budget, measure
+
+log = logging.getLogger(__name__)
+
+BUDGET = setting('FANNODE_HUB_LOG_BUDGET', 32 * MIB, MIB)         # records kept, all processes
+MAX_RECORD = setting('FANNODE_HUB_MAX_RECORD', 256 * KIB, KIB)     # a bigger record's msg is cut
+FOLLOWER_BACKLOG = setting('FANNODE_HUB_FOLLOWER_BACKLOG', 32 * MIB, KIB)  # encoded, between keep-alives
+MAX_FOLLOWERS = setting('FANNODE_HUB_MAX_FOLLOWERS', 16, 1)
+MAX_REPLY = setting('FANNODE_HUB_MAX_LOG_REPLY', 16 * MIB, KIB)   # records in one answer
+MAX_HISTORY = setting('FANNODE_HUB_MAX_HISTORY', 10_000, 0)  # records a follow may ask for
+PER_TRACE = setting('FANNODE_HUB_PER_TRACE', 1000, 1)      # records a trace keeps for `trace`
+TRACE_COST = 150      # bytes of the index entry a trace's first record brings
+FOLLOWER_TTL = 15.0   # a follower not heard from for this long is forgotten
 LEVELS = {'DEBUG': 10, 'INFO': 20, 'WARNING': 30, 'ERROR': 40, 'CRITICAL': 50}
+# Fields the hub reads itself, and the type each must have when present.
+FIELDS: dict[str, tuple[type, ...]] = {'ts': (int, float), 'kind': (str,), 'level': (str,),
+                                       'service': (str,), 'trace': (str,), 'span': (str,)}
 
 Push = Callable[[bytes, str, Any], None]
+Kept = tuple[dict[str, Any], int, int]  # a record, its size in memory and encoded
 
 
 def level_number(name: str) -> int:
@@ -35,81 +57,136 @@ class Filter:
     def match(self, record: dict[str, Any]) -> bool:
         if record.get('kind') == 'span' and not self.spans:
             return False
-        if self.trace and not str(record.get('trace', '')).startswith(self.trace):
+        if self.trace and not (record.get('trace') or '').startswith(self.trace):
             return False
-        if self.level and level_number(record.get('level', 'INFO')) < self.level:
+        if self.level and level_number(record.get('level') or 'INFO') < self.level:
             return False
         if self.services:
-            names = str(record.get('service', '')).lower().split(',')
+            names = (record.get('service') or '').lower().split(',')
             return any(name in self.services for name in names)
         return True
 
 
 class Follower:
-    __slots__ = ('filter', 'sent', 'expires')
+    __slots__ = ('filter', 'sent', 'expires', 'backlog', 'skipped', 'lagging')
 
     def __init__(self, filter: Filter):
         self.filter = filter
         self.sent = 0  # messages pushed: numbered, so a follower sees any that went missing
         self.expires = time.monotonic() + FOLLOWER_TTL
+        self.backlog = 0  # bytes (encoded) pushed since its last keep-alive
+        self.skipped = 0  # messages not pushed: it was too far behind
+        self.lagging = False
 
 
 class LogState:
     def __init__(self, push: Push):
         self.push = push
-        self.rings: collections.OrderedDict[str, collections.deque] = collections.OrderedDict()
-        self.traces: collections.OrderedDict[str, list] = collections.OrderedDict()
+        self.kept: collections.deque[Kept] = collections.deque()  # oldest first
+        self.traces: dict[str, list[dict[str, Any]]] = {}
         self.followers: dict[bytes, Follower] = {}
+        self.budget = Budget('the log hub', BUDGET, 'FANNODE_HUB_LOG_BUDGET')
         self.received = 0
 
-    def add(self, records: list[dict[str, Any]], dropped: int = 0) -> None:
-        if dropped and records:
-            first = records[0]
-            records = [dict(first, kind='log', level='WARNING', logger='fannode.logs', trace='', span='',
-                            msg='%d log record(s) dropped: this process wrote faster than it '
-                                'could send, or the hub was away' % dropped)] + records
-        for record in records:
-            self._keep(record)
-        self.received += len(records)
+    def add(self, records: list[Any], dropped: int = 0) -> None:
+        sized = [kept for kept in map(self._size, records) if kept is not None]
+        if dropped and sized:
+            note = dict(sized[0][0], kind='log', level='WARNING', logger='fannode.logs', trace='', span='',
+                        msg='%d log record(s) dropped: this process wrote faster than it could send, '
+                            'or the hub was away' % dropped)
+            sized.insert(0, (note, *measure(note)))
+        for record, size, _ in sized:
+            self._keep(record, size)
+        while self.budget.over() and self.kept:
+            self._forget_oldest()
+        self.received += len(sized)
         for peer, follower in self.followers.items():
-            matched = [r for r in records if follower.filter.match(r)]
+            matched = [kept for kept in sized if follower.filter.match(kept[0])]
             if matched:
-                follower.sent += 1
-                self.push(peer, 'logs', {'n': follower.sent, 'records': matched})
+                self._send(peer, follower, matched)
 
-    def _keep(self, record: dict[str, Any]) -> None:
-        source = '%s/%s' % (record.get('host', ''), record.get('pid', ''))
-        ring = self.rings.get(source)
-        if ring is None:
-            ring = self.rings[source] = collections.deque(maxlen=RING)
-            if len(self.rings) > SOURCES:
-                self.rings.popitem(last=False)
-        else:
-            self.rings.move_to_end(source)
-        ring.append(record)
+    def _size(self, record: Any) -> Kept | None:
+        """The record with its sizes, or None when it is refused (not a map the hub can read)."""
+        if type(record) is not dict or not all(type(k) is str for k in record):
+            self.budget.refused += 1
+            return None
+        for name, kinds in FIELDS.items():
+            value = record.get(name)
+            if value is not None and (type(value) not in kinds or (name == 'ts' and not math.isfinite(value))):
+                self.budget.refused += 1
+                return None
+        size, wire = measure(record)
+        if size > MAX_RECORD and type(record.get('msg')) is str:
+            cut = max(0, len(record['msg']) - (size - MAX_RECORD) - 100)
+            record['msg'] = record['msg'][:cut] + '… [%d characters cut by the log hub]' % (len(record['msg']) - cut)
+            size, wire = measure(record)
+        if size > MAX_RECORD:
+            self.budget.refused += 1
+            return None
+        return record, size, wire
+
+    def _keep(self, record: dict[str, Any], size: int) -> None:
         trace_id = record.get('trace')
         if trace_id:
             kept = self.traces.get(trace_id)
             if kept is None:
                 kept = self.traces[trace_id] = []
-                if len(self.traces) > TRACES:
-                    self.traces.popitem(last=False)
+                size += TRACE_COST
             if len(kept) < PER_TRACE:
                 kept.append(record)
+        self.kept.append((record, size, 0))
+        self.budget.take(size)
+
+    def _forget_oldest(self) -> None:
+        record, size, _ = self.kept.popleft()
+        self.budget.give(size)
+        self.budget.dropped += 1
+        trace_id = record.get('trace')
+        kept = self.traces.get(trace_id) if trace_id else None
+        if kept and kept[0] is record:  # records leave a trace in the order they came
+            del kept[0]
+            if not kept:
+                del self.traces[trace_id]  # type: ignore[arg-type]
+
+    def _send(self, peer: bytes, follower: Follower, matched: list[Kept]) -> None:
+        size = sum(wire for _, _, wire in matched)
+        follower.sent += 1  # counted even when skipped: the follower sees the gap
+        if follower.backlog + size > FOLLOWER_BACKLOG:
+            follower.skipped += 1
+            if not follower.lagging:
+                log.warning('a log follower is %d bytes behind ($FANNODE_HUB_FOLLOWER_BACKLOG); '
+                            'skipping its messages until it catches up', follower.backlog)
+            follower.lagging = True
+            return
+        follower.backlog += size
+        self.push(peer, 'logs', {'n': follower.sent, 'records': [r for r, _, _ in matched]})
 
     def follow(self, peer: bytes, filter: Filter, history: int) -> dict[str, Any]:
         """Start pushing `peer` what matches; answer the last `history` matching records."""
+        if peer not in self.followers and len(self.followers) >= MAX_FOLLOWERS:
+            raise Unavailable('hub.log_follow: the hub has %d followers already, the most it takes '
+                              '($FANNODE_HUB_MAX_FOLLOWERS)' % len(self.followers))
         self.followers[peer] = Follower(filter)
-        recent = [r for ring in self.rings.values() for r in ring if filter.match(r)] if history else []
-        recent.sort(key=lambda r: r.get('ts', 0))
-        return {'records': recent[-history:] if history else [], 'n': 0}
+        recent: list[dict[str, Any]] = []
+        room = MAX_REPLY
+        for record, size, _ in reversed(self.kept):
+            if len(recent) >= history or size > room:
+                break
+            if filter.match(record):
+                recent.append(record)
+                room -= size
+        recent.sort(key=lambda r: r.get('ts') or 0)
+        return {'records': recent, 'n': 0}
 
     def alive(self, peer: bytes) -> bool:
-        """A follower's keep-alive; False when it was forgotten (it follows again)."""
+        """A follower's keep-alive; False when it was forgotten (it follows again). It has
+        read what was pushed before its previous keep-alive's answer: start counting again."""
         follower = self.followers.get(peer)
         if follower is None:
             return False
         follower.expires = time.monotonic() + FOLLOWER_TTL
+        follower.backlog = 0
+        follower.lagging = False
         return True
 
     def stop(self, peer: bytes) -> bool:
@@ -122,10 +199,22 @@ class LogState:
         if kept is None and trace_id:
             found = [t for t in self.traces if t.startswith(trace_id)]
             kept = self.traces[found[0]] if len(found) == 1 else None
-        return sorted(kept or (), key=lambda r: r.get('ts', 0))
+        records, room = [], MAX_REPLY
+        for record in sorted(kept or (), key=lambda r: r.get('ts') or 0):
+            room -= measure(record)[0]
+            if room < 0:
+                break
+            records.append(record)
+        return records
 
     def expire(self) -> None:
         now = time.monotonic()
         for peer in [p for p, f in self.followers.items() if f.expires < now]:
-            logging.getLogger(__name__).info('forgot a log follower (silent for %gs)', FOLLOWER_TTL)
+            log.info('forgot a log follower (silent for %gs)', FOLLOWER_TTL)
             del self.followers[peer]
+        self.budget.report(now)
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self.budget.stats(), records=len(self.kept), traces=len(self.traces),
+                    followers=len(self.followers),
+                    skipped=sum(f.skipped for f in self.followers.values()))

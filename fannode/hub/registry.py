@@ -6,13 +6,23 @@ fresh state for the one it cached before the restart.
 from __future__ import annotations
 
 import collections
-import itertools
+import logging
 import time
 import uuid
 from typing import Any, Callable
 
+from fannode.core.limits import KIB, MIB, setting
+from fannode.exceptions import BadArguments, Unavailable
+from fannode.hub.budget import Budget, footprint
+
+log = logging.getLogger(__name__)
+
 INSTANCE_TTL = 2.0   # an instance missing heartbeats this long is dropped
 WATCH_TTL = 5.0      # a watcher that stops syncing this long is forgotten
+# Instances and watches kept, in bytes; over it, new ones are refused (never dropped).
+BUDGET = setting('FANNODE_HUB_REGISTRY_BUDGET', 32 * MIB, MIB)
+MAX_INSTANCE = setting('FANNODE_HUB_MAX_INSTANCE', 64 * KIB, KIB)  # one instance map, meta included
+WATCH_COST = 200     # bytes of one (service, connection) watch entry, besides the name
 
 Notify = Callable[[bytes, str, dict], None]
 
@@ -27,21 +37,40 @@ class RegistryState:
         self.expires: dict[str, float] = {}
         self.versions: dict[str, str] = {}
         self.watchers: dict[str, dict[bytes, float]] = collections.defaultdict(dict)
-        self._counter = itertools.count(1)
+        self.sizes: dict[str, int] = {}
+        self.counts: collections.Counter[str] = collections.Counter()  # instances per service
+        self.budget = Budget('the registry', BUDGET, 'FANNODE_HUB_REGISTRY_BUDGET')
+        self.n = 0  # the last version number handed out
+        self._broken: set[str] = set()  # kinds of failure already logged by expire()
 
     # -- instances ---------------------------------------------------------------
 
     def register(self, info: dict[str, Any]) -> None:
+        size = footprint(info)
+        if size > MAX_INSTANCE:
+            raise BadArguments('hub.register: the instance map takes about %d bytes, the most is %d '
+                               '($FANNODE_HUB_MAX_INSTANCE)' % (size, MAX_INSTANCE))
+        grows = size - self.sizes.get(info['id'], 0)
+        if grows > 0 and not self.budget.fits(grows):
+            self.budget.refused += 1
+            raise Unavailable('hub.register: %s' % self.budget.full())
+        self.budget.take(grows)
+        self.sizes[info['id']] = size
         old = self.instances.get(info['id'])
         self.instances[info['id']] = info
         self.expires[info['id']] = time.monotonic() + self.instance_ttl
+        if old is not None:
+            self.counts.subtract(set(old['services']))
+        self.counts.update(set(info['services']))
         self._changed(set(info['services']) | set(old['services'] if old else ()))
 
     def unregister(self, instance_id: str) -> bool:
         info = self.instances.pop(instance_id, None)
         self.expires.pop(instance_id, None)
+        self.budget.give(self.sizes.pop(instance_id, 0))
         if info is not None:
-            self._changed(info['services'])
+            self.counts.subtract(set(info['services']))
+            self._changed(set(info['services']))
         return info is not None
 
     def heartbeat(self, ids: list[str]) -> list[str]:
@@ -56,16 +85,31 @@ class RegistryState:
         return unknown
 
     def expire(self) -> list[dict[str, Any]]:
+        """Drop instances whose lease ran out and watches that lapsed; returns the instances.
+        One entry that cannot be handled is dropped and logged, and the rest go on."""
         now = time.monotonic()
-        gone = [self.instances[i] for i, t in self.expires.items() if t < now]
+        gone = [self.instances[i] for i, t in list(self.expires.items()) if t < now]
         for info in gone:
-            self.unregister(info['id'])
+            try:
+                self.unregister(info['id'])
+            except Exception:
+                self._once('unregister', 'could not expire instance %r' % (info.get('id'),))
+                self.instances.pop(info.get('id'), None)  # type: ignore[arg-type]
+                self.expires.pop(info.get('id'), None)  # type: ignore[arg-type]
         for service, watchers in list(self.watchers.items()):
             for peer in [p for p, t in watchers.items() if t < now]:
                 del watchers[peer]
+                self.budget.give(WATCH_COST + len(service) + len(peer))
             if not watchers:
                 del self.watchers[service]
+                self._forget(service)
+        self.budget.report(now)
         return gone
+
+    def _once(self, kind: str, message: str) -> None:
+        if kind not in self._broken:
+            self._broken.add(kind)
+            log.exception('%s (logged once)', message)
 
     # -- lookups and watches -----------------------------------------------------
 
@@ -81,25 +125,44 @@ class RegistryState:
         return {name: self.lookup(name) for name in names}
 
     def version(self, service: str) -> str:
-        version = self.versions.get(service)
-        if version is None:
-            version = self.versions[service] = '%s.%d' % (self.epoch, next(self._counter))
-        return version
+        # Never stored for a service nobody runs or watches: the latest number, newer than any it had.
+        return self.versions.get(service) or '%s.%d' % (self.epoch, self.n)
 
-    def watch(self, peer: bytes, services: list[str]) -> None:
+    def watch(self, peer: bytes, services: list[str], verb: str = 'hub.lookup') -> None:
+        """Watch (or keep watching) `services` for `peer`; new watches count against the
+        budget, and are all refused when they do not fit."""
+        new = [s for s in set(services) if peer not in self.watchers.get(s, ())]
+        cost = sum(WATCH_COST + len(s) + len(peer) for s in new)
+        if cost and not self.budget.fits(cost):
+            self.budget.refused += 1
+            raise Unavailable('%s: cannot watch %d more service(s): %s' % (verb, len(new), self.budget.full()))
+        self.budget.take(cost)
         until = time.monotonic() + self.watch_ttl
         for service in services:
             self.watchers[service][peer] = until
+            self.versions.setdefault(service, self.version(service))  # stable while watched
 
     def sync(self, peer: bytes, versions: dict[str, str]) -> dict[str, Any]:
         """Renew `peer`'s watches; return snapshots of the services it has stale."""
-        self.watch(peer, list(versions))
+        self.watch(peer, list(versions), 'hub.sync')
         return {s: self.snapshot(s) for s, v in versions.items() if v != self.version(s)}
 
-    def _changed(self, services: set[str] | list[str]) -> None:
+    def _changed(self, services: set[str]) -> None:
         for service in services:
-            self.versions[service] = '%s.%d' % (self.epoch, next(self._counter))
+            self.versions[service] = self._next()
             snapshot = None
             for peer in self.watchers.get(service, ()):
                 snapshot = snapshot or self.snapshot(service)
                 self.notify(peer, 'registry.changed', snapshot)
+            self._forget(service)
+
+    def _next(self) -> str:
+        self.n += 1
+        return '%s.%d' % (self.epoch, self.n)
+
+    def _forget(self, service: str) -> None:
+        """A service nobody runs or watches needs no version (an unknown one reads as
+        the latest number): names asked about once are not kept for ever."""
+        if self.counts[service] <= 0 and not self.watchers.get(service):
+            self.counts.pop(service, None)
+            self.versions.pop(service, None)

@@ -38,7 +38,7 @@ def run_hub(host: str, port: int, journal: str | None, url: str) -> None:
 def run_log_hub(host: str, port: int, registry: Any) -> None:
     """A hub serving only logs at host:port, registered in `registry` (a
     fannode.discovery.Registry of any kind) while it runs."""
-    hub = Hub()
+    hub = Hub(logs_only=True)
     try:
         endpoint = hub.bind(host, port)
     except zmq.ZMQError as e:

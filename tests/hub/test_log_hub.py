@@ -1,5 +1,6 @@
-"""The log hub's state: rings per process, filters, traces by id or prefix, drops said."""
+"""The log hub's state: records kept within a budget, filters, traces by id or prefix, drops said."""
 from fannode.hub import logstore
+from fannode.hub.budget import footprint
 from fannode.hub.logstore import Filter, LogState
 
 
@@ -41,15 +42,22 @@ def test_a_trace_is_found_by_id_or_unique_prefix_in_time_order():
     assert s.trace('aaa') == []  # two traces start with it
 
 
-def test_drops_are_reported_as_a_record_and_rings_are_bounded(monkeypatch):
-    monkeypatch.setattr(logstore, 'RING', 3)
+def test_drops_are_reported_as_a_record():
     s, pushed = state()
     s.follow(b'p', Filter(), history=0)
     s.add([rec('after the gap')], dropped=7)
     msgs = [r['msg'] for r in pushed[0][2]['records']]
     assert msgs[0].startswith('7 log record(s) dropped') and msgs[1] == 'after the gap'
-    s.add([rec(str(i)) for i in range(5)])
-    assert [r['msg'] for r in s.rings['h/1']] == ['2', '3', '4']
+
+
+def test_the_oldest_records_go_first_when_the_budget_is_full_and_are_counted():
+    s, _ = state()
+    size = footprint(rec('0', trace='t0'))
+    s.budget.limit = 3 * (size + logstore.TRACE_COST) + 10
+    s.add([rec(str(i), trace='t%d' % i) for i in range(5)])
+    assert [r['msg'] for r, _, _ in s.kept] == ['2', '3', '4']
+    assert sorted(s.traces) == ['t2', 't3', 't4'] and s.trace('t1') == []
+    assert s.budget.used <= s.budget.limit and s.stats()['dropped'] == 2
 
 
 def test_silent_followers_are_forgotten(monkeypatch):
