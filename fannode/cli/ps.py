@@ -16,9 +16,11 @@ class PsCommand(NodeCommand):
         parser.add_argument('--json', action='store_true', help='print JSON')
 
     def run(self, args: argparse.Namespace) -> int:
+        from rich.markup import escape
         from rich.table import Table
 
         from fannode.cli import output
+        from fannode.node.output import visible
         status = self.node(args).ps()
         if args.json:
             output.print_json(status)
@@ -28,7 +30,8 @@ class PsCommand(NodeCommand):
         for b in status['blocks']:
             state = '[%s]%s[/]' % (colors.get(b['state'], 'dim'), b['state'])
             pids = ' '.join('%d:%d' % (p['index'], p['pid']) for p in b['processes'])
-            table.add_row(b['name'], state, '%d/%d' % (b['ready'], b['desired']), pids or '-',
-                          str(b['restarts']), b['failed'] or b['last_exit'] or '-')
+            # what the node says may quote node.yml (`command not found: ...`): text, not markup
+            table.add_row(escape(visible(b['name'])), state, '%d/%d' % (b['ready'], b['desired']), pids or '-',
+                          str(b['restarts']), escape(visible(b['failed'] or b['last_exit'] or '-')))
         output.out.print(table)
         return 0

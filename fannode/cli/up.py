@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+from typing import Any
 
 from fannode.cli.base import Command
 
@@ -24,9 +26,7 @@ class UpCommand(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         import asyncio
-        import fcntl
         import logging
-        import os
 
         from fannode.cli import output
         from fannode.exceptions import FannodeError
@@ -37,21 +37,14 @@ class UpCommand(Command):
         if not os.path.exists(args.file):
             raise FannodeError('%s: no such file (run `fannode up` where node.yml is, or pass --file)' % args.file)
         topology = load(args.file)
+        for line in disagreements(topology):
+            output.err.print('[yellow]note:[/] ' + line)
         if args.check:
             blocks = ', '.join('%s ×%d' % (s.name, s.numprocesses) for s in topology.instances.values())
-            output.out.print('%s is fine: %s' % (args.file, blocks or 'no instances'))
+            output.out.print('%s is fine: %s' % (args.file, blocks or 'no instances'), markup=False)
             return 0
-        lock = open(paths.node_path(args.file, 'lock'), 'a+')
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            raise FannodeError('a node is already running for %s (pid %s)' % (
-                os.path.abspath(args.file), lock.read().strip() or '?')) from None
-        lock.seek(0)
-        lock.truncate()
-        lock.write(str(os.getpid()))
-        lock.flush()
+        lock_path = paths.node_path(args.file, 'lock')
+        lock = take_lock(lock_path, args.file)
         logging.basicConfig(level=logging.WARNING, format='%(asctime)s %(levelname)s %(name)s %(message)s')
         # circus says "Could not bind" before the node says which socket, and why
         logging.getLogger('circus').addFilter(lambda r: not r.getMessage().startswith('Could not bind'))
@@ -63,6 +56,61 @@ class UpCommand(Command):
         try:
             return asyncio.run(node.run(endpoints, paths.control_endpoint(args.file)))
         finally:
-            for path in circus + (paths.node_path(args.file, 'control'), lock.name):
+            for path in circus + (paths.node_path(args.file, 'control'), lock_path):
                 if os.path.exists(path):
                     os.unlink(path)
+            lock.close()
+
+
+def take_lock(path: str, node_file: str) -> Any:
+    """The node's lock (0600, held while it runs), or the one-line error naming who has it."""
+    import fcntl
+
+    from fannode.exceptions import FannodeError
+    try:
+        lock = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), 'r+')
+    except OSError as e:  # ELOOP: a symlink put in its place
+        raise FannodeError('cannot open the lock %s: %s' % (path, e.strerror)) from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = lock.read(20).strip()
+        lock.close()
+        raise FannodeError('a node is already running for %s (pid %s)' % (
+            os.path.abspath(node_file), pid if pid.isdigit() else '?')) from None
+    os.fchmod(lock.fileno(), 0o600)  # a lock file left by an older fannode may be 0644
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
+
+
+def disagreements(topology: Any) -> list[str]:
+    """`$FANNODE_REGISTRY`/`$FANNODE_EVENTS` set to other than what the node runs: commands
+    run in this shell would talk to another cluster than the node's (its processes get the
+    node's values), so it is said at start."""
+    from rich.markup import escape
+
+    from fannode.node.output import visible
+    from fannode.settings import DEFAULT_HUB
+    lines = []
+    for kind in ('registry', 'events'):
+        name = 'FANNODE_' + kind.upper()
+        value = os.environ.get(name, '').strip()
+        used = getattr(topology, kind)
+        if value and (DEFAULT_HUB if value == 'hub' else value) != used:
+            lines.append(escape(visible('$%s is %s, but the node runs %s on %s (from %s); its processes '
+                                        'get %s, commands you run in this shell use $%s' % (
+                                            name, _redact(value), kind, _redact(used),
+                                            os.path.basename(topology.path), _redact(used), name))))
+    return lines
+
+
+def _redact(url: str) -> str:
+    """A URL as it may be printed: no password."""
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return url.replace(':%s@' % parts.password, ':***@', 1)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fannode.node import childlogs
 from fannode.node import ready
+from fannode.node.orphans import Groups, signal_group
 from fannode.node.output import LineSink, Printer
 from fannode.node.topology import InstanceSpec, ReadyCheck, Topology
 
@@ -56,6 +57,8 @@ class NodeView(Protocol):
     def directory(self) -> str: ...         # node.yml's, where commands run by default
     @property
     def forwarder(self) -> childlogs.Forwarder | None: ...
+    @property
+    def groups(self) -> Groups: ...         # the process groups of every block
     @property
     def loop(self) -> Any: ...              # the IOLoop circus runs on
     @property
@@ -142,18 +145,12 @@ class Block:
         assert self.watcher is not None  # it has pids only once launched
         self.stopping.add(pid)
         self.deliberate.add(pid)
-        try:
-            os.kill(pid, self.watcher.stop_signal)
-        except ProcessLookupError:
-            return
-        asyncio.get_running_loop().call_later(self.spec.stop_timeout, self.force_stop, pid)
+        if signal_group(pid, self.watcher.stop_signal):  # the process and what it started
+            asyncio.get_running_loop().call_later(self.spec.stop_timeout, self.force_stop, pid)
 
     def force_stop(self, pid: int) -> None:
         if pid in self.stopping:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            signal_group(pid, signal.SIGKILL)
 
     def scale(self, count: int) -> None:
         """A new count from the user: also a fresh start for a failed block."""
@@ -181,6 +178,7 @@ class Block:
         return True
 
     def after_spawn(self, pid: int, **_: Any) -> bool:
+        self.node.groups.add(pid, self.spec.stop_timeout)  # circus made it a group leader
         self.index[pid] = self.next_index
         self.since[pid] = time.monotonic()
         if self.spec.ready.kind == 'started':
@@ -257,7 +255,8 @@ class Block:
 
     def on_line(self, pid: int, line: str, stream: str = 'stdout') -> None:
         index = self.index.get(pid, 0)
-        record = childlogs.parse(line)
+        # records only where fannode writes them: any other line is text, whatever it looks like
+        record = childlogs.parse(line, pid) if stream == 'stderr' and self.spec.runs_fannode else None
         text: str | None  # None: a record that is not printed (a span)
         if record is None:
             record, text = childlogs.wrap(line, self.name, index, pid, stream), line
@@ -304,34 +303,42 @@ class Block:
     # -- the watcher -------------------------------------------------------------
 
     def make_watcher(self) -> Watcher:
-        from circus.watcher import Watcher
+        from fannode.node.watcher import GroupWatcher
         spec = self.spec
         argv = list(spec.argv)
-        if argv[0] == 'fannode':
-            argv[0] = fannode_command()
-        env = {'PYTHONUNBUFFERED': '1', 'FANNODE_LOG_FORMAT': 'json',  # records for childlogs.parse
-               'FANNODE_REGISTRY': self.node.topology.registry,
+        argv[0] = self.executable()
+        env = {'PYTHONUNBUFFERED': '1', 'FANNODE_REGISTRY': self.node.topology.registry,
                'FANNODE_EVENTS': self.node.topology.events, 'FANNODE_NODE': self.node.name,
-               'FANNODE_BLOCK': self.name, **spec.env_dict()}
+               'FANNODE_BLOCK': self.name}
+        if spec.runs_fannode:  # records for childlogs.parse; a fannode under `sh -c` writes lines
+            env['FANNODE_LOG_FORMAT'] = 'json'
+        env.update(spec.env_dict())
         if spec.sockets:
             env['FANNODE_SOCKETS'] = ','.join(
                 '%s=%d' % (name, self.node.arbiter.sockets[name].fileno()) for name in spec.sockets)
         hooks = {name: (getattr(self, name), False)
                  for name in ('before_spawn', 'after_spawn', 'before_signal', 'after_reap')}
-        return Watcher(self.name, argv[0], args=argv[1:], numprocesses=self.target,
-                       working_dir=spec.cwd or self.node.directory, env=env, copy_env=True,
-                       graceful_timeout=spec.stop_timeout, use_sockets=bool(spec.sockets),
-                       stdout_stream={'stream': self.out}, stderr_stream={'stream': self.err},
-                       hooks=hooks, max_retry=1, loop=self.node.loop)
+        return GroupWatcher(self.name, argv[0], args=argv[1:], numprocesses=self.target,
+                            working_dir=spec.cwd or self.node.directory, env=env, copy_env=True,
+                            graceful_timeout=spec.stop_timeout, use_sockets=bool(spec.sockets),
+                            stdout_stream={'stream': self.out}, stderr_stream={'stream': self.err},
+                            hooks=hooks, max_retry=1, loop=self.node.loop)
 
-    def missing_command(self) -> str | None:
+    def executable(self) -> str:
+        """argv[0] as run: `fannode` is the node's own; a relative path is relative to
+        node.yml's directory (as the docs say), not to the block's cwd."""
         argv0 = self.spec.argv[0]
         if argv0 == 'fannode':
+            return fannode_command()
+        return os.path.join(self.node.directory, argv0) if os.sep in argv0 else argv0
+
+    def missing_command(self) -> str | None:
+        argv0 = self.executable()
+        if argv0 == fannode_command():
             return None
         path = dict(self.spec.env_dict()).get('PATH', os.environ.get('PATH'))
-        cwd = self.spec.cwd or self.node.directory
         if os.sep in argv0:
-            found = os.access(os.path.join(cwd, argv0), os.X_OK)
+            found = os.access(argv0, os.X_OK)
         else:
             found = shutil.which(argv0, path=path) is not None
-        return None if found else 'command not found: %s' % argv0
+        return None if found else 'command not found: %s' % self.spec.argv[0]

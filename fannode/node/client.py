@@ -13,6 +13,7 @@ import zmq
 from fannode.core import wire
 from fannode.exceptions import FannodeError, UsageError
 from fannode.node import paths
+from fannode.node.topology import NAME_MAX
 
 _ids = itertools.count(1)
 
@@ -23,7 +24,14 @@ class NodeClient:
     def __init__(self, node_file: str = 'node.yml', timeout: float = 30.0):
         self.node_file = node_file
         self.timeout = timeout
-        self.endpoint = paths.control_endpoint(node_file)
+        self._endpoint = ''
+
+    @property
+    def endpoint(self) -> str:
+        """Worked out on first use: an unusable runtime dir is an error of the call."""
+        if not self._endpoint:
+            self._endpoint = paths.control_endpoint(self.node_file)
+        return self._endpoint
 
     @property
     def running(self) -> bool:
@@ -35,10 +43,10 @@ class NodeClient:
         return self.call('ps', timeout)
 
     def scale(self, name: str, count: int) -> dict[str, Any]:
-        return self.call('scale', name=name, count=count)
+        return self.call('scale', name=_name(name), count=count)
 
     def restart(self, name: str) -> dict[str, Any]:
-        return self.call('restart', name=name)
+        return self.call('restart', name=_name(name))
 
     def restart_process(self, pid: int) -> dict[str, Any]:
         return self.call('restart_process', pid=pid)
@@ -54,9 +62,18 @@ class NodeClient:
         reply = request(self.endpoint, 'node.' + method, body, timeout)
         if reply is None:
             raise FannodeError('the node did not answer within %gs (is `fannode up` still running?)' % timeout)
+        body = reply.body
         if reply.type == wire.ERROR:
-            raise UsageError((reply.body or {}).get('message', 'the node refused %s' % method))
-        return reply.body
+            message = body.get('message') if isinstance(body, dict) else None
+            raise UsageError(message if isinstance(message, str) else 'the node refused %s' % method)
+        return body
+
+
+def _name(name: str) -> str:
+    """A block name the node could have (the node checks again)."""
+    if len(name) > NAME_MAX:
+        raise UsageError('no instance block of %d characters: names have at most %d' % (len(name), NAME_MAX))
+    return name
 
 
 def request(endpoint: str, subject: str, body: Any, timeout: float) -> wire.Message | None:
@@ -68,6 +85,9 @@ def request(endpoint: str, subject: str, body: Any, timeout: float) -> wire.Mess
         socket.send(wire.Message(wire.REQ, next(_ids), subject, body).encode())
         if not socket.poll(int(timeout * 1000)):
             return None
-        return wire.decode(socket.recv())
+        try:
+            return wire.decode(socket.recv())
+        except wire.ProtocolError as e:
+            raise FannodeError('%s answered with something other than a fannode reply (%s)' % (endpoint, e)) from None
     finally:
         socket.close()

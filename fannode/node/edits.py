@@ -23,6 +23,7 @@ class Edited(Protocol):
     topology: Topology
     printer: Printer
     blocks: dict[str, Block]
+    changing: asyncio.Lock  # held while a change is applied
 
     async def add(self, spec: InstanceSpec) -> None: ...
 
@@ -41,7 +42,11 @@ async def watch(node: Edited) -> None:
         stamp = _stamp(path)
         if stamp != seen:
             seen = stamp
-            await reload(node)
+            try:
+                async with node.changing:
+                    await reload(node)
+            except Exception as e:  # applying it failed half-way: said, and the next save is read
+                node.printer.error('applying node.yml failed: %s: %s' % (type(e).__name__, e))
 
 
 def _stamp(path: str) -> tuple[int, ...]:

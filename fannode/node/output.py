@@ -12,6 +12,20 @@ from rich.markup import escape
 
 from fannode.logs.render import painter
 
+# Control characters a child or a client wrote are shown, never sent to the terminal: ESC
+# starts sequences that retitle the window, clear the screen or write to the clipboard, CR
+# and BS overwrite the prefix, C1 codes (U+0080..9F) are ESC on some terminals, and the
+# bidirectional overrides reorder what is shown. Tab is left alone.
+_CONTROLS = [c for c in range(0x20) if c != 0x09] + [0x7f] + list(range(0x80, 0xa0)) + \
+    [0x061c, 0x200e, 0x200f] + list(range(0x202a, 0x202f)) + list(range(0x2066, 0x206a))
+VISIBLE = {c: ('\\x%02x' % c if c < 0x100 else '\\u%04x' % c) for c in _CONTROLS}
+
+
+def visible(text: str) -> str:
+    """`text` with every control character written out (ESC as \\x1b), fit for a terminal."""
+    return text.translate(VISIBLE)
+
+
 COLORS = ('cyan', 'green', 'magenta', 'yellow', 'blue', 'bright_cyan', 'bright_green', 'bright_magenta')
 TAIL = 20          # last lines kept per block, shown when it fails
 LONGEST = 64 * 1024  # a "line" longer than this is cut, so a child without newlines cannot grow us
@@ -73,6 +87,7 @@ class Printer:
     def line(self, block: str, index: int, text: str) -> None:
         """A child's line, written straight to the file: a busy child writes thousands a
         second, and rich's Console.print would cost the node ~180 µs each."""
+        text = visible(text)
         self.tails.setdefault(block, deque(maxlen=TAIL)).append(text)
         if self.quiet or self.closed:
             return
@@ -89,7 +104,7 @@ class Printer:
 
     def event(self, text: str, style: str = 'bold') -> None:
         stamp = time.strftime('%H:%M:%S')
-        self._print('[dim]%s[/] [%s]node[/] %s' % (stamp, style, text))
+        self._print('[dim]%s[/] [%s]node[/] %s' % (stamp, style, visible(text)))
 
     def error(self, text: str) -> None:
         self.event('[red]%s[/]' % escape(text), 'bold red')

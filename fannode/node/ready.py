@@ -53,24 +53,31 @@ class HubProbe:
             except asyncio.TimeoutError:
                 self._reset()  # a late reply must not answer the next request
                 return None
-            reply = wire.decode(frame)
+            try:
+                reply = wire.decode(frame)
+            except wire.ProtocolError:  # not our hub on its port, or not a hub: no answer
+                continue
             if reply.id == msg.id:
                 return reply.body if reply.type == wire.REP else None
 
+    async def listed(self) -> list[tuple[str, dict[str, Any]]]:
+        """(service, instance record) as the hub lists them; what has another shape is
+        left out (the hub is another process: its answer is checked, not trusted)."""
+        services = await self.call('services')
+        return _records(services.items() if isinstance(services, dict) else ())
+
     async def registered_pids(self) -> dict[int, list[str]]:
         """pid → the services it registered; empty when the hub does not answer."""
-        services = await self.call('services') or {}
         pids: dict[int, list[str]] = {}
-        for name, instances in services.items():
-            for info in instances:
-                pids.setdefault(info.get('pid'), []).append(name)
+        for name, info in await self.listed():
+            if isinstance(info.get('pid'), int):
+                pids.setdefault(info['pid'], []).append(name)
         return pids
 
     async def forget(self, pid: int, host: str) -> None:
         """Unregister the instances of a dead process, rather than wait for their lease."""
-        services = await self.call('services') or {}
-        ids = {i['id'] for instances in services.values() for i in instances
-               if i.get('pid') == pid and i.get('host') == host}
+        ids = {i['id'] for _, i in await self.listed()
+               if i.get('pid') == pid and i.get('host') == host and isinstance(i.get('id'), str)}
         for instance_id in ids:
             await self.call('unregister', id=instance_id)
 
@@ -125,7 +132,8 @@ class ZookeeperProbe:
     async def registered_pids(self) -> dict[int, list[str]]:
         pids: dict[int, list[str]] = {}
         for path, info in await self._run(self._instances) or []:
-            pids.setdefault(info.get('pid'), []).append(path.rsplit('/', 2)[1])
+            if isinstance(info, dict) and isinstance(info.get('pid'), int):  # else: not an instance
+                pids.setdefault(info['pid'], []).append(path.rsplit('/', 2)[1])
         return pids
 
     async def forget(self, pid: int, host: str) -> None:
@@ -133,7 +141,7 @@ class ZookeeperProbe:
             from kazoo.exceptions import NoNodeError
             zk = self._client()  # the one _instances() asks
             for path, info in self._instances():
-                if info.get('pid') == pid and info.get('host') == host:
+                if isinstance(info, dict) and info.get('pid') == pid and info.get('host') == host:
                     try:
                         zk.delete(path)
                     except NoNodeError:
@@ -151,6 +159,11 @@ class ZookeeperProbe:
 
 
 Probe = HubProbe | ZookeeperProbe  # what the node asks about registrations
+
+
+def _records(services: Any) -> list[tuple[str, dict[str, Any]]]:
+    return [(name, info) for name, instances in services if isinstance(name, str) and isinstance(instances, list)
+            for info in instances if isinstance(info, dict)]
 
 
 def probe_for(url: str, context: zmq.asyncio.Context) -> Probe | None:
@@ -183,7 +196,7 @@ async def http_ok(url: str, timeout: float = 1.0) -> bool:
     try:
         writer.write(('GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' % (path, parts.netloc)).encode())
         status = await asyncio.wait_for(reader.readline(), timeout)
-    except (OSError, asyncio.TimeoutError):
+    except (OSError, ValueError, asyncio.TimeoutError):  # ValueError: a first line past 64 KiB
         return False
     finally:
         writer.close()

@@ -20,8 +20,10 @@ import psutil
 from fannode.exceptions import FannodeError
 from fannode.node import childlogs
 from fannode.node import edits
+from fannode.node import paths
 from fannode.node import ready
 from fannode.node.block import Block
+from fannode.node.orphans import Groups
 from fannode.node.output import Printer
 from fannode.node.topology import HUB_BLOCK, InstanceSpec, ReadyCheck, Topology
 
@@ -77,6 +79,9 @@ class Node:
         self.probe: ready.Probe | None = None
         self.forwarder: childlogs.Forwarder | None = None  # children's records to the log hub
         self.log_port: int | None = None  # of the log hub this node runs on ZooKeeper clusters
+        self.groups = Groups()  # every child's process group, and the watchdog
+        self.changing = asyncio.Lock()  # one change at a time: control requests, node.yml edits
+        self.troubles: set[str] = set()  # errors the node's loops reported (each once)
 
     @property
     def arbiter(self) -> Arbiter:
@@ -99,7 +104,14 @@ class Node:
         self.loop = IOLoop.current()
         self._arbiter = Arbiter([], endpoints[0], endpoints[1], check_delay=CHECK_DELAY, loop=self.loop,
                                 multicast_endpoint='', proc_name='fannode up')
-        await self.arbiter.start()
+        self.groups.start_watchdog()  # before the first child
+        mask = os.umask(0o177)  # circus' endpoints run any command sent to them: ours alone
+        try:
+            await self.arbiter.start()
+        finally:
+            os.umask(mask)
+        for endpoint in endpoints:
+            paths.private_file(endpoint[len('ipc://'):])
         try:
             for name in self.topology.sockets:
                 self.ensure_socket(name)
@@ -110,8 +122,8 @@ class Node:
         context = zmq.asyncio.Context.instance()
         self.probe = ready.probe_for(self.topology.registry, context)
         self.forwarder = childlogs.Forwarder(self.log_hub_url())
-        tasks = [asyncio.ensure_future(t) for t in (
-            self.readiness(), control_server.serve(self, control, context), edits.watch(self))]
+        tasks = [asyncio.ensure_future(t) for t in (self.readiness(), self.sweeping(),
+                                                    control_server.serve(self, control, context), edits.watch(self))]
         await self.start_all()
         await self.stop_requested.wait()
         for task in tasks:
@@ -136,12 +148,7 @@ class Node:
             self.kill_all()
 
     def kill_all(self) -> None:
-        for block in self.blocks.values():
-            for pid in list(block.index):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        self.groups.kill_all()  # every process and what it started
 
     def log_hub_url(self) -> str:
         """Where the children's records go: the cluster's hub, or this node's log hub."""
@@ -264,6 +271,7 @@ class Node:
         if HUB_BLOCK in self.blocks:
             await self.stop_block(HUB_BLOCK)
         await retry_conflict(self.arbiter.stop)
+        await self.groups.drain()  # what the processes started and left behind
         if self.forwarder is not None:
             self.forwarder.close()
         self.printer.event('stopped')
@@ -278,27 +286,51 @@ class Node:
         if self.probe is not None and not self.stopping:
             asyncio.ensure_future(self.probe.forget(pid, self.host))
 
+    async def sweeping(self) -> None:
+        """A group whose process is gone (killed, scaled away, its block removed) is
+        stopped: what that process started goes with it."""
+        while True:
+            try:
+                self.groups.sweep({pid for block in self.blocks.values() for pid in block.index})
+            except Exception as e:
+                self.trouble('stopping process groups', e)
+            await asyncio.sleep(POLL)
+
     # -- readiness -------------------------------------------------------------
 
     async def readiness(self) -> None:
         while True:
-            pending = [b for b in self.blocks.values() if b.watcher is not None and not b.is_ready]
-            registered: dict[int, list[str]] = {}
-            if self.probe is not None and any(b.spec.ready.kind == 'registered' for b in pending):
-                registered = await self.probe.registered_pids()
-            for block in list(self.blocks.values()):
-                block.forget_removed()
-            for block in pending:
-                was = block.ready_since
-                await block.check_ready(registered)
-                if block.is_ready and was is None:
-                    block.ready_since = time.monotonic()
-                    self.printer.event('%s ready: %d/%d' % (block.name, block.target, block.desired), 'green')
-            for block in self.blocks.values():
-                if not block.is_ready:
-                    block.ready_since = None
-            self.announce()
+            try:
+                await self.check_readiness()
+            except Exception as e:  # a strange answer from a probe must not end readiness for good
+                self.trouble('readiness', e)
             await asyncio.sleep(POLL)
+
+    def trouble(self, what: str, e: Exception) -> None:
+        """An unexpected error in one of the node's loops: said once, logged, and the loop goes on."""
+        text = '%s: %s: %s' % (what, type(e).__name__, e)
+        logging.getLogger(__name__).debug(text, exc_info=True)
+        if text not in self.troubles and len(self.troubles) < 100:  # then the log only
+            self.troubles.add(text)
+            self.printer.error('%s; going on' % text)
+
+    async def check_readiness(self) -> None:
+        pending = [b for b in self.blocks.values() if b.watcher is not None and not b.is_ready]
+        registered: dict[int, list[str]] = {}
+        if self.probe is not None and any(b.spec.ready.kind == 'registered' for b in pending):
+            registered = await self.probe.registered_pids()
+        for block in list(self.blocks.values()):
+            block.forget_removed()
+        for block in pending:
+            was = block.ready_since
+            await block.check_ready(registered)
+            if block.is_ready and was is None:
+                block.ready_since = time.monotonic()
+                self.printer.event('%s ready: %d/%d' % (block.name, block.target, block.desired), 'green')
+        for block in self.blocks.values():
+            if not block.is_ready:
+                block.ready_since = None
+        self.announce()
 
     def announce(self) -> None:
         """Say "cluster ready" each time everything has become ready (again)."""

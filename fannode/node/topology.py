@@ -9,6 +9,7 @@ import math
 import os
 import re
 import shlex
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -16,16 +17,22 @@ from urllib.parse import urlsplit
 
 from fannode.backends import schemes
 from fannode.core.config import Config, load_config, loads_config
+from fannode.core.limits import setting
+from fannode.exceptions import ConfigError
+from fannode.node import capacity
+from fannode.node.readycheck import ReadyCheck, read_ready
 from fannode.settings import DEFAULT_HUB
 
 HUB_BLOCK = 'hub'  # reserved instance name when the node hosts the hub
+# A name prefixes every line its processes print: a long one is a mistake (or an attack
+# through the control socket, which checks names against this too).
+NAME_MAX = setting('FANNODE_MAX_NAME', 64, low=1)
 
 _NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
 _TOP_KEYS = ('registry', 'events', 'env', 'sockets', 'instances')
 _BLOCK_KEYS = ('command', 'numprocesses', 'sockets', 'env', 'cwd', 'stop_timeout', 'restart',
                'max_restarts', 'depends_on', 'ready')
 _RESTART_POLICIES = ('always', 'on-failure', 'never')
-_READY_KINDS = ('tcp', 'http', 'log', 'registered')
 _LOCAL_HOSTS = ('127.0.0.1', 'localhost')
 
 
@@ -34,13 +41,6 @@ class SocketSpec:
     name: str
     host: str = '0.0.0.0'
     port: int = 0
-
-
-@dataclass(frozen=True)
-class ReadyCheck:
-    kind: str  # 'registered' | 'tcp' | 'http' | 'log' | 'started'
-    target: str | int | None = None
-    timeout: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,25 @@ class InstanceSpec:
     line: int = field(default=0, compare=False)  # moving a block in the file changes nothing
 
     @property
+    def fannode_args(self) -> tuple[str, ...] | None:
+        """The arguments after `fannode` (or `python -m fannode[.cli]`); None for other commands."""
+        argv = self.argv
+        if os.path.basename(argv[0]) == 'fannode':
+            return argv[1:]
+        if (len(argv) >= 3 and os.path.basename(argv[0]).startswith('python')
+                and argv[1] == '-m' and argv[2] in ('fannode', 'fannode.cli')):
+            return argv[3:]
+        return None
+
+    @property
     def is_service(self) -> bool:
         """Runs `fannode instance ...` (or `python -m fannode[.cli] instance ...`)."""
-        argv = self.argv
-        if len(argv) >= 2 and os.path.basename(argv[0]) == 'fannode':
-            return argv[1] == 'instance'
-        return (len(argv) >= 4 and os.path.basename(argv[0]).startswith('python')
-                and argv[1] == '-m' and argv[2] in ('fannode', 'fannode.cli') and argv[3] == 'instance')
+        return (self.fannode_args or ('',))[0] == 'instance'
+
+    @property
+    def runs_fannode(self) -> bool:
+        """Its processes write fannode's JSON records on stderr."""
+        return self.fannode_args is not None
 
     def env_dict(self) -> dict[str, str]:
         return dict(self.env)
@@ -122,6 +134,12 @@ def _is_local_hub(url: str) -> bool:
 
 def load(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Topology:
     path = os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = stat.S_IFREG  # load_config says why, in its words
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # it bounds the size of what it reads
+        raise ConfigError('%s: not a regular file (a pipe or a device is read once, or never ends)' % path)
     config = load_config(path, env)  # messages name the path as the user gave it
     return _build(config, os.path.abspath(path), os.path.dirname(os.path.abspath(path)))
 
@@ -153,13 +171,13 @@ def _build(config: Config, path: str, base_dir: str) -> Topology:
     runs_hub = _is_local_hub(registry) or _is_local_hub(events) or _runs_log_hub(registry, events)
     names = []
     for name in instances:
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise instances.error(name, 'bad instance name %r: expected letters, digits, _ . - '
-                                        '(starting with a letter or digit)' % (name,))
+        if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > NAME_MAX:
+            raise _bad_name(instances, name, 'instance')
         if name == HUB_BLOCK and runs_hub:
             raise instances.error(name, "'%s' is reserved for the hub the node runs" % HUB_BLOCK)
         names.append(name)
     specs = {name: _instance(instances, name, names, node_env, sockets, base_dir) for name in names}
+    capacity.check_topology(instances, {name: spec.numprocesses for name, spec in specs.items()})
     _check_cycles(instances, specs)
     return Topology(path, registry, events, tuple(sorted(node_env.items())), sockets, specs)
 
@@ -196,8 +214,8 @@ def _sockets(config: Config) -> dict[str, SocketSpec]:
     sockets: dict[str, SocketSpec] = {}
     seen: dict[tuple[str, int], str] = {}
     for name in section:
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise section.error(name, 'bad socket name %r' % (name,))
+        if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > NAME_MAX:
+            raise _bad_name(section, name, 'socket')
         sock = section.section(name)
         sock.check_keys(('host', 'port'))
         host = sock.require('host', str, '0.0.0.0')
@@ -231,6 +249,9 @@ def _instance(instances: Config, name: str, names: list[str], node_env: dict[str
                                                            'sockets: %s)' % (sock, declared))
     env = dict(node_env)
     env.update(_env(block, 'env'))
+    if env.get('PYTHONPATH'):  # relative to node.yml, as the docs say, not to the block's cwd
+        env['PYTHONPATH'] = os.pathsep.join(os.path.join(base_dir, p) if p else p
+                                            for p in env['PYTHONPATH'].split(os.pathsep))
     cwd = block.require('cwd', str, None)
     if cwd is not None:
         cwd = os.path.abspath(os.path.join(base_dir, os.path.expanduser(cwd)))
@@ -252,8 +273,20 @@ def _instance(instances: Config, name: str, names: list[str], node_env: dict[str
                         stop_timeout, restart, max_restarts, depends_on,
                         line=instances._line(prefix) or 0)  # Config has no public line lookup
     default = ReadyCheck('registered' if spec.is_service else 'started')
-    ready = _ready(block, used) if 'ready' in block else default
+    ready = read_ready(block, used) if 'ready' in block else default
     return replace(spec, ready=ready)
+
+
+def _bad_name(section: Config, name: Any, what: str) -> ConfigError:
+    message = 'bad %s name %%s: expected up to %d letters, digits, _ . - (starting with a letter or digit)' % (
+        what, NAME_MAX)
+    text = repr(name)
+    if len(text) <= 80:
+        return section.error(name, message % text)
+    # a long name is not repeated in the key: the error stays one readable line
+    line = section._line('%s.%s' % (section.prefix, name)) or 0  # Config has no public line lookup
+    short = '%s... (%d characters)' % (text[:40], len(str(name)))
+    return ConfigError('%s:%d: %s: %s' % (section.source, line, section.prefix, message % short))
 
 
 def _command(owner: Config, key: str) -> tuple[str, tuple[str, ...]]:
@@ -292,47 +325,6 @@ def _names(block: Config, key: str) -> tuple[str, ...]:
 def _item(key: str, index: int, block: Config) -> str:
     # `depends_on: greeting` has no item 0 to point at
     return key if isinstance(block.get(key), str) else '%s.%d' % (key, index)
-
-
-def _ready(block: Config, used: tuple[str, ...]) -> ReadyCheck:
-    ready = block.section('ready')
-    ready.check_keys(_READY_KINDS + ('timeout',))
-    kinds = [k for k in _READY_KINDS if k in ready]
-    if len(kinds) != 1:
-        raise block.error('ready', 'expected exactly one of: %s%s' % (
-            ', '.join(_READY_KINDS), ' (got %s)' % ', '.join(kinds) if kinds else ''))
-    kind = kinds[0]
-    timeout = ready.require('timeout', float, 60.0)
-    if not math.isfinite(timeout) or timeout <= 0:
-        raise ready.error('timeout', 'expected a number of seconds > 0, got %r' % timeout)
-    target: str | int | None
-    if kind == 'registered':
-        if ready.require(kind, bool) is not True:
-            raise ready.error(kind, 'expected true (leave ready out to only wait for the start)')
-        target = None
-    elif kind == 'tcp':
-        address: int | str = ready.require(kind, (int, str))
-        port = address if isinstance(address, int) else 0
-        if isinstance(address, str):
-            host, _, digits = address.rpartition(':')
-            port = int(digits) if host and digits.isdigit() else 0
-        if not 1 <= port <= 65535:
-            raise ready.error(kind, "expected a port 1..65535 or 'host:port', got %r" % (address,))
-        target = address
-    elif kind == 'http':
-        url: str = ready.require(kind, str)
-        # a '/path' stays as written: the block puts it on the port it actually bound
-        if url.startswith('/') and not used:
-            raise ready.error(kind, 'a path needs a socket on the instance (sockets: [...]) '
-                                    'or a full http:// URL')
-        if not url.startswith(('/', 'http://', 'https://')):
-            raise ready.error(kind, "expected an http:// URL or a '/path', got %r" % url)
-        target = url
-    else:
-        target = ready.require(kind, str)
-        if not target:
-            raise ready.error(kind, 'expected the text to wait for, got an empty string')
-    return ReadyCheck(kind, target, timeout)
 
 
 def _check_cycles(instances: Config, specs: dict[str, InstanceSpec]) -> None:

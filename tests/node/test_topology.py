@@ -55,7 +55,7 @@ def test_example_loads(tmp_path):
     assert web.command == 'fannode instance --config conf/web.yml'
     assert (web.numprocesses, web.sockets, web.depends_on) == (2, ('web',), ('greeting',))
     assert web.is_service and web.ready == ReadyCheck('registered')
-    assert web.env_dict() == {'PYTHONPATH': 'services'}
+    assert web.env_dict() == {'PYTHONPATH': str(tmp_path / 'services')}  # relative to node.yml
     assert (web.restart, web.max_restarts, web.stop_timeout, web.cwd) == ('always', 10, 10.0, None)
     assert web.line == 7
 
@@ -426,3 +426,46 @@ def test_specs_are_values():
     assert a == b and isinstance(a, Topology)
     spec = a.instances['redis']
     assert isinstance(spec, InstanceSpec) and hash(spec) == hash(b.instances['redis'])
+
+
+# ---------------------------------------------------------------- relative paths, the environment
+
+
+def test_a_relative_pythonpath_is_relative_to_node_yml_whatever_the_cwd(tmp_path):
+    (tmp_path / 'sub').mkdir()
+    topo = parse('''\
+        env: {PYTHONPATH: 'services:/abs/lib'}
+        instances:
+          a: {command: x, cwd: sub}
+          b: {command: x, env: {PYTHONPATH: lib}}
+        ''', base_dir=str(tmp_path))
+    assert topo.instances['a'].env_dict()['PYTHONPATH'] == '%s:/abs/lib' % (tmp_path / 'services')
+    assert topo.instances['a'].cwd == str(tmp_path / 'sub')
+    assert topo.instances['b'].env_dict()['PYTHONPATH'] == str(tmp_path / 'lib')
+
+
+def test_the_repository_node_yml_follows_both_environment_variables():
+    from pathlib import Path
+    repo = Path(__file__).resolve().parents[2] / 'node.yml'
+    env = {'FANNODE_REGISTRY': 'zookeeper://zk1:2181/fannode', 'FANNODE_EVENTS': 'amqp://rabbit:5672/%2F'}
+    topo = load(repo, env=env)
+    assert (topo.registry, topo.events) == (env['FANNODE_REGISTRY'], env['FANNODE_EVENTS'])
+    assert not topo.hosts_hub and topo.runs_log_hub
+    topo = load(repo, env={})
+    assert topo.registry == topo.events == DEFAULT_HUB
+
+
+def test_a_node_yml_that_is_not_a_regular_file_is_refused_unread(tmp_path):
+    import os
+    fifo = tmp_path / 'fifo.yml'
+    os.mkfifo(fifo)
+    with pytest.raises(ConfigError, match=r'fifo\.yml: not a regular file'):
+        load(fifo, env={})  # would wait for ever for a writer
+
+
+def test_a_long_name_is_refused_without_repeating_it():
+    message = error_of('instances:\n  %s: x\n' % ('n' * 1000))  # YAML's longest plain key
+    assert len(message) < 300 and '(1000 characters)' in message
+    assert message.startswith("node.yml:2: instances: bad instance name 'nnn")
+    message = error_of('sockets:\n  %s: {port: 1}\ninstances: {}\n' % ('s' * 65))
+    assert message.startswith("node.yml:2: sockets.%s: bad socket name '%s'" % ('s' * 65, 's' * 65))
