@@ -11,14 +11,14 @@ from typing import Any, Callable
 
 import gevent
 
-from fannode.exceptions import FannodeError, RegistryUnavailable
 from fannode.core import wire
+from fannode.exceptions import FannodeError, RegistryUnavailable
 from fannode.hub.client import LOG_SERVICE, HubLink
+from fannode.logs.records import Record, ts_of
 
 log = logging.getLogger(__name__)
 
 KEEPALIVE = 5.0  # well inside the hub's FOLLOWER_TTL
-Record = dict[str, Any]
 
 
 def log_hub_urls(registry_url: str) -> list[str]:
@@ -135,7 +135,7 @@ class LogClient:
                 log.warning('%s', e)
             finally:
                 link.close()
-        return sorted(records, key=lambda r: r.get('ts', 0))
+        return sorted(records, key=ts_of)
 
 
 class Follow:

@@ -9,13 +9,18 @@ from rich.style import Style
 from rich.text import Text
 from rich.tree import Tree
 
+from fannode.core.text import visible
+from fannode.logs.records import Record, ts_of
+
 COLORS = ('cyan', 'green', 'magenta', 'yellow', 'blue', 'bright_cyan', 'bright_green', 'bright_magenta')
 LEVEL_STYLES = {'DEBUG': 'dim', 'INFO': '', 'WARNING': 'yellow', 'ERROR': 'bold red', 'CRITICAL': 'bold red'}
-Record = dict[str, Any]
 
 
-def clock(ts: float) -> str:
-    return '%s.%03d' % (time.strftime('%H:%M:%S', time.localtime(ts)), int(ts % 1 * 1000)) if ts else '--:--:--.---'
+def clock(ts: Any) -> str:
+    try:
+        return '%s.%03d' % (time.strftime('%H:%M:%S', time.localtime(ts)), int(ts % 1 * 1000))
+    except (TypeError, ValueError, OverflowError, OSError):  # 0, missing, or not a time at all
+        return '--:--:--.---'
 
 
 def painter(console: Console) -> Callable[[str, str], str]:
@@ -51,52 +56,67 @@ class LineFormat:
         return self.paint(self.colors[name], name)
 
     def line(self, record: Record) -> str:
-        level = record.get('level', 'INFO')
-        who = '%s %s' % (self._service(str(record.get('service', '?'))), record.get('instance') or record.get('pid', ''))
-        logger = record.get('logger', '')
-        trace = record.get('trace') or '-'
-        message = record.get('msg', '')
+        """Every field as text with its control characters visible: records come from
+        the network, and what a client sent (a request path) ends up in them."""
+        level = shown(record.get('level', 'INFO'))
+        who = '%s %s' % (self._service(shown(record.get('service', '?'))),
+                         shown(record.get('instance') or record.get('pid', '')))
+        logger = shown(record.get('logger', ''))
+        trace = shown(record.get('trace') or '-')
+        message = shown(record.get('msg', ''))
         if record.get('kind') == 'span':
-            message = '%s %s %s %.1fms' % (record.get('type'), record.get('name'), record.get('status'),
-                                          record.get('duration_ms', 0))
+            message = shown('%s %s %s %sms' % (record.get('type'), record.get('name'), record.get('status'),
+                                               number(record.get('duration_ms'))))
             level, logger = 'SPAN', ''
         return '%s %s %s %s[%s] %s' % (
             clock(record.get('ts', 0)), who, self.paint(LEVEL_STYLES.get(level, ''), '%-7s' % level),
             '' if logger in ('print', '') else logger + ' ', trace[:8], message)
 
 
+def shown(value: Any) -> str:
+    return visible(str(value))
+
+
+def number(value: Any) -> str:
+    """A duration as '%.1f', or '?' when a record carries something else."""
+    return '%.1f' % value if isinstance(value, (int, float)) else '?'
+
+
 def trace_tree(trace_id: str, records: Iterable[Record]) -> Tree:
     """The spans of one trace as a tree (parents before children, each in time order),
     each with its log lines."""
-    records = sorted(records, key=lambda r: r.get('ts', 0))
-    spans = {r['span']: r for r in records if r.get('kind') == 'span'}
+    records = sorted(records, key=ts_of)
+    spans = {r['span']: r for r in records if r.get('kind') == 'span' and isinstance(r.get('span'), str)}
     logs: dict[str, list[Record]] = {}
     for r in records:
         if r.get('kind') == 'log':
-            logs.setdefault(r.get('span', '') if r.get('span') in spans else '', []).append(r)
+            span = r.get('span')
+            logs.setdefault(span if isinstance(span, str) and span in spans else '', []).append(r)
     children: dict[str, list[Record]] = {}
     for span in spans.values():
-        parent = span.get('parent', '')
-        children.setdefault(parent if parent in spans else '', []).append(span)
+        parent = span.get('parent')
+        children.setdefault(parent if isinstance(parent, str) and parent in spans else '', []).append(span)
     services = {str(r.get('service')) for r in records}
-    total = max((s.get('duration_ms', 0) for s in children.get('', ())), default=0)
-    tree = Tree(Text.assemble(('trace ', 'bold'), trace_id, ' — %d span(s), %d service(s), %.1f ms'
+    total = max((d for s in children.get('', ()) if isinstance(d := s.get('duration_ms', 0), (int, float))),
+                default=0)
+    tree = Tree(Text.assemble(('trace ', 'bold'), shown(trace_id), ' — %d span(s), %d service(s), %.1f ms'
                               % (len(spans), len(services), total)))
 
     def add(node: Tree, key: str) -> None:
         """Under `node`: the log lines and child spans of span `key`, in time order."""
-        below = sorted(logs.get(key, []) + children.get(key, []), key=lambda r: r.get('ts', 0))
+        below = sorted(logs.get(key, []) + children.get(key, []), key=ts_of)
         for r in below:
             if r.get('kind') == 'log':
-                level = r.get('level', 'INFO')
+                level = shown(r.get('level', 'INFO'))
                 node.add(Text.assemble((clock(r.get('ts', 0)) + ' ', 'dim'),
-                                       ('%-7s ' % level, LEVEL_STYLES.get(level, '')), r.get('msg', '')))
+                                       ('%-7s ' % level, LEVEL_STYLES.get(level, '')),
+                                       shown(r.get('msg', ''))))
                 continue
             style = 'green' if r.get('status') == 'ok' else 'red'
             add(node.add(Text.assemble(
-                ('%-5s ' % r.get('type', ''), 'bold'), (r.get('name', ''), 'bold'),
-                '  %s %s  ' % (r.get('service', ''), r.get('instance', '')),
-                ('%.1f ms' % r.get('duration_ms', 0), 'cyan'), '  ', (str(r.get('status', '')), style),
+                ('%-5s ' % shown(r.get('type', '')), 'bold'), (shown(r.get('name', '')), 'bold'),
+                '  %s %s  ' % (shown(r.get('service', '')), shown(r.get('instance', ''))),
+                ('%s ms' % number(r.get('duration_ms', 0)), 'cyan'), '  ', (shown(r.get('status', '')), style),
                 '  ', (clock(r.get('ts', 0)), 'dim'))), r['span'])
 
     add(tree, '')

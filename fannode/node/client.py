@@ -4,6 +4,7 @@ frames on the node's control socket (ipc://, one per node.yml, under the runtime
 plain blocking pyzmq, no gevent, so any thread may use it."""
 from __future__ import annotations
 
+import fcntl
 import itertools
 import os
 from typing import Any
@@ -35,8 +36,22 @@ class NodeClient:
 
     @property
     def running(self) -> bool:
-        """A node has its control socket up (it removes it when it stops)."""
-        return os.path.exists(self.endpoint[len('ipc://'):])
+        """A node holds the lock of this node.yml and has its control socket up. The lock
+        goes with the node's process, so a node killed with SIGKILL, whose socket file
+        stays behind, is not waited for."""
+        if not os.path.exists(self.endpoint[len('ipc://'):]):
+            return False
+        try:
+            fd = os.open(paths.node_path(self.node_file, 'lock'), os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True  # held: the node is alive
+        finally:
+            os.close(fd)  # closing drops a lock we may have taken
+        return False
 
     def ps(self, timeout: float | None = None) -> dict[str, Any]:
         """The node: name, file, registry, pid and its blocks with their processes."""

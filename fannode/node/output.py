@@ -10,21 +10,8 @@ from typing import Callable
 from rich.console import Console
 from rich.markup import escape
 
+from fannode.core.text import visible
 from fannode.logs.render import painter
-
-# Control characters a child or a client wrote are shown, never sent to the terminal: ESC
-# starts sequences that retitle the window, clear the screen or write to the clipboard, CR
-# and BS overwrite the prefix, C1 codes (U+0080..9F) are ESC on some terminals, and the
-# bidirectional overrides reorder what is shown. Tab is left alone.
-_CONTROLS = [c for c in range(0x20) if c != 0x09] + [0x7f] + list(range(0x80, 0xa0)) + \
-    [0x061c, 0x200e, 0x200f] + list(range(0x202a, 0x202f)) + list(range(0x2066, 0x206a))
-VISIBLE = {c: ('\\x%02x' % c if c < 0x100 else '\\u%04x' % c) for c in _CONTROLS}
-
-
-def visible(text: str) -> str:
-    """`text` with every control character written out (ESC as \\x1b), fit for a terminal."""
-    return text.translate(VISIBLE)
-
 
 COLORS = ('cyan', 'green', 'magenta', 'yellow', 'blue', 'bright_cyan', 'bright_green', 'bright_magenta')
 TAIL = 20          # last lines kept per block, shown when it fails

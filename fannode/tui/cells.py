@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from fannode.core.text import visible
 from fannode.tui.rows import Row
 from fannode.tui.table import Cell
 
@@ -62,22 +63,23 @@ def cells(row: Row) -> dict[str, Cell]:
 
 
 def clock(ts: Any) -> str:
-    if not isinstance(ts, (int, float)):
+    try:
+        return time.strftime('%H:%M:%S', time.localtime(ts)) + ('%.3f' % (ts % 1))[1:]
+    except (TypeError, ValueError, OverflowError, OSError):  # not a time
         return ''
-    return time.strftime('%H:%M:%S', time.localtime(ts)) + ('%.3f' % (ts % 1))[1:]
 
 
 def who(record: dict) -> str:
-    return str(record.get('instance') or record.get('service') or record.get('pid') or '')
+    return visible(str(record.get('instance') or record.get('service') or record.get('pid') or ''))
 
 
 def log_cells(record: dict) -> dict[str, Cell]:
     """A log record (or a span record, said in one line) as the log tables show it."""
-    level = str(record.get('level', ''))
+    level = visible(str(record.get('level', '')))
     msg = str(record.get('msg', ''))
     if record.get('kind') == 'span':
         msg = '%s %s %s in %s ms' % (record.get('type', ''), record.get('name', ''), record.get('status', ''),
                                      num(record.get('duration_ms')))
     return {'time': (clock(record.get('ts')), ''), 'level': (level, LEVEL_STYLES.get(level, '')),
-            'who': (who(record), 'cyan'), 'trace': (str(record.get('trace') or '')[:8], 'underline magenta'),
-            'msg': (msg.replace('\n', ' ⏎ '), '')}
+            'who': (who(record), 'cyan'), 'trace': (visible(str(record.get('trace') or '')[:8]), 'underline magenta'),
+            'msg': (visible(msg.replace('\n', ' ⏎ ')), '')}

@@ -30,6 +30,7 @@ import time
 from typing import Any, Callable, Protocol
 
 from fannode.exceptions import FannodeError, Timeout, UsageError
+from fannode.logs.records import ts_of
 from fannode.tui.logfeed import LogFeed, record_filter
 from fannode.tui.rows import LogBatch, Rates, Row, Snapshot, Status, TraceResult, build_rows, is_local
 
@@ -381,7 +382,7 @@ class TopSource:
         except Exception as e:  # noqa: BLE001 - shown in the view, one line
             self.deliver('trace', TraceResult(trace_id, (), '%s: %s' % (type(e).__name__, e)))
             return
-        self.deliver('trace', TraceResult(trace_id, tuple(sorted(records, key=lambda r: r.get('ts', 0)))))
+        self.deliver('trace', TraceResult(trace_id, tuple(sorted(records, key=ts_of))))
 
 
 def _caught(work: Callable[..., Any], *args: Any) -> Any:

@@ -18,6 +18,12 @@ def test_control_characters_are_shown_not_sent():
     assert visible('plain text, ünïcödé, 漢字') == 'plain text, ünïcödé, 漢字'
 
 
+def test_colours_pass_and_end_with_their_line():
+    # A coloured dev server stays coloured; a colour left on does not bleed into the next line.
+    assert visible('\x1b[1;32mready\x1b[0m on :8000') == '\x1b[1;32mready\x1b[0m on :8000\x1b[0m'
+    assert visible('\x1b[31mred \x1b[2J\x1b[H') == '\x1b[31mred \\x1b[2J\\x1b[H\x1b[0m'
+
+
 def test_a_record_needs_the_fields_fannode_writes():
     good = {'kind': 'log', 'level': 'INFO', 'msg': 'hi', 'ts': 1.5, 'service': 'Greeting', 'pid': 1, 'host': 'x'}
     record = childlogs.parse(json.dumps(good), pid=42)

@@ -1,0 +1,28 @@
+"""Text that others wrote (a child process, a client's request path, a log record from
+the network), made safe to show in a terminal: it must never drive it."""
+from __future__ import annotations
+
+import re
+
+# Control characters others wrote are shown, never sent to the terminal: ESC
+# starts sequences that retitle the window, clear the screen or write to the clipboard, CR
+# and BS overwrite the prefix, C1 codes (U+0080..9F) are ESC on some terminals, and the
+# bidirectional overrides reorder what is shown. Tab is left alone.
+_CONTROLS = [c for c in range(0x20) if c != 0x09] + [0x7f] + list(range(0x80, 0xa0)) + \
+    [0x061c, 0x200e, 0x200f] + list(range(0x202a, 0x202f)) + list(range(0x2066, 0x206a))
+VISIBLE = {c: ('\\x%02x' % c if c < 0x100 else '\\u%04x' % c) for c in _CONTROLS}
+
+
+# Select Graphic Rendition: colours and bold, all a coloured dev server needs. They cannot
+# move the cursor, clear the screen or set the title, so they pass; any other sequence does not.
+SGR = re.compile(r'(\x1b\[[0-9;]{0,32}m)')
+
+
+def visible(text: str) -> str:
+    """`text` with every control character written out (ESC as \\x1b), fit for a terminal;
+    only colour sequences (SGR) pass as they are."""
+    if '\x1b[' not in text:
+        return text.translate(VISIBLE)
+    parts = SGR.split(text)  # odd items are the colour sequences
+    shown = ''.join(p if i % 2 else p.translate(VISIBLE) for i, p in enumerate(parts))
+    return shown + '\x1b[0m' if len(parts) > 1 else shown  # a colour left on ends with its line
