@@ -171,3 +171,13 @@ def test_help_shows_the_keys_and_q_quits():
         await pilot.press('q')
         await until(pilot, lambda: not app.is_running, message='the app to quit')
     assert drive(test).calls[-1] == ('stop',)
+
+
+def test_span_trees_from_hostile_records_neither_break_nor_recurse_without_end():
+    from fannode.tui.screens.trace import span_tree
+    chain = [{'kind': 'span', 'span': 's%d' % i, 'parent': 's%d' % (i - 1), 'ts': i} for i in range(1, 20000)]
+    chain.append({'kind': 'span', 'span': 's0', 'parent': '', 'ts': 0})
+    tree = span_tree(chain)
+    assert len(tree) == 20000 and tree[-1] == (19999, chain[-2])
+    odd = [{'kind': 'span', 'span': ['x'], 'parent': {}, 'ts': 'noon'}, {'kind': 'span', 'span': 'a', 'parent': 'a'}]
+    assert [depth for depth, _ in span_tree(odd)] == [0, 0]

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from fannode.logs.records import ts_of
 from fannode.tui.cells import log_cells, num, who
 from fannode.tui.rows import TraceResult
 from fannode.tui.table import Column, RowTable
@@ -23,19 +24,29 @@ if TYPE_CHECKING:
 
 def span_tree(records: Iterable[dict]) -> list[tuple[int, dict]]:
     """The spans of a trace as (depth, span), each after its parent, siblings by time."""
+    # Records come from the network: only string ids link spans, and a parent chain is
+    # walked once per span (no recursion a long or circular chain could exhaust).
     spans = [r for r in records if r.get('kind') == 'span']
-    ids = {s.get('span') for s in spans}
+    ids = {s['span'] for s in spans if isinstance(s.get('span'), str)}
     children: dict[Any, list[dict]] = collections.defaultdict(list)
     for s in spans:
-        children[s.get('parent') if s.get('parent') in ids else None].append(s)
+        parent = s.get('parent')
+        children[parent if isinstance(parent, str) and parent in ids else None].append(s)
     out: list[tuple[int, dict]] = []
+    seen: set[str] = set()
 
     def walk(parent: Any, depth: int) -> None:
-        for s in sorted(children.get(parent, []), key=lambda r: r.get('ts', 0)):
-            out.append((depth, s))
-            if s.get('span') is not None and s.get('span') != parent:
-                walk(s.get('span'), depth + 1)
+        stack = [(depth, s) for s in sorted(children.get(parent, []), key=ts_of, reverse=True)]
+        while stack:
+            level, s = stack.pop()
+            out.append((level, s))
+            span = s.get('span')
+            if isinstance(span, str) and span not in seen:
+                seen.add(span)
+                stack.extend((level + 1, c) for c in sorted(children.get(span, []), key=ts_of, reverse=True))
     walk(None, 0)
+    placed = {id(s) for _, s in out}  # a circle of parents has no root: show its spans anyway
+    out.extend((0, s) for s in sorted(spans, key=ts_of) if id(s) not in placed)
     return out
 
 
