@@ -19,11 +19,11 @@ import gevent.event
 import zmq.green as zmq
 
 from fannode.core import wire
+from fannode.core.events import Event
 from fannode.core.limits import MIB, setting
 from fannode.events.base import EventSystem, Handler, Subscription, describe, prepare
 from fannode.exceptions import BadArguments, RegistryUnavailable, RemoteError, UnknownMethod
-from fannode.core.events import Event
-from fannode.hub.client import HubLink
+from fannode.hub.client import HubLink, HubRefused
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,8 @@ BATCH_BYTES = setting('FANNODE_EVENT_BATCH_BYTES', 1 * MIB, low=1024)
 
 def refused(error: RegistryUnavailable) -> bool:
     """Whether the hub answered that the request itself is wrong (sending it again would
-    not help), rather than being away or failing. HubLink reports all of them as
-    RegistryUnavailable, with the hub's answer as its context."""
-    return isinstance(error.__context__, (BadArguments, UnknownMethod))
+    not help), rather than being away, full or failing."""
+    return isinstance(error, HubRefused) and isinstance(error.answer, (BadArguments, UnknownMethod))
 
 
 class HubEvents(EventSystem):
@@ -149,9 +148,10 @@ class HubEvents(EventSystem):
         try:
             self.link.call(method, **body)
         except RegistryUnavailable as e:
-            if not (refused(e) or failure_too and isinstance(e.__context__, RemoteError)):
+            failed = isinstance(e, HubRefused) and isinstance(e.answer, RemoteError)
+            if not (refused(e) or failure_too and failed):
                 raise
-            return str(e.__context__)
+            return str(e.answer) if isinstance(e, HubRefused) else str(e)
         except Exception as e:  # cannot even be encoded: sending it again would not help
             return describe(e)
         return ''

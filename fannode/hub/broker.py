@@ -270,8 +270,8 @@ class Broker:
             return
         headers = entry.event.get('headers')  # whatever it is: this event is being refused
         log.error('dead-lettered event %s (%s) from queue %s after %d attempt(s): %s',
-                  headers.get('id', '?') if isinstance(headers, dict) else '?', entry.event.get('type'),
-                  consumer.queue, entry.attempt, reason)
+                  cut(headers.get('id', '?')) if isinstance(headers, dict) else '?',
+                  cut(entry.event.get('type')), consumer.queue, entry.attempt, cut(reason, 400))
         self._account(self.queues[consumer.queue], entry, -1)
         if self.journal is not None:
             self.journal.dead(consumer.queue, entry, reason)
@@ -330,3 +330,9 @@ class Broker:
     def _durable(self, name: str) -> bool:
         queue = self.queues.get(name)
         return queue is not None and queue.durable
+
+
+def cut(value: Any, most: int = 80) -> str:
+    """A value for a log line, cut: a 1 MiB event type is not logged whole."""
+    text = str(value)
+    return text if len(text) <= most else text[:most] + '... (%d characters)' % len(text)

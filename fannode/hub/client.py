@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import gevent
 import zmq.green as zmq
 
-from fannode.exceptions import Nack, RegistryUnavailable, RpcError, UsageError
+from fannode.exceptions import Nack, RegistryUnavailable, RemoteError, RpcError, UsageError
 from fannode.core import wire
 from fannode.zmqrpc.connection import Call, Connection
 
@@ -34,6 +34,17 @@ def hub_endpoint(url: str) -> str:
     return 'tcp://%s:%d' % (parts.hostname or '127.0.0.1', port)
 
 
+class HubRefused(RegistryUnavailable):
+    """The hub answered, and said no. `answer` is what it said: a Nack (BadArguments or
+    UnknownMethod: the request itself is wrong; Unavailable: full or stopping, try later)
+    or a RemoteError (the hub failed on it). A RegistryUnavailable still, so loops that
+    wait out an absent hub wait this out too."""
+
+    def __init__(self, message: str, answer: RpcError):
+        super().__init__(message)
+        self.answer = answer
+
+
 class HubLink:
     def __init__(self, url: str, on_notify: Callable[[wire.Message], None] | None = None,
                  context: zmq.Context | None = None):
@@ -55,7 +66,9 @@ class HubLink:
         try:
             return call.get()
         except Nack as e:  # the hub's own line names the verb and the argument at fault
-            raise RegistryUnavailable('the hub at %s refused it: %s' % (self.url, e)) from None
+            raise HubRefused('the hub at %s refused it: %s' % (self.url, e), e) from None
+        except RemoteError as e:
+            raise HubRefused('the hub at %s failed on it: %s' % (self.url, e), e) from None
         except RpcError as e:
             raise RegistryUnavailable('the hub at %s did not answer: %s' % (self.url, e)) from None
 

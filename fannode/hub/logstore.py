@@ -93,7 +93,7 @@ class LogState:
         if dropped and sized:
             note = dict(sized[0][0], kind='log', level='WARNING', logger='fannode.logs', trace='', span='',
                         msg='%d log record(s) dropped: this process wrote faster than it could send, '
-                            'or the hub was away' % dropped)
+                            'the hub was away, or they could not be encoded' % dropped)
             sized.insert(0, (note, *measure(note)))
         for record, size, _ in sized:
             self._keep(record, size)
