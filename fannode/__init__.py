@@ -37,7 +37,9 @@ __all__ = [
 
 def proxy(service: str, timeout: float | None = None) -> 'Proxy':
     """Call `service` from anywhere: `fannode.proxy('Greeting', timeout=5).greet(name='Joe')`.
-    Finds the registry like the CLI does (`$FANNODE_REGISTRY`, ./node.yml, local hub)."""
+    The client is found at each call, so a proxy made at import time works too: in an
+    instance, the instance's own; elsewhere, one that finds the registry like the CLI does
+    (`$FANNODE_REGISTRY`, ./node.yml, local hub)."""
     from fannode.calls.default import proxy as default_proxy  # gevent and zmq only when used
     return default_proxy(service, timeout)
 

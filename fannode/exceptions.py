@@ -7,18 +7,22 @@
      └─ RpcError                 a call did not produce a normal reply
          ├─ Timeout              no reply before the deadline
          ├─ ConnectionLost       the instance went away while handling the call
+         ├─ DiscoveryFailed      the registry could not say where the service is (also
+         │                       a RegistryUnavailable); nothing was sent
+         ├─ BadReply             the reply was not a fannode reply (a broken or hostile server)
          ├─ Nack                 refused at once, never run
          │   ├─ UnknownService   no instance offers that service
          │   ├─ UnknownMethod    the service has no such method
          │   ├─ BadArguments     the arguments do not fit the method's signature
          │   ├─ Unavailable      the instance is stopping
-         │   └─ BadRequest       the request frame was not understood (protocol version)
+         │   └─ BadRequest       the request was not understood (a bad field, a limit)
          └─ RemoteError          the remote method raised; one subclass per remote type,
                                  made on demand: ``except RemoteError.KeyError:``
 
 A remote exception never arrives as the remote type itself: the caller may not even be
 able to import it. ``RemoteError.KeyError`` is a subclass of ``RemoteError`` named after it,
-carrying the remote message and traceback text.
+carrying the remote message and traceback text. One that a service lets through from a
+call of its own reaches its callers as ``RemoteError.KeyError`` again, however many hops.
 """
 from __future__ import annotations
 
@@ -49,6 +53,15 @@ class Timeout(RpcError):
 
 class ConnectionLost(RpcError):
     """The instance handling the call went away before replying."""
+
+
+class DiscoveryFailed(RpcError, RegistryUnavailable):
+    """The registry did not answer the lookup a call needed (hub down, ZooKeeper gone)."""
+
+
+class BadReply(RpcError):
+    """The reply to a call could not be read: not a fannode frame, or a body of the
+    wrong shape. Whether the method ran is unknown."""
 
 
 class Nack(RpcError):
@@ -99,9 +112,13 @@ class _RemoteErrorType(type):
             raise AttributeError(name)
         return cls.for_type(name)
 
-    def for_type(cls, name: str) -> type[RemoteError]:
+    def for_type(cls, name: str, limit: int | None = None) -> type[RemoteError]:
+        """The class for remote type `name`; plain RemoteError when `limit` classes are
+        made already (a hostile server must not make us make one per reply)."""
         sub = _RemoteErrorType._subclasses.get(name)
         if sub is None:
+            if limit is not None and len(_RemoteErrorType._subclasses) >= limit:
+                return RemoteError
             sub = _RemoteErrorType(name, (RemoteError,), {'__module__': 'fannode.exceptions.RemoteError'})
             sub.__qualname__ = 'RemoteError.' + name
             _RemoteErrorType._subclasses[name] = sub
@@ -124,8 +141,11 @@ class RemoteError(RpcError, metaclass=_RemoteErrorType):
         return '%s%s: %s' % (who, self.remote_type, self.message)
 
     @classmethod
-    def from_reply(cls, body: dict, subject: str = '') -> 'RemoteError':
+    def from_reply(cls, body: dict, subject: str = '', limit: int | None = None) -> 'RemoteError':
+        """The exception an ERROR body stands for. `type` names the remote class
+        (`KeyError`, `myapp.errors.OutOfStock`, `RemoteError.KeyError` from a service that
+        let a remote error through); the class raised is named after its last part."""
         remote_type = body.get('type') or 'Exception'
         short = remote_type.rsplit('.', 1)[-1]
-        return RemoteError.for_type(short)(body.get('message', ''), remote_type,
-                                           body.get('traceback', ''), subject)
+        return RemoteError.for_type(short, limit)(body.get('message', ''), remote_type,
+                                                  body.get('traceback', ''), subject)

@@ -11,9 +11,9 @@ import zmq
 
 from fannode.core import trace
 from fannode.discovery import Registry
-from fannode.exceptions import Timeout, Unavailable, UnknownService
+from fannode.exceptions import DiscoveryFailed, RegistryUnavailable, Timeout, Unavailable, UnknownService
 from fannode.core import wire
-from fannode.zmqrpc.connection import Call, Connection, shared_context
+from fannode.zmqrpc.connection import Call, Connection, encode_request, shared_context
 
 DEFAULT_TIMEOUT = 3.0
 _ids = itertools.count(1)
@@ -43,14 +43,25 @@ class RpcClient:
         subject = '%s.%s' % (service, method)
         call = Call(subject, next(_ids), timeout)
         msg = wire.Message(wire.REQ, call.id, subject, kwargs,
-                               trace_id=trace.ensure_id(), span_id=trace.get_span(), deadline_ms=int(timeout * 1000))
-        self._send(service, msg.encode(), call)
+                           trace_id=trace.ensure_id(), span_id=trace.get_span(), deadline_ms=int(timeout * 1000))
+        self._send(service, encode_request(msg), call)
         return call
+
+    def lookup(self, service: str, subject: str) -> list:
+        """The instances of `service`; a registry that fails is the call's failure, an
+        RpcError like any other, not the backend's own exception."""
+        try:
+            return self.registry.lookup(service)
+        except RegistryUnavailable as e:  # its message already says where and what to do
+            raise DiscoveryFailed(str(e)) from e
+        except Exception as e:  # a backend's own (kazoo's ConnectionLoss...): say where
+            raise DiscoveryFailed('%s: cannot look up %s in the registry at %s: %s' % (
+                subject, service, self.registry.url, str(e) or type(e).__name__)) from e
 
     def _send(self, service: str, frame: bytes, call: Call) -> None:
         delay = 0.001
         while True:
-            instances = self.registry.lookup(service)
+            instances = self.lookup(service, call.subject)
             if not instances:
                 raise UnknownService("no instance of service '%s' is registered" % service).as_received()
             # Start at a random instance so many short-lived clients (CLI calls) spread too.
@@ -58,10 +69,18 @@ class RpcClient:
             if start is None:
                 start = random.randrange(len(instances))
             self._turn[service] = start + 1
+            bad = []
             for i in range(len(instances)):
-                conn = self.connection(instances[(start + i) % len(instances)].endpoint)
+                try:
+                    conn = self.connection(instances[(start + i) % len(instances)].endpoint)
+                except ValueError as e:  # a bad registration: the other instances may do
+                    bad.append(str(e))
+                    continue
                 if conn.send(frame, call):
                     return
+            if len(bad) == len(instances):
+                raise DiscoveryFailed('%s: the registry at %s gave no usable instance of %s: %s' % (
+                    call.subject, self.registry.url, service, bad[0]))
             # None is connected yet (just started, or all gone): wait a little, ask again.
             if time.monotonic() + delay > call.deadline:
                 raise Timeout('%s: none of %d instance(s) of %s reachable within %gs'
@@ -122,7 +141,7 @@ class RpcClient:
 class Proxy:
     """`proxy('Greeting').greet(name='Joe')` blocks; `.greet.defer(name='Joe')` returns a future."""
 
-    def __init__(self, client: RpcClient, service: str, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, client: RpcClient | None, service: str, timeout: float | None = DEFAULT_TIMEOUT):
         self._client = client
         self._service = service
         self._timeout = timeout
@@ -130,32 +149,41 @@ class Proxy:
     def __getattr__(self, name: str) -> 'Method':
         if name.startswith('_'):
             raise AttributeError(name)
-        return Method(self._client, self._service, name, self._timeout)
+        return self._method(name, self._timeout)
+
+    def _method(self, name: str, timeout: float | None) -> 'Method':
+        assert self._client is not None
+        return Method(self._client, self._service, name, timeout)
 
     def __repr__(self) -> str:
-        return '<Proxy %s timeout=%gs>' % (self._service, self._timeout)
+        return '<Proxy %s timeout=%gs>' % (self._service, self._timeout or 0)
 
 
 class Method:
     __slots__ = ('client', 'service', 'name', 'timeout')
 
-    def __init__(self, client: RpcClient, service: str, name: str, timeout: float):
+    def __init__(self, client: RpcClient | None, service: str, name: str, timeout: float | None):
         self.client = client
         self.service = service
         self.name = name
-        self.timeout = timeout
+        self.timeout = timeout  # None: the client's
+
+    def target(self) -> RpcClient:
+        """The client this call goes through."""
+        assert self.client is not None
+        return self.client
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._no_positional(args)
-        return self.client.call_retrying(self.service, self.name, kwargs, self.timeout)
+        return self.target().call_retrying(self.service, self.name, kwargs, self.timeout)
 
     def defer(self, *args: Any, **kwargs: Any) -> Call:
         self._no_positional(args)
-        return self.client.call(self.service, self.name, kwargs, self.timeout)
+        return self.target().call(self.service, self.name, kwargs, self.timeout)
 
     def with_timeout(self, timeout: float) -> 'Method':
         """This method with a timeout of its own: `proxy.slow.with_timeout(10)(x=1)`."""
-        return Method(self.client, self.service, self.name, timeout)
+        return type(self)(self.client, self.service, self.name, timeout)
 
     def _no_positional(self, args: tuple) -> None:
         if args:

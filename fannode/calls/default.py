@@ -1,12 +1,21 @@
-"""The process-wide client behind `fannode.proxy(...)` in plain code.
+"""The client behind `fannode.proxy(...)`: whichever serves the work being done now.
 
-Inside an instance the container installs its own client, so module-level proxies
-share its connections and carry the trace id of the request being handled.
+A proxy from `fannode.proxy` finds its client at each call, not when it is made, so one
+made at import time (`echo = fannode.proxy('Echo')` at module or class level) works
+wherever it is called from:
+
+- inside a request or event an instance handles: that instance's client (it shares the
+  instance's connections and carries the trace of the request), found through
+  `fannode.core.current.client`; in a TestCluster that is the recording client;
+- elsewhere: the process's default client, which `fannode instance` sets to its
+  container's (so `--registry` is followed) and which is otherwise made on first use,
+  finding the registry like the CLI does.
 """
 from __future__ import annotations
 
 from fannode.core import current
-from fannode.calls.client import Proxy, RpcClient
+from fannode.calls.client import Method, Proxy, RpcClient
+from fannode.exceptions import DiscoveryFailed, RegistryUnavailable
 
 _client: RpcClient | None = None
 
@@ -29,4 +38,27 @@ def get_client(registry_url: str | None = None) -> RpcClient:
 
 
 def proxy(service: str, timeout: float | None = None) -> Proxy:
-    return get_client().proxy(service, timeout)
+    return LazyProxy(service, timeout)
+
+
+class LazyProxy(Proxy):
+    """A proxy whose client is found at each call (see the module's docstring)."""
+
+    def __init__(self, service: str, timeout: float | None = None):
+        super().__init__(None, service, timeout)
+
+    def _method(self, name: str, timeout: float | None) -> Method:
+        return LazyMethod(None, self._service, name, timeout)
+
+    def __repr__(self) -> str:
+        return '<Proxy %s timeout=%s>' % (self._service, '%gs' % self._timeout if self._timeout else 'default')
+
+
+class LazyMethod(Method):
+    __slots__ = ()
+
+    def target(self) -> RpcClient:
+        try:
+            return get_client()
+        except RegistryUnavailable as e:  # no registry to make the default client with
+            raise DiscoveryFailed('%s.%s: %s' % (self.service, self.name, e)) from e

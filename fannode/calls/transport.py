@@ -1,7 +1,9 @@
 """The 'rpc' transport: a container's interfaces served over fannode RPC on ZeroMQ, and
 the client its proxies call other services through. Config section `rpc:` — `ip`
 (127.0.0.1; 0.0.0.0 to serve other hosts), `port` (0: any free one), `pool_size`
-(requests run at once, 1000), `timeout` (of calls made through proxies, 3 s)."""
+(requests run at once, 1000), `timeout` (of calls made through proxies, 3 s),
+`tracebacks` (whether ERROR replies carry the traceback; `$FANNODE_TRACEBACKS` wins;
+by default only when `ip` is a loopback address)."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -13,7 +15,7 @@ from fannode.discovery import Registry
 from fannode.calls.client import RpcClient
 from fannode.zmqrpc.server import RpcServer
 
-KEYS = ('ip', 'port', 'pool_size', 'timeout')
+KEYS = ('ip', 'port', 'pool_size', 'timeout', 'tracebacks')
 
 
 class RpcTransport(Transport):
@@ -29,7 +31,8 @@ class RpcTransport(Transport):
         self.port = host.port if host.port is not None else config.require('port', int, 0)
         self.timeout = config.require('timeout', (int, float), 3.0)
         self.server = RpcServer(self._resolve, pool_size=config.require('pool_size', int, 1000),
-                                on_done=host.metrics.record, expected=host.is_expected, quiet=host.is_builtin)
+                                on_done=host.metrics.record, expected=host.is_expected, quiet=host.is_builtin,
+                                tracebacks=config.require('tracebacks', bool, None))
         self._client: RpcClient | None = None
 
     def client(self) -> RpcClient:

@@ -47,20 +47,42 @@ A fixed-offset zone comes back as datetime.timezone with the same offset (a name
 to it is not kept); a zoneinfo.ZoneInfo comes back as ZoneInfo with the same key. An
 aware value whose tzinfo reports no offset is sent as naive. Sets are written in their
 iteration order, so equal sets may encode to different bytes.
+
+Limits. What is decoded comes from the network, so both directions keep to them (what
+one side refuses to decode, the other refuses to encode):
+
+- a message is at most MAX_MESSAGE bytes ($FANNODE_MAX_MESSAGE);
+- sets and frozensets nest at most MAX_DEPTH deep ($FANNODE_MAX_DEPTH). Each level is
+  decoded by a call of its own from msgpack's ext hook, so this depth is what costs C
+  stack: unbounded, 300 levels in 1.4 KB crashed the process;
+- arrays and maps nest at most 1024 deep within each level: msgpack's own fixed bound
+  (it decodes them without recursion);
+- every length msgpack reads (str, bin, array, map, ext) is bounded by the size of the
+  message or payload that holds it, so no header can make it allocate more than that.
+
+A violation is the codec's ValueError ('cannot decode message: ...' / 'cannot encode
+message: ...'), naming the limit and its variable.
 """
 from __future__ import annotations
 
 import struct
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Callable
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from msgpack import ExtType, Packer, unpackb
+from msgpack import ExtraData, ExtType, Packer, StackError, Unpacker, unpackb
 
-__all__ = ['dumps', 'loads']
+from fannode.core.limits import MIB, setting
+
+__all__ = ['dumps', 'loads', 'MAX_MESSAGE', 'MAX_DEPTH']
+
+# The largest message, either way: the RPC frame limit too (ZMQ_MAXMSGSIZE, fannode.zmqrpc).
+MAX_MESSAGE = setting('FANNODE_MAX_MESSAGE', 16 * MIB, 1024)
+# How deep sets and frozensets may nest in one another.
+MAX_DEPTH = setting('FANNODE_MAX_DEPTH', 32, 1)
 
 DATETIME, DATE, TIME, TIMEDELTA, DECIMAL, UUID_, SET, FROZENSET, BIGINT = range(1, 10)
 
@@ -76,20 +98,61 @@ _DELTA = struct.Struct('>qI')       # timedelta
 
 
 def dumps(obj: object) -> bytes:
-    """Encode `obj` as one msgpack message. TypeError if something in it has no encoding."""
-    # A fresh Packer per call is what msgpack.packb does, minus packb's **kwargs re-packing,
-    # which alone made the call 2x slower; no Packer is shared, so this is thread-safe
-    # and re-entrant (set encoding calls back in here).
-    return Packer(default=_default, use_bin_type=True, datetime=False).pack(obj)
+    """Encode `obj` as one msgpack message. TypeError if something in it has no encoding,
+    ValueError if the message breaks a limit (too big, nested too deep)."""
+    try:
+        data = _pack(obj, _TOP_DEFAULT)
+    except TypeError:
+        raise
+    except (ValueError, OverflowError, RecursionError) as e:
+        raise ValueError('cannot encode message: %s' % _reason(e)) from None
+    if len(data) > MAX_MESSAGE:
+        raise ValueError('cannot encode message: %s' % _too_big(len(data)))
+    return data
 
 
 def loads(data: bytes) -> object:
-    """Decode one message made by `dumps`. ValueError if it is not one."""
+    """Decode one message made by `dumps`. ValueError if it is not one, or breaks a limit."""
+    size = len(data)
+    if size > MAX_MESSAGE:
+        raise ValueError('cannot decode message: %s' % _too_big(size))
     try:
-        return unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False, timestamp=3)
+        return unpackb(data, ext_hook=_TOP_HOOK, raw=False, strict_map_key=False, timestamp=3,
+                       max_str_len=size, max_bin_len=size, max_array_len=size,
+                       max_map_len=size // 2, max_ext_len=size)
     except Exception as e:
         # Malformed frames come from the network: one exception type for callers to catch.
-        raise ValueError('cannot decode message: %s' % (str(e) or type(e).__name__)) from e
+        raise ValueError('cannot decode message: %s' % _reason(e)) from e
+
+
+def _pack(obj: object, default: Callable[[object], ExtType]) -> bytes:
+    # A fresh Packer per call is what msgpack.packb does, minus packb's **kwargs re-packing,
+    # which alone made the call 2x slower; no Packer is shared, so this is thread-safe
+    # and re-entrant (set encoding calls back in here).
+    return Packer(default=default, use_bin_type=True, datetime=False).pack(obj)
+
+
+def _too_big(size: int) -> str:
+    return '%d bytes, over the limit of %d ($FANNODE_MAX_MESSAGE)' % (size, MAX_MESSAGE)
+
+
+class _TooDeep(ValueError):
+    def __init__(self) -> None:
+        super().__init__('sets nested more than %d deep ($FANNODE_MAX_DEPTH)' % MAX_DEPTH)
+
+
+def _reason(e: BaseException) -> str:
+    """msgpack's errors in words: several of them have no message at all."""
+    if isinstance(e, StackError):
+        return 'arrays and maps nested more than 1024 deep'
+    if isinstance(e, ExtraData):
+        return 'extra bytes after the message'
+    if isinstance(e, RecursionError):
+        return 'nested too deep'
+    text = str(e)
+    if text == 'recursion limit exceeded.':
+        return 'arrays and maps nested too deep'
+    return text or type(e).__name__
 
 
 # -- encoding ---------------------------------------------------------------------------
@@ -137,12 +200,6 @@ def _enc_uuid(u: UUID) -> ExtType:
     return ExtType(UUID_, u.bytes)
 
 
-def _enc_set(s: set) -> ExtType:
-    return ExtType(SET, dumps(list(s)))
-
-
-def _enc_frozenset(s: frozenset) -> ExtType:
-    return ExtType(FROZENSET, dumps(list(s)))
 
 
 def _enc_bigint(n: int) -> ExtType:
@@ -150,25 +207,39 @@ def _enc_bigint(n: int) -> ExtType:
     return ExtType(BIGINT, n.to_bytes((n.bit_length() + 8) // 8, 'big', signed=True))
 
 
-# Exact types first (one dict lookup); subclasses fall back to the ordered scan.
-# datetime must come before date: it is a subclass of it.
+# Exact types first (one dict lookup); subclasses fall back to the ordered scan. Sets
+# are apart: they hold values, so their encoder needs the depth. datetime must come
+# before date: it is a subclass of it.
 _SUBCLASS_ENCODERS: list[tuple[type, Callable[..., ExtType]]] = [
     (datetime, _enc_datetime), (date, _enc_date), (time, _enc_time),
     (timedelta, _enc_timedelta), (Decimal, _enc_decimal), (UUID, _enc_uuid),
-    (set, _enc_set), (frozenset, _enc_frozenset), (int, _enc_bigint),
+    (int, _enc_bigint),
 ]
 _ENCODERS = dict(_SUBCLASS_ENCODERS)
 
 
-def _default(obj: object) -> ExtType:
+def _default(level: int, obj: object) -> ExtType:
+    """Packer's hook for what msgpack has no type of; `level` is how many sets hold `obj`."""
     encode = _ENCODERS.get(type(obj))
     if encode is None:
+        if isinstance(obj, (set, frozenset)):
+            return _enc_set(obj, level)
         for base, encode in _SUBCLASS_ENCODERS:
             if isinstance(obj, base):
                 break
         else:
             raise TypeError('cannot serialize object of type %r' % type(obj).__qualname__)
     return encode(obj)
+
+
+def _enc_set(s: set | frozenset, level: int) -> ExtType:
+    if level >= MAX_DEPTH:
+        raise _TooDeep()
+    return ExtType(FROZENSET if isinstance(s, frozenset) else SET,
+                   _pack(list(s), partial(_default, level + 1)))
+
+
+_TOP_DEFAULT = partial(_default, 0)
 
 
 # -- decoding ---------------------------------------------------------------------------
@@ -225,21 +296,24 @@ def _dec_uuid(data: bytes) -> UUID:
     return UUID(bytes=data)
 
 
-def _dec_items(data: bytes) -> tuple:
-    # use_list=False: only hashable values can be set members, so arrays were tuples.
-    items = unpackb(data, ext_hook=_ext_hook, raw=False, strict_map_key=False,
-                    timestamp=3, use_list=False)
+def _dec_items(data: bytes, level: int) -> tuple:
+    """The members of a set held by `level` others."""
+    if level >= MAX_DEPTH:
+        raise _TooDeep()
+    # An Unpacker keeps its parse stack on the heap; unpackb keeps 40 KB of it on the C
+    # stack, once per level. use_list=False: set members are hashable, so arrays were tuples.
+    size = len(data)
+    unpacker = Unpacker(None, ext_hook=partial(_ext_hook, level + 1), raw=False,
+                        strict_map_key=False, timestamp=3, use_list=False,
+                        max_buffer_size=max(size, 1), max_str_len=size, max_bin_len=size,
+                        max_array_len=size, max_map_len=size // 2, max_ext_len=size)
+    unpacker.feed(data)
+    items = unpacker.unpack()
     if type(items) is not tuple:
         raise ValueError('set payload is not an array')
+    if unpacker.tell() != size:
+        raise ValueError('extra bytes after a set payload')
     return items
-
-
-def _dec_set(data: bytes) -> set:
-    return set(_dec_items(data))
-
-
-def _dec_frozenset(data: bytes) -> frozenset:
-    return frozenset(_dec_items(data))
 
 
 def _dec_bigint(data: bytes) -> int:
@@ -248,13 +322,20 @@ def _dec_bigint(data: bytes) -> int:
 
 _DECODERS: dict[int, Callable[[bytes], object]] = {
     DATETIME: _dec_datetime, DATE: _dec_date, TIME: _dec_time, TIMEDELTA: _dec_timedelta,
-    DECIMAL: _dec_decimal, UUID_: _dec_uuid, SET: _dec_set, FROZENSET: _dec_frozenset,
-    BIGINT: _dec_bigint,
+    DECIMAL: _dec_decimal, UUID_: _dec_uuid, BIGINT: _dec_bigint,
 }
 
 
-def _ext_hook(code: int, data: bytes) -> object:
+def _ext_hook(level: int, code: int, data: bytes) -> object:
+    """msgpack's hook for ext values; `level` is how many sets hold this one."""
     decode = _DECODERS.get(code)
-    if decode is None:
-        raise ValueError('unknown ext type code %d' % code)
-    return decode(data)
+    if decode is not None:
+        return decode(data)
+    if code == SET:
+        return set(_dec_items(data, level))
+    if code == FROZENSET:
+        return frozenset(_dec_items(data, level))
+    raise ValueError('unknown ext type code %d' % code)
+
+
+_TOP_HOOK = partial(_ext_hook, 0)

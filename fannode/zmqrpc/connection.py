@@ -4,6 +4,10 @@ Sockets here are plain pyzmq sockets read from the gevent loop: one io watcher o
 socket's ZMQ_FD drains it in a loop callback. That costs far less per message than
 zmq.green and a receiver greenlet. Loop callbacks must never block, so anything that
 may (the on_notify callback) runs in a greenlet.
+
+The server at the other end may be broken or hostile: a reply that cannot be read fails
+the one call it answers (BadReply), never the connection's reader, and bad frames are
+logged once, not once each.
 """
 from __future__ import annotations
 
@@ -19,12 +23,19 @@ import gevent.event
 import zmq
 import zmq.green
 
+from fannode.core import serial, wire
+from fannode.core.limits import setting
+from fannode.zmqrpc.badframes import BadFrames
 from fannode.exceptions import (
-    NACK_CODES, ConnectionLost, Nack, RemoteError, Timeout,
+    NACK_CODES, BadReply, BadRequest, ConnectionLost, Nack, RemoteError, Timeout,
 )
-from fannode.core import wire
 
 log = logging.getLogger(__name__)
+
+# Classes made for remote error types (RemoteError.KeyError...); past this many, errors
+# of new types arrive as plain RemoteError. A server naming a new type in every reply
+# would otherwise make this process keep a class for each.
+MAX_REMOTE_TYPES = setting('FANNODE_MAX_REMOTE_TYPES', 1000, 1)
 
 # ZMTP heartbeats find a peer that vanished without closing its socket (host down,
 # cable out); a killed process is seen at once because its kernel resets the connection.
@@ -36,6 +47,7 @@ EVENTS, POLLIN, NOBLOCK, SNDMORE = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOB
 READ = 1  # a gevent io watcher's event mask
 
 _monitors = itertools.count(1)
+_REPLIES = (wire.REP, wire.NACK, wire.ERROR, None)  # None: a frame whose type was unreadable
 
 
 def monitor_event(frames: list[bytes]) -> int:
@@ -52,7 +64,21 @@ def shared_context() -> zmq.Context:
 
 
 def plain_socket(context: zmq.Context, kind: int) -> zmq.Socket:
-    return context.socket(kind, socket_class=zmq.Socket)
+    socket = context.socket(kind, socket_class=zmq.Socket)
+    # libzmq drops a peer that sends a bigger frame before allocating it: no frame we
+    # could not decode anyway ever takes memory here.
+    socket.setsockopt(zmq.MAXMSGSIZE, serial.MAX_MESSAGE)
+    return socket
+
+
+def encode_request(msg: wire.Message) -> bytes:
+    """The frame of a request, or why it cannot be sent, raised before anything is."""
+    try:
+        return msg.encode()
+    except TypeError as e:
+        raise TypeError('%s: cannot send the arguments: %s' % (msg.subject, e)) from None
+    except ValueError as e:  # a limit: the server would refuse it, say so now
+        raise BadRequest('%s: cannot send the request: %s' % (msg.subject, e)).as_received() from None
 
 
 def watch(socket: zmq.Socket, callback: Callable[[], None]) -> Any:
@@ -116,15 +142,21 @@ class Call:
             self.subject, self.timeout, ' from ' + self.endpoint if self.endpoint else ''))
 
     def resolve(self, msg: wire.Message) -> None:
+        """End the call with the reply `msg`; always ends it, a bad reply with BadReply."""
         if msg.type == wire.REP:
             self._result.set(msg.body)
-        elif msg.type == wire.ERROR:
-            self._result.set_exception(RemoteError.from_reply(msg.body or {}, self.subject))
-        elif msg.type == wire.NACK:
-            body = msg.body if isinstance(msg.body, dict) else {}
-            code = body.get('code')
-            cls = NACK_CODES.get(code, Nack) if isinstance(code, str) else Nack
-            self._result.set_exception(cls(str(body.get('message') or cls.code)).as_received())
+            return
+        try:
+            if msg.type == wire.ERROR:
+                exc: Exception = _remote_error(msg.body, self.subject)
+            elif msg.type == wire.NACK:
+                exc = _refusal(msg.body)
+            else:
+                raise ValueError('a %s is no reply' % wire.TYPE_NAMES[msg.type])
+        except ValueError as e:
+            exc = BadReply('%s: bad %s reply%s: %s' % (
+                self.subject, wire.TYPE_NAMES[msg.type], ' from ' + self.endpoint if self.endpoint else '', e))
+        self._result.set_exception(exc)
 
     def succeed(self, value: Any) -> None:
         """Answer the call here (test doubles): as if `value` had come back."""
@@ -137,6 +169,29 @@ class Call:
 
     def __repr__(self) -> str:
         return '<Call %s #%s>' % (self.subject, self.id)
+
+
+def _remote_error(body: Any, subject: str) -> RemoteError:
+    if type(body) is not dict:
+        raise ValueError('expected a map, got %s' % wire.describe(body))
+    name = body.get('type')
+    if type(name) is not str or len(name) > wire.MAX_SUBJECT \
+            or not all(part.isidentifier() for part in name.split('.')):
+        raise ValueError("'type': expected a dotted Python name of up to %d characters" % wire.MAX_SUBJECT)
+    for key in ('message', 'traceback'):
+        if type(body.get(key, '')) is not str:
+            raise ValueError("'%s': expected a string, got %s" % (key, wire.describe(body[key])))
+    return RemoteError.from_reply(body, subject, MAX_REMOTE_TYPES)
+
+
+def _refusal(body: Any) -> Nack:
+    if type(body) is not dict:
+        raise ValueError('expected a map, got %s' % wire.describe(body))
+    code, message = body.get('code'), body.get('message', '')
+    if type(code) is not str or type(message) is not str:
+        raise ValueError("expected the strings 'code' and 'message'")
+    cls = NACK_CODES.get(code, Nack)  # a code from a later version: a refusal all the same
+    return cls(message or code).as_received()
 
 
 class Connection:
@@ -158,6 +213,7 @@ class Connection:
         self._notifier: gevent.Greenlet | None = None
         self._timer: Any = None  # fires at the earliest deadline of the pending calls
         self._due = 0.0
+        self.bad_frames = BadFrames(log, 'bad frame')
         self.socket = plain_socket(context, zmq.DEALER)
         for opt, value in ((zmq.LINGER, 0), (zmq.RECONNECT_IVL, 100),
                            (zmq.RECONNECT_IVL_MAX, 1000), (zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS),
@@ -168,7 +224,11 @@ class Connection:
         self.monitor = plain_socket(context, zmq.PAIR)
         self.monitor.connect(address)
         self._watchers = [watch(self.socket, self._read), watch(self.monitor, self._watch)]
-        self.socket.connect(endpoint)
+        try:
+            self.socket.connect(endpoint)
+        except zmq.ZMQError as e:  # endpoints come from the registry: anyone may have written one
+            self.close()
+            raise ValueError('bad endpoint %r: %s' % (endpoint[:100], e)) from None
 
     def send(self, frame: bytes, call: Call | None = None) -> bool:
         """Send without blocking; False when the connection is not up."""
@@ -217,9 +277,12 @@ class Connection:
     def _read(self) -> None:
         socket = self.socket
         while not socket.closed and has_input(socket):
-            frame = socket.recv(NOBLOCK)
+            frames = socket.recv_multipart(NOBLOCK)
             try:
-                self._handle(frame)
+                if len(frames) != 1:
+                    self._bad('%d frames in one message, expected 1' % len(frames))
+                else:
+                    self._handle(frames[0])
             except Exception:  # an error here would stop the watcher: read on
                 log.exception('dropped a frame from %s', self.endpoint)
 
@@ -227,17 +290,26 @@ class Connection:
         try:
             msg = wire.decode(frame)
         except wire.ProtocolError as e:
-            log.warning('dropped a bad frame from %s: %s', self.endpoint, e)
+            self._bad(str(e))
+            if e.id is not None and e.type in _REPLIES:  # its call learns why, at once
+                call = self.pending.pop(e.id, None)
+                if call is not None:
+                    call.fail(BadReply('%s: bad reply from %s: %s' % (call.subject, self.endpoint, e)))
             return
         if msg.type == wire.NOTIFY:
             if self.on_notify is not None:
                 self._notices.append(msg)
                 if self._notifier is None:
                     self._notifier = gevent.spawn(self._notify)
-            return
-        call = self.pending.pop(msg.id, None) if msg.type != wire.ACK else None
-        if call is not None:
-            call.resolve(msg)
+        elif msg.type in _REPLIES:
+            call = self.pending.pop(msg.id, None)
+            if call is not None:
+                call.resolve(msg)
+        elif msg.type == wire.REQ:
+            self._bad('a request: servers do not send those')
+
+    def _bad(self, reason: str) -> None:
+        self.bad_frames.warn(self.endpoint, self.endpoint, reason)
 
     def _watch(self) -> None:
         monitor = self.monitor

@@ -8,7 +8,7 @@ from typing import Any
 from fannode.core import trace
 from fannode.exceptions import ConnectionLost, Timeout
 from fannode.core import wire
-from fannode.zmqrpc.connection import Call, Connection, shared_context
+from fannode.zmqrpc.connection import Call, Connection, encode_request, shared_context
 
 _ids = itertools.count(1)
 
@@ -20,8 +20,8 @@ def call_on(conn: Connection, subject: str, kwargs: dict[str, Any], timeout: flo
         raise Timeout('%s: cannot connect to %s within %gs' % (subject, conn.endpoint, timeout))
     call = Call(subject, next(_ids), timeout)
     msg = wire.Message(wire.REQ, call.id, subject, kwargs, trace_id=trace.ensure_id(),
-                           span_id=trace.get_span(), deadline_ms=int(timeout * 1000))
-    if not conn.send(msg.encode(), call):
+                       span_id=trace.get_span(), deadline_ms=int(timeout * 1000))
+    if not conn.send(encode_request(msg), call):
         raise ConnectionLost('%s: lost the connection to %s' % (subject, conn.endpoint))
     return call.get()
 

@@ -1,9 +1,18 @@
 """The serving side: a ROUTER socket read from the gevent loop, requests run by
-long-lived worker greenlets, at most `pool_size` at once."""
+long-lived worker greenlets, at most `pool_size` at once.
+
+Every request gets an answer, whatever it holds: a frame that cannot be read but whose
+id can is refused (NACK bad_request, naming what is wrong); a method that raises, or
+returns what cannot be sent, is an ERROR. Only a frame without a readable id is dropped,
+and logged once per peer. ERROR replies carry the server's traceback only when the
+cluster asks for them (`$FANNODE_TRACEBACKS`, `rpc.tracebacks`; on loopback by default).
+"""
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 import logging
+import os
 import time
 import traceback
 from typing import Any, Callable
@@ -14,8 +23,9 @@ import zmq
 from gevent.hub import Waiter
 
 from fannode.core import trace
-from fannode.exceptions import BadRequest, Nack, Unavailable
+from fannode.exceptions import BadRequest, ConfigError, Nack, RemoteError, Unavailable
 from fannode.core import wire
+from fannode.zmqrpc.badframes import BadFrames
 from fannode.zmqrpc.connection import (
     NOBLOCK, SNDMORE, has_input, plain_socket, shared_context, wake, watch,
 )
@@ -34,8 +44,11 @@ class RpcServer:
     def __init__(self, resolve: Resolver, context: zmq.Context | None = None,
                  pool_size: int = 1000, on_done: Recorder | None = None,
                  expected: Callable[[BaseException, str], bool] | None = None,
-                 quiet: Callable[[str], bool] | None = None):
+                 quiet: Callable[[str], bool] | None = None, tracebacks: bool | None = None):
         self.resolve = resolve
+        # Whether ERROR replies carry tracebacks: $FANNODE_TRACEBACKS, else what the
+        # config says, else decided by the address bound (loopback: a developer's).
+        self.tracebacks = traceback_setting(tracebacks)
         # Subjects that make no span and are not recorded: the built-in methods `top` and
         # health checks poll every second would drown the service's own traffic.
         self.quiet = quiet or (lambda subject: False)
@@ -50,6 +63,7 @@ class RpcServer:
         self._watcher: Any = None
         self._reading = False
         self._held = False  # every worker was busy: requests wait in the socket
+        self.bad_frames = BadFrames(log, 'bad request')
 
     def bind(self, ip: str = '127.0.0.1', port: int = 0) -> str:
         if port:
@@ -57,6 +71,8 @@ class RpcServer:
         else:
             port = self.socket.bind_to_random_port('tcp://%s' % ip)
         self.endpoint = 'tcp://%s:%d' % (ip, port)
+        if self.tracebacks is None:
+            self.tracebacks = is_loopback(ip)
         return self.endpoint
 
     def start(self) -> None:
@@ -93,10 +109,11 @@ class RpcServer:
                     self._held = True  # read on when a worker is free
                     return
                 frames = socket.recv_multipart(NOBLOCK)
-                if len(frames) != 2:
-                    continue
                 try:
-                    self._accept(*frames)
+                    if len(frames) == 2:
+                        self._accept(*frames)
+                    else:
+                        self._bad(frames[0], '%d frames in one message, expected 1' % (len(frames) - 1))
                 except Exception:  # an error here would stop the watcher: serve on
                     log.exception('dropped a request: accepting it failed')
         finally:
@@ -111,12 +128,13 @@ class RpcServer:
         try:
             msg = wire.decode(frame)
         except wire.ProtocolError as e:
-            log.warning('dropped a bad request frame: %s', e)
-            if e.id is not None:
+            self._bad(identity, str(e))
+            if e.id is not None and e.type in (wire.REQ, None):  # it can be told why
                 self._send(identity, wire.Message(
                     wire.NACK, e.id, e.subject, {'code': BadRequest.code, 'message': str(e)}))
             return
         if msg.type != wire.REQ:
+            self._bad(identity, 'a %s, not a request' % wire.TYPE_NAMES[msg.type])
             return
         try:
             if self.stopping:
@@ -124,6 +142,10 @@ class RpcServer:
             func = self.resolve(identity, msg)
         except Nack as e:
             self._send(identity, msg.reply(wire.NACK, {'code': e.code, 'message': str(e)}))
+            return
+        except Exception as e:  # a bug in resolving: the caller hears of it, not a timeout
+            log.exception('%s: resolving the request failed', msg.subject)
+            self._send(identity, msg.reply(wire.ERROR, error_body(e, bool(self.tracebacks))))
             return
         if msg.headers.get('ack'):
             self._send(identity, msg.reply(wire.ACK))
@@ -138,6 +160,7 @@ class RpcServer:
             return  # waited past the caller's deadline: nobody reads the reply
         span = trace.begin(msg.trace_id, msg.span_id)  # the caller's span is our parent
         error = False
+        tracebacks = bool(self.tracebacks)
         try:
             reply = msg.reply(wire.REP, func())
         except Nack as e:
@@ -145,29 +168,42 @@ class RpcServer:
                 reply = msg.reply(wire.NACK, {'code': e.code, 'message': str(e)})
             else:
                 error = True
-                reply = msg.reply(wire.ERROR, error_body(e))
+                reply = msg.reply(wire.ERROR, error_body(e, tracebacks))
                 log.warning('%s failed: %s: %s', msg.subject, type(e).__name__, e)
-        except Exception as e:
+        except (Exception, gevent.Timeout) as e:  # gevent.Timeout is no Exception: still an answer
             error = True
-            reply = msg.reply(wire.ERROR, error_body(e))
+            reply = msg.reply(wire.ERROR, error_body(e, tracebacks))
             if self.expected(e, msg.subject):
                 log.info('%s raised %s: %s', msg.subject, type(e).__name__, e)
             else:
                 log.exception('%s failed', msg.subject)
-        try:
-            if not msg.headers.get('oneway'):
-                self._send(identity, reply)
-        except TypeError as e:  # the method returned something msgpack cannot carry
-            error = True
-            self._send(identity, msg.reply(wire.ERROR, {
-                'type': 'TypeError', 'message': 'cannot send the reply of %s: %s' % (msg.subject, e)}))
+        frame, sendable = self._frame(msg, reply)
+        error = error or not sendable
+        if not msg.headers.get('oneway'):
+            self._send_frame(identity, frame)
         quiet = self.quiet(msg.subject)
         seconds = span.end('rpc', msg.subject, 'error' if error else 'ok', report=not quiet)
         if self.on_done is not None and not quiet:
             self.on_done(msg.subject, seconds, error)
 
+    def _frame(self, msg: wire.Message, reply: wire.Message) -> tuple[bytes, bool]:
+        """The frame of `reply`, and True; or, when the codec cannot make it (a value
+        msgpack cannot carry, too big, too deep), an ERROR saying so, and False."""
+        try:
+            return reply.encode(), True
+        except Exception as e:  # the codec's own words: short, whatever the reply held
+            log.warning('%s: cannot send the reply: %s', msg.subject, e)
+            return msg.reply(wire.ERROR, {
+                'type': 'TypeError' if isinstance(e, TypeError) else 'ValueError',
+                'message': ('cannot send the reply of %s: %s' % (msg.subject, e))[:1000]}).encode(), False
+
+    def _bad(self, identity: bytes, reason: str) -> None:
+        self.bad_frames.warn(identity, 'peer %s' % identity.hex(), reason)
+
     def _send(self, identity: bytes, msg: wire.Message) -> None:
-        frame = msg.encode()  # first: a TypeError here must not leave half a message sent
+        self._send_frame(identity, msg.encode())  # first: an error here must not leave half a message sent
+
+    def _send_frame(self, identity: bytes, frame: bytes) -> None:
         socket = self.socket
         try:
             socket.send(identity, SNDMORE | NOBLOCK)
@@ -176,7 +212,7 @@ class RpcServer:
             # A ROUTER drops what it cannot deliver (a full pipe, a peer gone); so do we.
             if e.errno not in (zmq.EAGAIN, zmq.EHOSTUNREACH):
                 raise
-            log.debug('dropped %r: %s', msg, e)
+            log.debug('dropped a frame for peer %s: %s', identity.hex(), e)
         if not self._reading:
             wake(socket, self._read)
 
@@ -237,8 +273,37 @@ class Workers:
         return waiter.get()
 
 
-def error_body(exc: BaseException) -> dict[str, str]:
+def error_body(exc: BaseException, tracebacks: bool = False) -> dict[str, str]:
+    """The body of an ERROR for `exc`: its type and message, and the traceback when asked
+    (it names source files and lines: for developers, not for any caller)."""
     cls = type(exc)
-    name = cls.__qualname__ if cls.__module__ == 'builtins' else '%s.%s' % (cls.__module__, cls.__qualname__)
-    return {'type': name, 'message': str(exc),
-            'traceback': ''.join(traceback.format_exception(exc))}
+    if isinstance(exc, RemoteError):  # let through from a call of its own: same name each hop
+        name, message = 'RemoteError.' + exc.remote_type.rsplit('.', 1)[-1], exc.message
+    else:
+        name = cls.__qualname__ if cls.__module__ == 'builtins' else '%s.%s' % (cls.__module__, cls.__qualname__)
+        message = str(exc)
+    body = {'type': name, 'message': message}
+    if tracebacks:
+        body['traceback'] = ''.join(traceback.format_exception(exc))
+        if isinstance(exc, RemoteError) and exc.remote_traceback:
+            body['traceback'] += '\n%s raised it:\n%s' % (exc.subject or 'the remote side', exc.remote_traceback)
+    return body
+
+
+def traceback_setting(configured: bool | None) -> bool | None:
+    """$FANNODE_TRACEBACKS (1 or 0) when set, else `configured`."""
+    text = os.environ.get('FANNODE_TRACEBACKS', '').strip().lower()
+    if not text:
+        return configured
+    if text in ('1', 'true', 'yes', 'on'):
+        return True
+    if text in ('0', 'false', 'no', 'off'):
+        return False
+    raise ConfigError('$FANNODE_TRACEBACKS: expected 1 or 0, got %r' % text[:40])
+
+
+def is_loopback(ip: str) -> bool:
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return ip == 'localhost'

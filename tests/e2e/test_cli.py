@@ -165,7 +165,7 @@ def test_unknown_registry_scheme_names_the_url(cluster):
      'error: {path}:2: interfaces.Greeting.class: missing: expected "class: module:ClassName" '
      "(is 'klass' a misspelling?)"),
     ('interfaces:\n  Greeting:\n    class: demo:Greeting\nrpc:\n  prot: 5\n',
-     "error: {path}:5: rpc: unknown key 'prot' (expected one of: ip, pool_size, port, timeout); "
+     "error: {path}:5: rpc: unknown key 'prot' (expected one of: ip, pool_size, port, timeout, tracebacks); "
      "did you mean 'port'?"),
     ('interfaces:\n  Greeting:\n    class: demo:Greeting\nrpc:\n  port: "x"\n',
      'error: {path}:5: rpc.port:'),

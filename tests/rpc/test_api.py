@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextvars
 import datetime
 import decimal
-import itertools
 import time
 import uuid
 
@@ -14,52 +13,13 @@ import pytest
 import zmq.green as zmq
 
 import fannode
-from conftest import TESTS, free_port, wait_until
+from conftest import wait_until
 from fannode.runtime.container import ServiceContainer
 from fannode.core import serial, trace
-from fannode.core.config import load_config, loads_config
-from fannode.discovery import get_registry
-from fannode.hub.server import Hub
+from fannode.core.config import loads_config
 from fannode.core import wire
 from fannode.calls import default
-from fannode.calls.client import RpcClient
-from fannode.zmqrpc.connection import Call, Connection, shared_context
-from fannode.zmqrpc.server import RpcServer
-
-
-@pytest.fixture
-def hub_url():
-    hub = Hub(instance_ttl=1.0)
-    port = free_port()
-    hub.bind('127.0.0.1', port)
-    hub.start()
-    yield 'hub://127.0.0.1:%d' % port
-    hub.stop()
-
-
-@pytest.fixture
-def start(hub_url):
-    """start(**env) -> a running Greeting instance; all are stopped after the test."""
-    containers = []
-
-    def start_one(**env):
-        config = load_config(TESTS / 'conf' / 'demo.yml', env=env)
-        container = ServiceContainer(config, hub_url, events=hub_url)
-        container.start()
-        containers.append(container)
-        return container
-
-    yield start_one
-    for c in containers:
-        c.stop(timeout=0)
-
-
-@pytest.fixture
-def client(hub_url):
-    c = RpcClient(get_registry(hub_url))
-    yield c
-    c.close()
-    c.registry.close()
+from rpc_helpers import call, client, hub_url, serve, start  # noqa: F401 - fixtures
 
 
 @pytest.fixture
@@ -273,35 +233,6 @@ def test_pool_size_bounds_the_requests_running_at_once(hub_url, client):
         assert 0.6 <= time.monotonic() - started < 1.5  # two rounds, not one
     finally:
         container.stop(timeout=0)
-
-
-@pytest.fixture
-def serve():
-    """serve({subject: function}) -> a Connection to an RpcServer running those functions."""
-    closing = []
-
-    def start(functions, on_notify=None):
-        server = RpcServer(lambda peer, msg: lambda: functions[msg.subject](peer, msg.body))
-        server.bind()
-        server.start()
-        conn = Connection(shared_context(), server.endpoint, on_notify)
-        closing.append((server, conn))
-        assert conn.wait_connected(2)
-        return server, conn
-
-    yield start
-    for server, conn in closing:
-        conn.close()
-        server.close(linger=0)
-
-
-_ids = itertools.count(1)
-
-
-def call(conn, subject, body=None, trace_id=''):
-    future = Call(subject, next(_ids), 2.0)
-    assert conn.send(wire.Message(wire.REQ, future.id, subject, body, trace_id).encode(), future)
-    return future.get()
 
 
 def test_no_context_leaks_from_one_request_into_the_next(serve):

@@ -1,6 +1,8 @@
 """The wire format: one msgpack frame per message."""
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from fannode.core import serial
@@ -31,8 +33,8 @@ def test_the_frame_is_the_documented_list():
     (b'\xc1', 'cannot decode message'),
     (serial.dumps({'not': 'a list'}), 'not a fannode message'),
     (serial.dumps([1, 2, 3]), 'not a fannode message'),
-    (serial.dumps([1, 99, 1, 'A.b', '', '', 0, {}, None]), 'malformed message header'),
-    (serial.dumps([1, 1, 1, 'A.b', '', '', 0, [], None]), 'malformed message header'),
+    (serial.dumps([1, 99, 1, 'A.b', '', '', 0, {}, None]), r'^type: expected 1 to 6 \(REQ, REP, ACK, NACK, ERROR, NOTIFY\), got 99$'),
+    (serial.dumps([1, 1, 1, 'A.b', '', '', 0, [], None]), '^headers: expected a map, got an array$'),
 ])
 def test_bad_frames_raise_protocol_error(frame, message):
     with pytest.raises(wire.ProtocolError, match=message):
@@ -43,3 +45,25 @@ def test_another_protocol_version_is_refused_but_its_id_is_kept():
     with pytest.raises(wire.ProtocolError, match='unsupported protocol version 2') as info:
         wire.decode(serial.dumps([2, 1, 9, 'A.b', '', '', 0, {}, None]))
     assert (info.value.id, info.value.subject) == (9, 'A.b')
+
+
+@pytest.mark.parametrize('fields, message', [
+    ([Decimal('sNaN'), 1, 9], 'version: expected an integer, got a Decimal'),  # comparing it would raise
+    ([1, [1], 9], 'type: expected 1 to 6 (REQ, REP, ACK, NACK, ERROR, NOTIFY), got an array'),  # unhashable
+    ([1, 1, 2 ** 100], 'id: expected an integer, got an integer'),  # a bigint: not msgpack's own
+])
+def test_fields_of_any_type_are_refused_with_a_protocol_error(fields, message):
+    frame = serial.dumps(fields + [1, 1, 9, 'A.b', '', '', 0, {}, None][len(fields):])
+    with pytest.raises(wire.ProtocolError) as info:
+        wire.decode(frame)
+    assert str(info.value).startswith(message)
+
+
+def test_the_id_and_subject_of_an_undecodable_frame_are_kept_when_readable():
+    head = serial.dumps([1, wire.REQ, 9, 'A.b', '', '', 0, {}])[1:]
+    with pytest.raises(wire.ProtocolError, match='unknown ext type code 42') as info:
+        wire.decode(b'\x99' + head + b'\xd4\x2a\x00')
+    assert (info.value.id, info.value.subject, info.value.type) == (9, 'A.b', wire.REQ)
+    with pytest.raises(wire.ProtocolError) as info:
+        wire.decode(b'\x99' + serial.dumps([1, wire.REQ, 'nine'])[1:] + b'\xc1')
+    assert (info.value.id, info.value.subject, info.value.type) == (None, '', None)
