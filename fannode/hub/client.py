@@ -12,7 +12,7 @@ import zmq.green as zmq
 
 from fannode.exceptions import Nack, RegistryUnavailable, RemoteError, RpcError, UsageError
 from fannode.core import wire
-from fannode.zmqrpc.connection import Call, Connection
+from fannode.zmqrpc.connection import Call, Connection, encode_request
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class HubLink:
                 'or point --registry / $FANNODE_REGISTRY at a running one' % self.url)
         call = Call('hub.' + method, next(_ids), timeout)
         msg = wire.Message(wire.REQ, call.id, call.subject, body, deadline_ms=int(timeout * 1000))
-        if not self.conn.send(msg.encode(), call):
+        if not self.conn.send(encode_request(msg), call):
             raise RegistryUnavailable('lost the hub at %s' % self.url)
         try:
             return call.get()

@@ -141,7 +141,10 @@ class RpcServer:
                 raise Unavailable('instance is stopping')
             func = self.resolve(identity, msg)
         except Nack as e:
-            self._send(identity, msg.reply(wire.NACK, {'code': e.code, 'message': str(e)}))
+            if msg.headers.get('oneway'):  # its sender reads no replies: they would pile up there
+                self._bad(identity, 'refused a one-way %s: %s' % (msg.subject, e))
+            else:
+                self._send(identity, msg.reply(wire.NACK, {'code': e.code, 'message': str(e)}))
             return
         except Exception as e:  # a bug in resolving: the caller hears of it, not a timeout
             log.exception('%s: resolving the request failed', msg.subject)

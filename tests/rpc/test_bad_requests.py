@@ -13,6 +13,7 @@ import fannode
 from fannode.core import serial, wire
 from fannode.zmqrpc import badframes
 from fannode.zmqrpc.direct import call_on
+from fannode.zmqrpc.server import RpcServer
 from rpc_helpers import Raw, client, frame, hub_url, serve, start  # noqa: F401 - fixtures
 
 ECHO = {'x.echo': lambda peer, body: body}
@@ -162,3 +163,23 @@ def test_messages_other_than_requests_are_dropped(raw):
     raw.send(frame(1, wire.NOTIFY, 0))
     assert raw.recv(timeout=0.2) is None
     still_serving(raw)
+
+
+def test_a_refused_one_way_request_gets_no_reply_to_pile_up_unread():
+    # A log shipper sends one-way and never reads: a NACK to it would only fill its socket.
+    def resolve(peer, msg):
+        if msg.subject != 'x.echo':
+            raise fannode.UnknownMethod('no method %s' % msg.subject)
+        return lambda: msg.body
+    server = RpcServer(resolve)
+    server.bind('127.0.0.1')
+    server.start()
+    raw = Raw(server.endpoint)
+    try:
+        raw.send(wire.Message(wire.REQ, 4242, 'x.nosuch', {}, headers={'oneway': 1}).encode())
+        raw.send(wire.Message(wire.REQ, 4243, 'x.echo', {'n': 1}).encode())
+        first = raw.recv()  # replies come in order: a NACK to the one-way request would come first
+        assert first is not None and (first.id, first.body) == (4243, {'n': 1})
+    finally:
+        raw.close()
+        server.close(linger=0)
