@@ -48,7 +48,7 @@ class HubProbe:
     def __init__(self, url: str):
         from fannode.core import wire
         from fannode.hub.client import hub_endpoint
-        self.protocol = protocol
+        self.wire = wire
         self.endpoint = hub_endpoint(url)
         self.context = zmq.Context()
         self.socket: zmq.Socket | None = None
@@ -65,7 +65,7 @@ class HubProbe:
 
     def pids(self, timeout: float = 1.0) -> list[int] | None:
         """PIDs of the listed Greeting instances; None when the hub does not answer."""
-        p = self.protocol
+        p = self.wire
         msg = p.Message(p.REQ, next(self.ids), 'hub.services', {}, deadline_ms=int(timeout * 1000))
         self.socket.send(msg.encode())
         deadline = time.monotonic() + timeout

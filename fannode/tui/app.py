@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 
-from fannode.tui.rows import LogBatch, Row, Snapshot, Status
+from fannode.tui.rows import LogBatch, Snapshot, Status
 from fannode.tui.screens.help import HelpScreen
 from fannode.tui.screens.logs import LogScreen
 from fannode.tui.screens.top import TOP_TCSS, TopScreen

@@ -13,16 +13,14 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import psutil
 import pytest
 import zmq
 
-from conftest import FANNODE, ROOT, free_port, one_line_error, wait_until
+from conftest import FANNODE, ROOT, one_line_error, wait_until
 from test_node import Node
 
-from fannode.core import wire
 from fannode.node.client import request
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ import zmq
 
 from conftest import FANNODE
 from fannode.core import wire
-from fannode.hub import broker, configstore, logstore, registry
+from fannode.hub import broker, configstore, logstore, registry  # noqa: F401 - make() sets limits by module name
 from fannode.testing import wait_until
 from live import LiveHub, event, instance, wait_gone
 
