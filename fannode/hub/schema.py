@@ -16,6 +16,7 @@ import math
 from typing import Any, Callable, TypeVar
 
 from fannode.core.limits import setting
+from fannode.core.text import VISIBLE
 from fannode.exceptions import BadArguments
 from fannode.hub.budget import footprint
 
@@ -40,6 +41,8 @@ class Invalid(Exception):
 
 def short(value: Any) -> str:
     """The start of a value's repr, for a message."""
+    if type(value) is int and value.bit_length() > 64:  # repr refuses past 4,300 digits
+        return 'an integer of %d bits' % value.bit_length()
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + '...'
 
@@ -72,6 +75,10 @@ class Str(Spec):
             raise Invalid('longer than %d characters (%d)' % (most, len(value)))
         if len(value) < self.min:
             raise Invalid('must not be empty')
+        if value.translate(VISIBLE) != value:  # it would end up in log lines and refusals raw
+            if not self.clip:
+                raise Invalid('%s has control characters' % short(value))
+            value = value.translate(VISIBLE)
         if self.test is not None:
             try:
                 self.test(value)
@@ -90,8 +97,10 @@ class Number(Spec):
         kinds: tuple[type, ...] = (int,) if self.whole else (int, float)
         if type(value) not in kinds:
             raise Invalid('expected %s, got %s' % ('a whole number' if self.whole else 'a number', shown(value)))
-        if not math.isfinite(value) or not self.low <= value <= self.high:
-            raise Invalid('must be from %s to %s, got %r' % (self.low, self.high, value))
+        # Compared as they are: an int too big for a float (10**400 arrives as one) must not
+        # be turned into one, which raises OverflowError.
+        if type(value) is float and not math.isfinite(value) or not self.low <= value <= self.high:
+            raise Invalid('must be from %s to %s, got %s' % (self.low, self.high, short(value)))
         return value
 
 
