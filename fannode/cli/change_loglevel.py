@@ -13,7 +13,9 @@ class ChangeLoglevelCommand(Command):
 
     Each instance is called directly (its built-in change_loglevel method), and one
     line per instance shows the change: instance id, pid, logger, old -> new level.
-    An instance that does not answer is reported, and the command exits 1.
+    Only a logger the instance already has may be changed (or the root one); a name it
+    does not know is refused, on that instance, with a line saying so. An instance that
+    does not answer, or refuses, is reported, and the command exits 1.
     """
 
     help = 'Change the log level of every instance of a service at runtime.'
@@ -22,7 +24,8 @@ class ChangeLoglevelCommand(Command):
         parser.add_argument('service', metavar='SERVICE')
         parser.add_argument('level', metavar='LEVEL', help='DEBUG, INFO, WARNING, ERROR or CRITICAL')
         parser.add_argument('--logger', default='', metavar='NAME',
-                            help='the logger to change, e.g. fannode.web.access (default: the root logger)')
+                            help='the logger to change, one the instances have, e.g. fannode.web.access '
+                                 '(default: the root logger)')
         parser.add_argument('--period', type=float, metavar='SECONDS',
                             help='change it for this long, then put the old level back')
         parser.add_argument('--timeout', type=float, default=3.0, metavar='SECONDS',
@@ -33,13 +36,14 @@ class ChangeLoglevelCommand(Command):
         import gevent
 
         from fannode.cli import cluster, output, targets
-        from fannode.core.loglevel import check_level, check_period
+        from fannode.core.loglevel import check_level, check_logger, check_period
         from fannode.exceptions import BadArguments, FannodeError, UsageError
         from fannode.zmqrpc.direct import call_instance
 
         try:
             level = check_level(args.level)
             period = check_period(args.period)
+            check_logger(args.logger)
         except BadArguments as e:
             raise UsageError(str(e)) from None
         if args.timeout <= 0:

@@ -34,7 +34,7 @@ class InstanceCommand(Command):
         parser.add_argument('--stop-timeout', type=float, default=5.0, metavar='SECONDS',
                             help='how long running requests may take to finish on stop (default: 5)')
         parser.add_argument('--backdoor', action='store_true',
-                            help='serve a Python console for `fannode shell --remote` on 127.0.0.1 '
+                            help='serve a Python console for `fannode shell --remote` on a unix socket only your user may open '
                                  '(also $FANNODE_BACKDOOR=1 or `backdoor: true` in the config)')
 
     def run(self, args: argparse.Namespace) -> int:

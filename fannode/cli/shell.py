@@ -31,9 +31,11 @@ class ShellCommand(Command):
         $ fannode shell --remote 1a2b3c4d        # an instance id prefix (fannode discover -i)
 
     --remote needs an instance started with a backdoor (FANNODE_BACKDOOR=1, `fannode
-    instance --backdoor`, or `backdoor: true` in its config), on this host: it listens
-    on 127.0.0.1 only. With stdin not a terminal, lines are read from it without
-    prompts or banner; the local shell exits 1 if a statement failed.
+    instance --backdoor`, or `backdoor: true` in its config), on this host, run by you:
+    the backdoor is a unix socket only its user can open, in the runtime directory
+    ($XDG_RUNTIME_DIR/fannode, else /tmp/fannode-UID). With stdin not a terminal, lines
+    are read from it without prompts or banner; the local shell exits 1 if a statement
+    failed.
     """
 
     help = 'A Python shell with proxies to the services, or inside a running instance.'
@@ -139,11 +141,12 @@ def _ipython(names: dict[str, Any], banner: str) -> bool:
 
 
 def remote_shell(args: argparse.Namespace) -> int:
+    import os
     import socket
     import threading
 
     from fannode.cli import cluster, targets
-    from fannode.core.backdoor import ENV, HELLO, QUIET
+    from fannode.core.backdoor import ENV, HELLO, QUIET, peer_uid
     from fannode.exceptions import FannodeError
 
     registry = cluster.registry(args)
@@ -152,17 +155,29 @@ def remote_shell(args: argparse.Namespace) -> int:
     finally:
         registry.close()
     name = targets.short(info)
-    port = info.meta.get('backdoor')
-    if not port:
+    path = info.meta.get('backdoor')
+    if not path:
         raise FannodeError('instance %s has no backdoor: start it with %s=1' % (name, ENV))
+    if not isinstance(path, str):  # a TCP port: what fannode registered before the unix socket
+        raise FannodeError('instance %s has a TCP backdoor (port %s), which this fannode no longer '
+                           'uses: restart the instance with this version' % (name, path))
     if info.host != socket.gethostname():
-        raise FannodeError('instance %s runs on host %s: its backdoor listens on 127.0.0.1 there '
-                           'only; run the shell on that host' % (name, info.host))
+        raise FannodeError('instance %s runs on host %s: its backdoor is a unix socket there; run '
+                           'the shell on that host' % (name, info.host))
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(3.0)
     try:
-        conn = socket.create_connection(('127.0.0.1', port), timeout=3.0)
+        conn.connect(path)
+        uid = peer_uid(conn)
     except OSError as e:
-        raise FannodeError('cannot reach the backdoor of instance %s at 127.0.0.1:%s: %s'
-                           % (name, port, e.strerror or e)) from None
+        conn.close()
+        hint = " (it is the instance's user's: run the shell as that user)" if isinstance(e, PermissionError) else ''
+        raise FannodeError('cannot reach the backdoor of instance %s at %s: %s%s'
+                           % (name, path, e.strerror or e, hint)) from None
+    if uid != os.getuid():  # discovery says where: anyone may register there
+        conn.close()
+        raise FannodeError('the backdoor of instance %s at %s is served by uid %d, not by you (uid %d): '
+                           'not sending it anything' % (name, path, uid, os.getuid()))
     conn.settimeout(None)
     interactive = sys.stdin.isatty()
     conn.sendall(((HELLO if interactive else QUIET) + '\n').encode())

@@ -1,12 +1,17 @@
 """A Python console inside a running instance (`fannode shell --remote`), like gevent's
-backdoor: opt-in (FANNODE_BACKDOOR=1, `fannode instance --backdoor`, `backdoor: true`),
-on 127.0.0.1 only, without authentication: anyone who can connect to loopback on this
-host can run code as the instance's user."""
+backdoor: opt-in (FANNODE_BACKDOOR=1, `fannode instance --backdoor`, `backdoor: true`).
+
+Whoever reaches it runs code as the instance's user, so it is a unix socket, mode 0600, in
+the user's runtime directory (private: fannode.core.rundir), and a connection
+from a process of another user (root aside) is refused by its credentials (SO_PEERCRED).
+"""
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import socket
+import struct
 import sys
 from typing import Any
 
@@ -16,6 +21,10 @@ from gevent.server import StreamServer
 
 from fannode.core.config import Config
 from fannode.core.console import Console
+from fannode.core.rundir import runtime_dir
+from fannode.exceptions import FannodeError
+
+log = logging.getLogger(__name__)
 
 ENV = 'FANNODE_BACKDOOR'
 # The first line `fannode shell --remote` sends: a Python comment, so harmless anywhere.
@@ -30,13 +39,43 @@ def wanted(config: Config) -> bool:
     return config.require('backdoor', bool, False)
 
 
+MAX_PATH = 107  # bytes of a unix socket's path (sun_path, less its NUL)
+
+
+def peer_uid(conn: socket.socket) -> int:
+    """The uid of the process at the other end of a unix socket, as the kernel says."""
+    _pid, uid, _gid = struct.unpack('3i', conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                          struct.calcsize('3i')))
+    return uid
+
+
+def listen(path: str) -> socket.socket:
+    if len(os.fsencode(path)) > MAX_PATH:
+        raise FannodeError('cannot serve the backdoor at %s: longer than a unix socket path may be '
+                           '(%d bytes); set $XDG_RUNTIME_DIR to a shorter directory' % (path, MAX_PATH))
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        if os.path.lexists(path):  # left by a process that died: ours, in our own directory
+            os.unlink(path)
+        sock.bind(path)
+        os.chmod(path, 0o600)  # the directory keeps others out already; this says so too
+        sock.listen(16)
+    except OSError as e:
+        sock.close()
+        raise FannodeError('cannot serve the backdoor at %s: %s' % (path, e.strerror or e)) from None
+    sock.setblocking(False)
+    return sock
+
+
 def start(container: Any) -> 'Backdoor':
+    """The backdoor of `container`, serving. What it registers in discovery (meta['backdoor'])
+    is its socket's path: `server_port`, and `path`."""
     names = {'container': container, 'proxy': container.proxy, 'emit': container.emit,
              'interfaces': container.interfaces}
     names.update((n, i) for n, i in container.interfaces.items() if n.isidentifier())
     banner = ('fannode instance %s (pid %d): %s\n' % (container.id[:8], os.getpid(), ', '.join(sorted(names)))
               + 'quit() or Ctrl-D leaves; the instance goes on.')
-    server = Backdoor(names, banner)
+    server = Backdoor(names, banner, os.path.join(runtime_dir(), 'backdoor-%s.sock' % container.id[:12]))
     server.start()
     return server
 
@@ -114,12 +153,24 @@ class Backdoor(StreamServer):
     """Serves one console session per connection, each in a greenlet with a namespace
     of its own. Like gevent.backdoor, plus the greeting line and quiet mode."""
 
-    def __init__(self, names: dict[str, Any], banner: str):
-        super().__init__(('127.0.0.1', 0), spawn=gevent.pool.Pool())  # a pool: stop() ends the sessions
-        self.names, self.banner = names, banner
+    def __init__(self, names: dict[str, Any], banner: str, path: str):
+        # a pool: stop() ends the sessions
+        super().__init__(listen(path), spawn=gevent.pool.Pool())
+        self.names, self.banner, self.path = names, banner, path
+
+    def stop(self, timeout: float | None = None) -> None:
+        super().stop(timeout)
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
 
     def handle(self, conn: socket.socket, _address: Any) -> None:
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        uid = peer_uid(conn)
+        if uid not in (os.getuid(), 0):  # the socket's mode should have kept it out
+            log.warning('backdoor: refused a connection from a process of uid %d', uid)
+            conn.close()
+            return
         reader = conn.makefile(mode='r', encoding='utf-8', errors='replace')
         try:
             first = reader.readline()

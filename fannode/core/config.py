@@ -15,9 +15,16 @@ from typing import Any
 
 import yaml
 
+from fannode.core.limits import MIB, setting
 from fannode.exceptions import ConfigError
 
 MISSING: Any = object()
+
+# A config is small and written by hand: these bounds only stop a file that is not (a log
+# by mistake, or YAML aliases of aliases that expand to gigabytes from a few hundred bytes).
+MAX_FILE_BYTES = setting('FANNODE_CONFIG_MAX_BYTES', 1 * MIB, 1)
+MAX_DEPTH = setting('FANNODE_CONFIG_MAX_DEPTH', 64, 1)  # mappings and lists, nested
+MAX_VALUES = setting('FANNODE_CONFIG_MAX_VALUES', 100_000, 1)  # once aliases are expanded
 
 # $${ is a literal ${; ${NAME} / ${NAME:-default}; anything else starting with ${ is a mistake.
 _REF = re.compile(r'\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^{}]*))?\}|\$\{[^}]*\}?')
@@ -235,13 +242,15 @@ def load_config(path: str | os.PathLike, env: Mapping[str, str] | None = None) -
     source = os.fspath(path)
     try:
         with open(path, 'rb') as f:
-            raw = f.read()
+            raw = f.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError('%s: no such file' % source) from None
     except IsADirectoryError:
         raise ConfigError('%s: is a directory, not a file' % source) from None
     except OSError as e:
         raise ConfigError('%s: cannot read: %s' % (source, e.strerror or e)) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(_too_big(source))
     try:
         text = raw.decode('utf-8-sig')
     except UnicodeDecodeError as e:
@@ -250,11 +259,18 @@ def load_config(path: str | os.PathLike, env: Mapping[str, str] | None = None) -
     return loads_config(text, source, env)
 
 
+def _too_big(source: str) -> str:
+    return '%s: larger than %d bytes ($FANNODE_CONFIG_MAX_BYTES); is it a config file?' % (source, MAX_FILE_BYTES)
+
+
 def loads_config(text: str, source: str = '<string>', env: Mapping[str, str] | None = None) -> Config:
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError(_too_big(source))
     try:
-        loader = yaml.SafeLoader(text)  # the reader checks characters here already
+        loader = _Loader(text)  # the reader checks characters here already
         node = loader.get_single_node()
-        data = None if node is None else loader.construct_document(node)
+        # measured before anything is built from it
+        data = None if node is None or not _measure(node, 1, {}, source) else loader.construct_document(node)
         if node is None or data is None:  # empty file, only comments, or a bare '---'
             return Config({}, source)
         if not isinstance(data, dict):
@@ -277,6 +293,54 @@ def _yaml_error(e: yaml.YAMLError, text: str, source: str) -> str:
             message = '%s, %s' % (e.context, e.problem)  # e.g. 'expected a single document ...'
         return _format(source, mark.line + 1 if mark else None, '', 'bad YAML: %s' % message)
     return _format(source, None, '', 'bad YAML: %s' % e)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses nesting beyond MAX_DEPTH while composing (it recurses), and
+    says which value it could not make (an int of 5,000 digits, a 13th month) by line."""
+
+    depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise yaml.composer.ComposerError(None, None, 'nested deeper than %d levels' % MAX_DEPTH,
+                                                  self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as e:
+            text = node.value if isinstance(node.value, str) else node.tag
+            raise yaml.constructor.ConstructorError(None, None, "cannot read '%s': %s" % (
+                text if len(text) <= 40 else text[:37] + '...', e), node.start_mark) from None
+
+
+def _measure(node: yaml.Node, level: int, seen: dict[int, tuple[int, int]], source: str) -> tuple[int, int]:
+    """(values, depth) of `node` with its aliases and merge keys expanded, as the walker
+    and the constructor will: shared nodes are counted once per use, but measured once."""
+    line = node.start_mark.line + 1
+    if id(node) in seen:  # an alias: earlier in the file, so measured already (or an ancestor)
+        if not seen[id(node)][0]:
+            raise ConfigError(_format(source, line, '', 'bad YAML: an alias refers to a value that contains it'))
+        return seen[id(node)]  # not checked here: the line shown is where the alias is used
+    seen[id(node)] = (0, 0)
+    children = node.value if isinstance(node, yaml.SequenceNode) else [] if isinstance(
+        node, yaml.ScalarNode) else [n for pair in node.value for n in pair]
+    sizes = [_measure(child, level + 1, seen, source) for child in children]
+    count, depth = 1 + sum(c for c, _ in sizes), 1 + max((d for _, d in sizes), default=0)
+    if count > MAX_VALUES:
+        raise ConfigError(_format(source, line, '', 'more than %d values once YAML aliases are expanded '
+                                  '($FANNODE_CONFIG_MAX_VALUES); aliases of aliases multiply' % MAX_VALUES))
+    if level + depth - 1 > MAX_DEPTH:
+        raise ConfigError(_format(source, line, '', 'nested deeper than %d levels once YAML aliases '
+                                  'are expanded' % MAX_DEPTH))
+    seen[id(node)] = (count, depth)
+    return count, depth
 
 
 class _Walker:

@@ -12,6 +12,8 @@ from fannode.exceptions import BadArguments
 log = logging.getLogger(__name__)
 
 LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
+MAX_NAME = 200  # characters in a logger name
+MAX_PERIOD = 7 * 24 * 3600.0  # seconds a change may last before it reverts
 
 # logger name -> (the timer that reverts it, the level it reverts to). Loggers are the
 # process's, so this is too.
@@ -28,9 +30,28 @@ def check_level(level: Any) -> str:
 def check_period(period: Any) -> float | None:
     if period is None:
         return None
-    if isinstance(period, bool) or not isinstance(period, (int, float)) or period <= 0:
-        raise BadArguments('period must be a positive number of seconds, got %r' % (period,))
+    if isinstance(period, bool) or not isinstance(period, (int, float)) or not 0 < period <= MAX_PERIOD:
+        raise BadArguments('period must be a positive number of seconds up to %d (a week), got %r'
+                           % (MAX_PERIOD, period))
     return float(period)
+
+
+def check_logger(name: Any) -> str:
+    """A logger name as given: at most MAX_NAME characters (no look-up: the CLI checks too)."""
+    if not isinstance(name, str):
+        raise BadArguments('logger must be a name, got %r' % (name,))
+    if len(name) > MAX_NAME:
+        raise BadArguments('logger name too long: %d characters (at most %d)' % (len(name), MAX_NAME))
+    return name
+
+
+def existing_logger(name: str) -> logging.Logger:
+    """The logger `name` ('' is the root one) if this process has it. Made on demand, it would
+    stay for good: a caller sending new names could grow the process without bound."""
+    if name and name not in logging.root.manager.loggerDict:
+        raise BadArguments("no logger named '%s' in this process (loggers exist once code logs "
+                           "through them, e.g. 'fannode' or the services' modules)" % name)
+    return logging.getLogger(name or None)
 
 
 def change_level(level: str, logger: str = '', period: float | None = None) -> dict[str, Any]:
@@ -39,9 +60,7 @@ def change_level(level: str, logger: str = '', period: float | None = None) -> d
     revert; a new period still reverts to the level from before the first change."""
     new = check_level(level)
     period = check_period(period)
-    if not isinstance(logger, str):
-        raise BadArguments('logger must be a name, got %r' % (logger,))
-    target = logging.getLogger(logger or None)
+    target = existing_logger(check_logger(logger))
     old = target.level
     restore = old
     pending = _reverts.pop(logger, None)

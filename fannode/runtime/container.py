@@ -160,8 +160,8 @@ class ServiceContainer:
         from fannode.core import backdoor
         if backdoor.wanted(self.config):
             self.backdoor = backdoor.start(self)
-            meta['backdoor'] = self.backdoor.server_port  # on 127.0.0.1 of this host
-            log.info('backdoor on 127.0.0.1:%d (fannode shell --remote %s)', meta['backdoor'], self.id[:8])
+            meta['backdoor'] = self.backdoor.path  # a unix socket of this user's, on this host
+            log.info('backdoor at %s (fannode shell --remote %s)', meta['backdoor'], self.id[:8])
         info = InstanceInfo(id=self.id, endpoint=endpoint, services=list(self.interfaces),
                             pid=os.getpid(), host=socket.gethostname(), version=self.version,
                             started=time.time(), meta=meta)

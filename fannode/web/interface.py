@@ -14,7 +14,7 @@ import json
 import logging
 from typing import Any, Callable, Iterable
 
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map
 from werkzeug.wrappers import Request, Response
 
@@ -27,7 +27,8 @@ from fannode.exceptions import ConnectionLost, Nack, RemoteError, Timeout
 log = logging.getLogger(__name__)
 access_log = logging.getLogger('fannode.web.access')
 
-DEFAULT_PORT = 4080
+MAX_BODY = 10 * 1024 * 1024  # max_body's default: bytes of a request body
+CHUNKED_KEY = 'fannode.chunked_body'  # in the environ: a chunked body, bounded by fannode.web.server
 TRACE_HEADER = 'X-Trace-Id'
 
 # What a failed downstream call becomes when the handler does not catch it.
@@ -62,18 +63,31 @@ class WebInterface(Interface):
     """An Interface served over HTTP. Config keys (all optional): `port` (4080), `host`
     (0.0.0.0), `socket` (the name of a listening socket handed over by the node),
     `health` (path answering 200 while serving, 503 while stopping; default /_health),
-    `max_body` (bytes; default 10 MiB), `access_log` (true)."""
+    `max_body` (bytes; default 10 MiB), `access_log` (true), and the connection limits
+    `header_timeout`, `idle_timeout`, `max_connections` (fannode.web.server)."""
 
     url_map: Map = Map([])
     transports = ('rpc', 'http')
+    closing = False  # set by the server when it stops
 
     def apply_config(self, config: Config) -> None:
         super().apply_config(config)
         self.web_config = config
         self.health_path = config.require('health', str, '/_health')
-        self.max_body = config.require('max_body', int, 10 * 1024 * 1024)
+        self.max_body = config.require('max_body', int, MAX_BODY)
+        if self.max_body < 0:
+            raise config.error('max_body', 'must be a number of bytes, got %d' % self.max_body)
         self.log_access = config.require('access_log', bool, True)
         self.serving = False
+        self.missing: set[str] = set()  # endpoints found missing while serving, logged once each
+
+    def check_routes(self) -> None:
+        """A ConfigError (one line, at the interface's `class`) for the first rule of the
+        url_map whose endpoint names no method here: a bug better found at start."""
+        for rule in self.url_map.iter_rules():
+            if isinstance(rule.endpoint, str) and not callable(getattr(self, rule.endpoint, None)):
+                raise self.web_config.error('class', "url_map rule '%s' names endpoint '%s', but %s has "
+                                            "no such method" % (rule.rule, rule.endpoint, type(self).__name__))
 
     def wsgi(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         """The WSGI application: one call per HTTP request, in its own greenlet."""
@@ -84,9 +98,13 @@ class WebInterface(Interface):
         if self.container is not None:
             current.client.set(self.container.client)
         request = RoutedRequest(environ)
-        request.max_content_length = self.max_body
+        # A chunked body our server bounds itself: werkzeug would cut it short at the limit
+        if CHUNKED_KEY not in environ:
+            request.max_content_length = self.max_body
         response = self._respond(request, trace_id)
         response.headers[TRACE_HEADER] = trace_id
+        if self.closing:  # the server stops: this connection closes after the answer
+            response.headers['Connection'] = 'close'
         status = response.status_code
         name = '%s %s' % (request.method, request.route)
         # Health checks come every few seconds from load balancers: not worth a span each.
@@ -112,10 +130,12 @@ class WebInterface(Interface):
             rule, args = self.url_map.bind_to_environ(request.environ).match(return_rule=True)
             request.route, endpoint = rule.rule, rule.endpoint
             handler = getattr(self, endpoint, None) if isinstance(endpoint, str) else endpoint
-            if handler is None:
-                log.error("%s: url_map names endpoint '%s', but there is no such method",
-                          self.name, endpoint)
-                raise NotFound()
+            if handler is None:  # the server's bug, not the client's: checked at start when served
+                if endpoint not in self.missing:
+                    self.missing.add(endpoint)
+                    log.error("%s: url_map rule '%s' names endpoint '%s', but there is no such "
+                              "method; answering 500", self.name, rule.rule, endpoint)
+                return self._error(500, 'Internal Server Error', trace_id)
             return to_response(handler(request, **args))
         except HTTPException as e:
             return e.get_response(request.environ)

@@ -63,9 +63,22 @@ def test_mistakes_are_one_line(chatty):
         (['Chatty', 'LOUD'], 2, "error: unknown log level 'LOUD' (expected one of DEBUG, INFO, WARNING, "
                                 "ERROR, CRITICAL)"),
         (['Chatty', 'DEBUG', '--period', '0'], 2,
-         'error: period must be a positive number of seconds, got 0.0'),
+         'error: period must be a positive number of seconds up to 604800 (a week), got 0.0'),
+        (['Chatty', 'DEBUG', '--logger', 'x' * 201], 2,
+         'error: logger name too long: 201 characters (at most 200)'),
     ]:
         assert one_line_error(chatty.run('change-loglevel', *args), code) == message
+
+
+def test_a_logger_the_instances_do_not_have_is_refused_by_each(chatty):
+    result = chatty.run('change-loglevel', 'Chatty', 'DEBUG', '--logger', 'no.such.logger')
+    assert result.returncode == 1 and result.stdout == '' and 'Traceback' not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert sorted(int(line.split()[2]) for line in lines) == sorted(p.pid for p in chatty.instances)
+    for line in lines:
+        assert line.endswith("error: no logger named 'no.such.logger' in this "
+                             "process (loggers exist once code logs through them, e.g. 'fannode' or "
+                             "the services' modules)"), line
 
 
 # Registered, heartbeating, but nothing listens at its endpoint.

@@ -5,6 +5,7 @@ import os
 import pytest
 
 from fannode.exceptions import FannodeError
+from fannode.core import rundir
 from fannode.node import paths
 
 
@@ -12,7 +13,7 @@ from fannode.node import paths
 def no_xdg(tmp_path, monkeypatch):
     """The /tmp fallback, in a directory of the test's own."""
     monkeypatch.delenv('XDG_RUNTIME_DIR', raising=False)
-    monkeypatch.setattr(paths, 'FALLBACK_BASE', str(tmp_path))
+    monkeypatch.setattr(rundir, 'FALLBACK_BASE', str(tmp_path))
     return tmp_path / ('fannode-%d' % os.getuid())
 
 

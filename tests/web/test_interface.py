@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from werkzeug.routing import Map, Rule
@@ -10,6 +11,8 @@ from werkzeug.wrappers import Response
 
 import fannode
 from fannode.core.config import loads_config
+from fannode.exceptions import ConfigError
+from fannode.web.server import WebServer
 
 
 class Shapes(fannode.WebInterface):
@@ -58,8 +61,24 @@ def test_a_body_over_the_limit_is_refused(client):
     assert client.post('/body', data=b'x' * 11).status_code == 413
 
 
-def test_an_endpoint_without_a_method_is_a_404(client):
-    assert client.get('/ghost').status_code == 404
+def test_an_endpoint_without_a_method_is_a_500_logged_once_with_its_rule(client, caplog):
+    for _ in range(3):
+        r = client.get('/ghost')
+        assert r.status_code == 500
+        assert json.loads(r.data) == {'error': 'Internal Server Error', 'trace_id': r.headers['X-Trace-Id']}
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == [
+        "Shapes: url_map rule '/ghost' names endpoint 'no_such_method', but there is no such method; "
+        "answering 500"]
+
+
+def test_an_endpoint_without_a_method_is_found_before_serving():
+    iface = Shapes(None, 'Shapes')
+    iface.apply_config(loads_config('interfaces:\n  Shapes:\n    class: x:Shapes\n',
+                                    'conf/web.yml').section('interfaces').section('Shapes'))
+    with pytest.raises(ConfigError) as info:
+        WebServer(iface, {})
+    assert str(info.value) == ("conf/web.yml:3: interfaces.Shapes.class: url_map rule '/ghost' names "
+                               "endpoint 'no_such_method', but Shapes has no such method")
 
 
 def test_health_follows_the_serving_state(client):
