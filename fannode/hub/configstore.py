@@ -7,7 +7,6 @@ after a hub restart (new epoch).
 """
 from __future__ import annotations
 
-import collections
 import time
 from typing import Any, Protocol
 
@@ -15,7 +14,8 @@ from fannode.core.keys import same
 from fannode.core.limits import MIB, setting
 from fannode.exceptions import Unavailable
 from fannode.hub.budget import Budget, footprint
-from fannode.hub.registry import WATCH_COST, WATCH_TTL, Notify
+from fannode.hub.registry import WATCH_TTL, Notify
+from fannode.hub.watches import Watches
 
 # Keys, values and watches kept, in bytes; over it a set that grows it is refused.
 BUDGET = setting('FANNODE_HUB_CONFIG_BUDGET', 32 * MIB, MIB)
@@ -35,12 +35,11 @@ class ConfigState:
         self.notify = notify
         self.epoch = epoch
         self.journal = journal
-        self.watch_ttl = watch_ttl
         self.values: dict[str, Any] = journal.config_values() if journal is not None else {}
         self.versions: dict[str, str] = {}
-        self.watchers: dict[str, dict[bytes, float]] = collections.defaultdict(dict)
         self.n = 0  # the last version number handed out
         self.budget = Budget('shared config', BUDGET, 'FANNODE_HUB_CONFIG_BUDGET')
+        self.watchers = Watches(self.budget, watch_ttl)
         self.sizes = {key: self._size(key, value) for key, value in self.values.items()}
         self.budget.take(sum(self.sizes.values()))  # what the journal had, even over the budget
 
@@ -86,33 +85,21 @@ class ConfigState:
     def watch(self, peer: bytes, versions: dict[str, str]) -> dict[str, Any]:
         """Watch (or keep watching) the keys of `versions` for `peer`; return snapshots
         of those whose version differs ('' gets the current one)."""
-        new = [k for k in versions if peer not in self.watchers.get(k, ())]
-        cost = sum(WATCH_COST + len(k) + len(peer) for k in new)
-        if cost and not self.budget.fits(cost):
-            self.budget.refused += 1
-            raise Unavailable('hub.config_watch: cannot watch %d more key(s): %s' % (len(new), self.budget.full()))
-        self.budget.take(cost)
-        until = time.monotonic() + self.watch_ttl
+        self.watchers.renew(peer, list(versions), 'hub.config_watch: cannot watch %d more key(s): %s')
         for key in versions:
-            self.watchers[key][peer] = until
             self.versions.setdefault(key, self.version(key))  # stable while watched
         return {k: self.snapshot(k) for k, v in versions.items() if v != self.version(k)}
 
     def expire(self) -> None:
         now = time.monotonic()
-        for key, watchers in list(self.watchers.items()):
-            for peer in [p for p, t in watchers.items() if t < now]:
-                del watchers[peer]
-                self.budget.give(WATCH_COST + len(key) + len(peer))
-            if not watchers:
-                del self.watchers[key]
-                self._forget(key)
+        for key in self.watchers.expire(now):
+            self._forget(key)
         self.budget.report(now)
 
     def _changed(self, key: str) -> None:
         self.versions[key] = self._next()
         snapshot = self.snapshot(key)
-        for peer in self.watchers.get(key, ()):
+        for peer in self.watchers.peers(key):
             self.notify(peer, 'config.changed', snapshot)
         self._forget(key)
 
@@ -122,5 +109,5 @@ class ConfigState:
 
     def _forget(self, key: str) -> None:
         """A key without a value or watchers needs no version (it reads as the latest number)."""
-        if key not in self.values and not self.watchers.get(key):
+        if key not in self.values and not self.watchers.peers(key):
             self.versions.pop(key, None)

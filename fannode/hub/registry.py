@@ -14,6 +14,7 @@ from typing import Any, Callable
 from fannode.core.limits import KIB, MIB, setting
 from fannode.exceptions import BadArguments, Unavailable
 from fannode.hub.budget import Budget, footprint
+from fannode.hub.watches import Watches
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,6 @@ WATCH_TTL = 5.0      # a watcher that stops syncing this long is forgotten
 # Instances and watches kept, in bytes; over it, new ones are refused (never dropped).
 BUDGET = setting('FANNODE_HUB_REGISTRY_BUDGET', 32 * MIB, MIB)
 MAX_INSTANCE = setting('FANNODE_HUB_MAX_INSTANCE', 64 * KIB, KIB)  # one instance map, meta included
-WATCH_COST = 200     # bytes of one (service, connection) watch entry, besides the name
 
 Notify = Callable[[bytes, str, dict], None]
 
@@ -32,14 +32,13 @@ class RegistryState:
         self.epoch = uuid.uuid4().hex[:8]
         self.notify = notify
         self.instance_ttl = instance_ttl
-        self.watch_ttl = watch_ttl
         self.instances: dict[str, dict[str, Any]] = {}
         self.expires: dict[str, float] = {}
         self.versions: dict[str, str] = {}
-        self.watchers: dict[str, dict[bytes, float]] = collections.defaultdict(dict)
         self.sizes: dict[str, int] = {}
         self.counts: collections.Counter[str] = collections.Counter()  # instances per service
         self.budget = Budget('the registry', BUDGET, 'FANNODE_HUB_REGISTRY_BUDGET')
+        self.watchers = Watches(self.budget, watch_ttl)
         self.n = 0  # the last version number handed out
         self._broken: set[str] = set()  # kinds of failure already logged by expire()
 
@@ -96,13 +95,8 @@ class RegistryState:
                 self._once('unregister', 'could not expire instance %r' % (info.get('id'),))
                 self.instances.pop(info.get('id'), None)  # type: ignore[arg-type]
                 self.expires.pop(info.get('id'), None)  # type: ignore[arg-type]
-        for service, watchers in list(self.watchers.items()):
-            for peer in [p for p, t in watchers.items() if t < now]:
-                del watchers[peer]
-                self.budget.give(WATCH_COST + len(service) + len(peer))
-            if not watchers:
-                del self.watchers[service]
-                self._forget(service)
+        for service in self.watchers.expire(now):
+            self._forget(service)
         self.budget.report(now)
         return gone
 
@@ -131,15 +125,8 @@ class RegistryState:
     def watch(self, peer: bytes, services: list[str], verb: str = 'hub.lookup') -> None:
         """Watch (or keep watching) `services` for `peer`; new watches count against the
         budget, and are all refused when they do not fit."""
-        new = [s for s in set(services) if peer not in self.watchers.get(s, ())]
-        cost = sum(WATCH_COST + len(s) + len(peer) for s in new)
-        if cost and not self.budget.fits(cost):
-            self.budget.refused += 1
-            raise Unavailable('%s: cannot watch %d more service(s): %s' % (verb, len(new), self.budget.full()))
-        self.budget.take(cost)
-        until = time.monotonic() + self.watch_ttl
+        self.watchers.renew(peer, services, verb + ': cannot watch %d more service(s): %s')
         for service in services:
-            self.watchers[service][peer] = until
             self.versions.setdefault(service, self.version(service))  # stable while watched
 
     def sync(self, peer: bytes, versions: dict[str, str]) -> dict[str, Any]:
@@ -151,7 +138,7 @@ class RegistryState:
         for service in services:
             self.versions[service] = self._next()
             snapshot = None
-            for peer in self.watchers.get(service, ()):
+            for peer in self.watchers.peers(service):
                 snapshot = snapshot or self.snapshot(service)
                 self.notify(peer, 'registry.changed', snapshot)
             self._forget(service)
@@ -163,6 +150,6 @@ class RegistryState:
     def _forget(self, service: str) -> None:
         """A service nobody runs or watches needs no version (an unknown one reads as
         the latest number): names asked about once are not kept for ever."""
-        if self.counts[service] <= 0 and not self.watchers.get(service):
+        if self.counts[service] <= 0 and not self.watchers.peers(service):
             self.counts.pop(service, None)
             self.versions.pop(service, None)

@@ -115,8 +115,9 @@ def _drop_zookeeper_prefix(url: str) -> None:
         zk.close()
 
 
-@pytest.fixture(params=['local', 'hub', 'zookeeper'])
-def registry(request):
+def _keyed_by_registry(request, factory):
+    """A registry or shared-config backend of the scheme `request` asks for: both are kept
+    where the registry is, so both live on local, the hub and ZooKeeper."""
     scheme = request.param
     if scheme == 'local':
         url = 'local://%s' % namespace()
@@ -124,27 +125,21 @@ def registry(request):
         url = request.getfixturevalue('hub').url
     else:
         url = _zookeeper_url(request)
-    backend = Backend(request, scheme, url, get_registry, lambda client: client.close())
+    backend = Backend(request, scheme, url, factory, lambda client: client.close())
     yield backend
     backend.close_all()
     if scheme == 'zookeeper':
         _drop_zookeeper_prefix(url)
+
+
+@pytest.fixture(params=['local', 'hub', 'zookeeper'])
+def registry(request):
+    yield from _keyed_by_registry(request, get_registry)
 
 
 @pytest.fixture(params=['local', 'hub', 'zookeeper'])
 def shared_config(request):
-    scheme = request.param
-    if scheme == 'local':
-        url = 'local://%s' % namespace()
-    elif scheme == 'hub':
-        url = request.getfixturevalue('hub').url
-    else:
-        url = _zookeeper_url(request)
-    backend = Backend(request, scheme, url, get_shared_config, lambda client: client.close())
-    yield backend
-    backend.close_all()
-    if scheme == 'zookeeper':
-        _drop_zookeeper_prefix(url)
+    yield from _keyed_by_registry(request, get_shared_config)
 
 
 class EventsBackend(Backend):
