@@ -68,8 +68,8 @@ def listen(path: str) -> socket.socket:
 
 
 def start(container: Any) -> 'Backdoor':
-    """The backdoor of `container`, serving. What it registers in discovery (meta['backdoor'])
-    is its socket's path: `server_port`, and `path`."""
+    """The backdoor of `container`, serving; the container registers its `path` in discovery
+    (meta['backdoor']) for `fannode shell --remote`."""
     names = {'container': container, 'proxy': container.proxy, 'emit': container.emit,
              'interfaces': container.interfaces}
     names.update((n, i) for n, i in container.interfaces.items() if n.isidentifier())

@@ -15,6 +15,7 @@ from typing import Any, Callable, TypeVar
 
 from fannode.core import trace
 from fannode.core.limits import setting
+from fannode.core.text import short
 from fannode.exceptions import UsageError
 
 F = TypeVar('F', bound=Callable[..., Any])
@@ -27,10 +28,6 @@ MAX_DELAY = setting('FANNODE_EVENT_DELAY_MAX', 4_294_967.0, low=0.0)
 _WORD = re.compile(r'[A-Za-z0-9_\-]+')
 
 
-def short(value: Any, limit: int = 60) -> str:
-    """repr(value) cut to `limit` characters: errors quote what they were given, never a megabyte of it."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
 def check_type(event_type: str) -> str:

@@ -14,6 +14,9 @@ from fannode.core.metrics import Metrics
 
 F = TypeVar('F', bound=Callable[..., Any])
 
+# What every instance answers besides its interfaces' methods, under each service's name.
+BUILTINS = ('ping', 'status', 'inspect', 'get_metrics', 'change_loglevel')
+
 
 @dataclasses.dataclass(frozen=True)
 class RpcSpec:

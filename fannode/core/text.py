@@ -3,6 +3,7 @@ the network), made safe to show in a terminal: it must never drive it."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
 # Control characters others wrote are shown, never sent to the terminal: ESC
 # starts sequences that retitle the window, clear the screen or write to the clipboard, CR
@@ -26,3 +27,27 @@ def visible(text: str) -> str:
     parts = SGR.split(text)  # odd items are the colour sequences
     shown = ''.join(p if i % 2 else p.translate(VISIBLE) for i, p in enumerate(parts))
     return shown + '\x1b[0m' if len(parts) > 1 else shown  # a colour left on ends with its line
+
+
+def short(value: Any, limit: int = 60, quote: bool = True) -> str:
+    """repr(value) (str(value) without `quote`) cut to `limit` characters, for a message
+    quoting what it was given: never a megabyte of it, never control characters, never an
+    exception (an int past 4,300 digits has no repr, and a hostile object's may raise)."""
+    if type(value) is int and value.bit_length() > 64:
+        return 'an integer of %d bits' % value.bit_length()
+    try:
+        text = repr(value) if quote else str(value)
+    except Exception:  # noqa: BLE001 - whatever it raises, the message still goes out
+        text = '<a %s>' % type(value).__name__
+    text = text.translate(VISIBLE)
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def redacted(url: str) -> str:
+    """A URL as it may be printed: no password."""
+    from urllib.parse import urlsplit
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return url
+    return url if password is None else url.replace(':%s@' % password, ':***@', 1)

@@ -82,7 +82,8 @@ def decode(frame: bytes) -> Message:
                             % describe(parts))
     version, type_, id_, subject, trace_id, span_id, deadline_ms, headers, body = parts[:9]
     known_id = id_ if _is_int(id_) else None
-    known_subject = subject if _subject_problem(subject) is None else ''
+    subject_problem = _subject_problem(subject)
+    known_subject = subject if subject_problem is None else ''
     known_type = type_ if _is_type(type_) else None
 
     def refuse(message: str) -> ProtocolError:
@@ -96,9 +97,8 @@ def decode(frame: bytes) -> Message:
         raise refuse('id: expected an integer, got %s' % describe(id_))
     if known_type is None:
         raise refuse('type: expected 1 to 6 (REQ, REP, ACK, NACK, ERROR, NOTIFY), got %s' % describe(type_))
-    problem = _subject_problem(subject)
-    if problem:
-        raise refuse('subject: %s' % problem)
+    if subject_problem:
+        raise refuse('subject: %s' % subject_problem)
     for name, value in (('trace_id', trace_id), ('span_id', span_id)):
         problem = _trace_id_problem(value)
         if problem:

@@ -8,10 +8,10 @@ from typing import Any
 import gevent
 import zmq.green as zmq
 
-from fannode.discovery.base import InstanceInfo, Registry
-from fannode.exceptions import RegistryUnavailable
 from fannode.core import wire
-from fannode.hub.client import HubLink
+from fannode.discovery.base import InstanceInfo, Registry
+from fannode.exceptions import RegistryUnavailable, Unavailable
+from fannode.hub.client import HubLink, HubRefused
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ class HubRegistry(Registry):
                 self.call('register', instance=instance.to_dict())
                 break
             except RegistryUnavailable as e:
-                if time.monotonic() >= deadline:
+                refused = isinstance(e, HubRefused) and not isinstance(e.answer, Unavailable)
+                if refused or time.monotonic() >= deadline:  # waiting would not change a "no"
                     raise
                 if not self.link.outage:
                     log.warning('%s; waiting up to %gs', e, REGISTER_WAIT)

@@ -90,6 +90,9 @@ class Subscription:
         except Unreadable as e:
             self.unreadable(tag, str(e))
             return
+        except Exception as e:  # noqa: BLE001 - a reader's bug must not leave the delivery unacked
+            self.unreadable(tag, describe(e))
+            return
         self.dispatch(tag, event)
 
     def unreadable(self, tag: int, reason: str) -> None:

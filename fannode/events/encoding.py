@@ -11,15 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from fannode.core import serial
-from fannode.core.events import Event, check_type, short
+from fannode.core.events import Event, check_type
 from fannode.core.limits import MIB, setting
+from fannode.core.text import short
+# A handler runs under its event's trace id and span, and its calls carry them: the bound
+# of the RPC frames they go into.
+from fannode.core.wire import MAX_TRACE_ID
 from fannode.exceptions import UsageError
 
 # An event is one message in every broker, held in memory and kept in the hub's journal.
 MAX_BYTES = setting('FANNODE_EVENT_MAX_BYTES', 1 * MIB, low=1024)
-# A handler runs under its event's trace id and span, and its calls carry them: the same
-# bound as the RPC frames they go into (core/wire.py reads the same variable).
-MAX_TRACE_ID = setting('FANNODE_MAX_TRACE_ID', 64, 32)
 MAX_SOURCE = setting('FANNODE_EVENT_SOURCE_MAX', 1024, low=64)  # the emitter's interfaces, comma-separated
 
 

@@ -86,12 +86,7 @@ class HubEvents(EventSystem):
             self._wake.wait()
             self._wake.clear()
             while self._pending():
-                try:
-                    sent = self.link.guarded(self._send_batch)
-                except Exception:  # a bug of ours: never let it stop every later send
-                    log.exception('sending to the hub at %s failed', self.url)
-                    sent = False
-                if sent:
+                if self.link.guarded(self._send_batch):
                     delay = 0.05
                 else:
                     gevent.sleep(delay)  # the hub is away: keep everything, try again

@@ -20,6 +20,7 @@ from typing import Any, Callable, Protocol
 
 from fannode.core.events import matches
 from fannode.core.limits import MIB, setting
+from fannode.core.text import short
 from fannode.exceptions import BadArguments, Unavailable
 from fannode.hub.budget import Budget, footprint
 
@@ -268,11 +269,12 @@ class Broker:
         entry = consumer.unacked.pop(tag, None) if consumer else None
         if consumer is None or entry is None:
             return
+        self._account(self.queues[consumer.queue], entry, -1)  # first: nothing below may leak it
         headers = entry.event.get('headers')  # whatever it is: this event is being refused
         log.error('dead-lettered event %s (%s) from queue %s after %d attempt(s): %s',
-                  cut(headers.get('id', '?')) if isinstance(headers, dict) else '?',
-                  cut(entry.event.get('type')), consumer.queue, entry.attempt, cut(reason, 400))
-        self._account(self.queues[consumer.queue], entry, -1)
+                  short(headers.get('id', '?'), 80, False) if isinstance(headers, dict) else '?',
+                  short(entry.event.get('type'), 80, False), consumer.queue, entry.attempt,
+                  short(reason, 400, False))
         if self.journal is not None:
             self.journal.dead(consumer.queue, entry, reason)
             if self._durable(consumer.queue):
@@ -330,9 +332,3 @@ class Broker:
     def _durable(self, name: str) -> bool:
         queue = self.queues.get(name)
         return queue is not None and queue.durable
-
-
-def cut(value: Any, most: int = 80) -> str:
-    """A value for a log line, cut: a 1 MiB event type is not logged whole."""
-    text = str(value)
-    return text if len(text) <= most else text[:most] + '... (%d characters)' % len(text)

@@ -73,12 +73,19 @@ class HubLink:
             raise RegistryUnavailable('the hub at %s did not answer: %s' % (self.url, e)) from None
 
     def guarded(self, work: Callable[[], Any]) -> bool:
-        """Run a background exchange; log an outage once and its end once."""
+        """Run a background exchange (a heartbeat, a sync, a send); log an outage once and
+        its end once. False when it did not get through; never raises, so the loop that
+        calls it (the one that keeps an instance registered) goes on whatever happens."""
         try:
             work()
         except RegistryUnavailable as e:
             if not self.outage:
                 log.warning('%s; retrying', e)
+            self.outage = True
+            return False
+        except Exception:  # a reply of a shape we did not expect, or a bug of ours
+            if not self.outage:
+                log.exception('talking to the hub at %s failed; retrying', self.url)
             self.outage = True
             return False
         if self.outage:

@@ -16,6 +16,7 @@ import math
 from typing import Any, Callable, TypeVar
 
 from fannode.core.limits import setting
+from fannode.core import text
 from fannode.core.text import VISIBLE
 from fannode.exceptions import BadArguments
 from fannode.hub.budget import footprint
@@ -40,11 +41,9 @@ class Invalid(Exception):
 
 
 def short(value: Any) -> str:
-    """The start of a value's repr, for a message."""
-    if type(value) is int and value.bit_length() > 64:  # repr refuses past 4,300 digits
-        return 'an integer of %d bits' % value.bit_length()
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + '...'
+    """The start of a value's repr, for a refusal: shorter than elsewhere, since a hub
+    refusal often quotes a field inside a list inside a map."""
+    return text.short(value, 40)
 
 
 def shown(value: Any) -> str:
@@ -69,16 +68,17 @@ class Str(Spec):
         if type(value) is not str:
             raise Invalid('expected a string, got %s' % shown(value))
         most = MAX_NAME if self.max is None else self.max
-        if len(value) > most:
-            if self.clip:
-                return value[:most - 1] + '…'
+        if self.clip:  # free text (a reason): kept, shown rather than sent, then cut
+            if not value.isprintable():
+                value = value.translate(VISIBLE)
+            if len(value) > most:
+                value = value[:most - 1] + '…'
+        elif len(value) > most:
             raise Invalid('longer than %d characters (%d)' % (most, len(value)))
+        elif not value.isprintable():  # a name: it would end up in log lines and refusals raw
+            raise Invalid('%s has control characters' % short(value))
         if len(value) < self.min:
             raise Invalid('must not be empty')
-        if value.translate(VISIBLE) != value:  # it would end up in log lines and refusals raw
-            if not self.clip:
-                raise Invalid('%s has control characters' % short(value))
-            value = value.translate(VISIBLE)
         if self.test is not None:
             try:
                 self.test(value)

@@ -1,10 +1,12 @@
-"""`fannode hub`: the embedded registry, served over the RPC protocol on one port.
+"""The hub (fannode.hub.serve runs it as `fannode hub`): the embedded registry, served
+over the RPC protocol on one port.
 
 Requests use subjects `hub.<method>`; changes are pushed to watchers as NOTIFY
 messages on the same connection. The events broker, shared config and the log hub add
 their methods beside these. Every method declares its arguments (`@verb`, see schema.py):
-a request that does not fit is refused before it runs, so nothing a client sends reaches
-the stores or the loops unchecked.
+a request that does not fit is refused before it runs. What a verb takes as free-form
+(an event's body and headers, a log record's fields) reaches the stores unread, and is
+read with the same caution wherever it is read (fannode.events.encoding, logs.records).
 """
 from __future__ import annotations
 
@@ -44,7 +46,7 @@ VERSION = Str(max=64, min=0)
 KEY = Str(max=MAX_KEY, check=check_key)
 TAG = Number(0, 2 ** 63 - 1, whole=True)
 DELAY = Number(0, MAX_DELAY)
-TRACE = Str(max=64, min=0)
+TRACE = Str(max=wire.MAX_TRACE_ID, min=0)
 ANY = Anything()
 INSTANCE = Fields({'id': NAME, 'endpoint': NAME, 'services': ListOf(NAME, max=MAX_SERVICES, min=1)},
                   {'pid': Number(0, 2 ** 32, whole=True), 'host': Str(min=0), 'version': Str(min=0),

@@ -18,6 +18,7 @@ import zmq
 import zmq.asyncio
 
 from fannode.core import wire
+from fannode.core.text import short
 from fannode.core.limits import KIB, setting
 from fannode.exceptions import FannodeError, UsageError
 from fannode.node import capacity
@@ -159,13 +160,8 @@ async def serve(node: Controlled, endpoint: str, context: zmq.asyncio.Context) -
 def _field(body: dict[str, Any], key: str, kind: type, what: str) -> Any:
     value = body.get(key)
     if not isinstance(value, kind) or isinstance(value, bool):
-        raise UsageError("'%s' must be %s, got %s" % (key, what, _short(value)))
+        raise UsageError("'%s' must be %s, got %s" % (key, what, short(value)))
     return value
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + '...'
 
 
 def _name(body: dict[str, Any]) -> str:
@@ -178,7 +174,7 @@ def _name(body: dict[str, Any]) -> str:
 async def handle(node: Controlled, subject: str, body: Any) -> Any:
     body = {} if body is None else body
     if not isinstance(body, dict):
-        raise UsageError('the body of %s must be a mapping, got %s' % (_short(subject), _short(body)))
+        raise UsageError('the body of %s must be a mapping, got %s' % (short(subject), short(body)))
     if subject == 'node.scale':
         block = node.block(_name(body))
         count = _field(body, 'count', int, 'a whole number >= 0')
@@ -207,4 +203,4 @@ async def handle(node: Controlled, subject: str, body: Any) -> Any:
         raise UsageError('pid %d is not a process of this node' % pid)
     if subject == 'node.reload':
         return await node.reload()
-    raise UsageError('the node has no method %s' % _short(subject))
+    raise UsageError('the node has no method %s' % short(subject))

@@ -1,5 +1,6 @@
-"""One service instance: installs interfaces from a config, serves them over RPC and
-keeps them registered. `fannode instance` runs one of these per process."""
+"""One service instance: installs the interfaces a config names, serves them through the
+transports they name (rpc for every one, http for web interfaces) and keeps them
+registered. `fannode instance` runs one of these per process."""
 from __future__ import annotations
 
 import difflib
@@ -15,7 +16,7 @@ from fannode.backends import load_named
 from fannode.core import current, loglevel, plugins, trace
 from fannode.core.config import Config, import_object
 from fannode.core.events import Event, EventSpec, check_body, check_type, event_handlers
-from fannode.core.interface import Interface, describe, rpc_methods
+from fannode.core.interface import BUILTINS, Interface, describe, rpc_methods
 from fannode.core.metrics import Metrics
 from fannode.core.transport import Transport
 from fannode.discovery import InstanceInfo, Registry, get_registry
@@ -26,7 +27,6 @@ from fannode.sharedconfig import SharedConfig, get_shared_config
 log = logging.getLogger(__name__)
 
 SERVICE_KEYS = ('backdoor', 'interfaces', 'plugins', 'version')  # and each transport's config_key
-BUILTINS = ('ping', 'status', 'inspect', 'get_metrics', 'change_loglevel')
 
 
 class Method:

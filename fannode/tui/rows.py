@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+from fannode.core.interface import BUILTINS
 from fannode.exceptions import ConnectionLost, Timeout
 
 LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
-BUILTINS = frozenset(('ping', 'status', 'inspect', 'get_metrics'))  # fannode.runtime.container.BUILTINS
 STATE_ORDER = ('failed', 'backoff', 'unresponsive', 'error', 'starting', 'waiting', 'stopping',
                'degraded', 'ready', 'running', 'stopped')
 

@@ -37,6 +37,9 @@ POISON = [
      "header time is 'noon', not a number"),
     ('a type of a megabyte', lambda t: {'type': t + '.' + 'a' * MIB, 'body': {}}, 'characters, at most 255'),
     ('a type outside the rules', lambda t: {'type': t + '.a b', 'body': {}}, "expected dot-separated words"),
+    # msgpack carries integers of any size, and past 4,300 digits Python has no repr for them
+    ('an id of 5,000 digits', lambda t: {'type': t, 'body': {}, 'headers': {'id': -10 ** 5000}},
+     'header id is an integer of'),
 ]
 
 
