@@ -20,7 +20,7 @@ class PsCommand(NodeCommand):
         from rich.table import Table
 
         from fannode.cli import output
-        from fannode.node.output import visible
+        from fannode.core.text import visible
         status = self.node(args).ps()
         if args.json:
             output.print_json(status)

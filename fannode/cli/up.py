@@ -31,6 +31,7 @@ class UpCommand(Command):
         from fannode.cli import output
         from fannode.exceptions import FannodeError
         from fannode.node import paths
+        from fannode.node.lockfile import take_lock
         from fannode.node.output import Printer
         from fannode.node.topology import load
 
@@ -62,44 +63,23 @@ class UpCommand(Command):
             lock.close()
 
 
-def take_lock(path: str, node_file: str) -> Any:
-    """The node's lock (0600, held while it runs), or the one-line error naming who has it."""
-    import fcntl
-
-    from fannode.exceptions import FannodeError
-    try:
-        lock = os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600), 'r+')
-    except OSError as e:  # ELOOP: a symlink put in its place
-        raise FannodeError('cannot open the lock %s: %s' % (path, e.strerror)) from None
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        pid = lock.read(20).strip()
-        lock.close()
-        raise FannodeError('a node is already running for %s (pid %s)' % (
-            os.path.abspath(node_file), pid if pid.isdigit() else '?')) from None
-    os.fchmod(lock.fileno(), 0o600)  # a lock file left by an older fannode may be 0644
-    lock.seek(0)
-    lock.truncate()
-    lock.write(str(os.getpid()))
-    lock.flush()
-    return lock
-
-
 def disagreements(topology: Any) -> list[str]:
     """`$FANNODE_REGISTRY`/`$FANNODE_EVENTS` set to other than what the node runs: commands
     run in this shell would talk to another cluster than the node's (its processes get the
-    node's values), so it is said at start."""
+    node's values), so it is said at start. What a variable means is fannode.settings' to say
+    (`FANNODE_EVENTS=hub` is the hub the registry names, not the default one)."""
     from rich.markup import escape
 
-    from fannode.node.output import visible
-    from fannode.settings import DEFAULT_HUB
+    from fannode.core.text import visible
+    from fannode.settings import resolve_events_url, resolve_url
+    meant = {'registry': lambda: resolve_url('registry', node_file=topology.path),
+             'events': lambda: resolve_events_url(None, None, node_file=topology.path)}
     lines = []
-    for kind in ('registry', 'events'):
+    for kind, resolve in meant.items():
         name = 'FANNODE_' + kind.upper()
         value = os.environ.get(name, '').strip()
         used = getattr(topology, kind)
-        if value and (DEFAULT_HUB if value == 'hub' else value) != used:
+        if value and resolve() != used:
             lines.append(escape(visible('$%s is %s, but the node runs %s on %s (from %s); its processes '
                                         'get %s, commands you run in this shell use $%s' % (
                                             name, _redact(value), kind, _redact(used),

@@ -10,9 +10,13 @@ from rich.text import Text
 from rich.tree import Tree
 
 from fannode.core.text import visible
-from fannode.logs.records import Record, ts_of
+from fannode.logs.records import Record
+from fannode.logs.spans import span_tree
 
 COLORS = ('cyan', 'green', 'magenta', 'yellow', 'blue', 'bright_cyan', 'bright_green', 'bright_magenta')
+# Guides of a deeper tree would fill the line and rich would show nothing of the spans
+# (and take time the square of the depth): deeper records line up here, with their depth.
+DEEPEST = 12
 LEVEL_STYLES = {'DEBUG': 'dim', 'INFO': '', 'WARNING': 'yellow', 'ERROR': 'bold red', 'CRITICAL': 'bold red'}
 
 
@@ -85,39 +89,32 @@ def number(value: Any) -> str:
 def trace_tree(trace_id: str, records: Iterable[Record]) -> Tree:
     """The spans of one trace as a tree (parents before children, each in time order),
     each with its log lines."""
-    records = sorted(records, key=ts_of)
-    spans = {r['span']: r for r in records if r.get('kind') == 'span' and isinstance(r.get('span'), str)}
-    logs: dict[str, list[Record]] = {}
-    for r in records:
-        if r.get('kind') == 'log':
-            span = r.get('span')
-            logs.setdefault(span if isinstance(span, str) and span in spans else '', []).append(r)
-    children: dict[str, list[Record]] = {}
-    for span in spans.values():
-        parent = span.get('parent')
-        children.setdefault(parent if isinstance(parent, str) and parent in spans else '', []).append(span)
+    records = list(records)
+    shown_tree = span_tree(records, logs=True)
+    spans = [r for _, r in shown_tree if r.get('kind') == 'span']
     services = {str(r.get('service')) for r in records}
-    total = max((d for s in children.get('', ()) if isinstance(d := s.get('duration_ms', 0), (int, float))),
-                default=0)
+    total = max((d for depth, r in shown_tree if depth == 0 and r.get('kind') == 'span'
+                 and isinstance(d := r.get('duration_ms', 0), (int, float))), default=0)
     tree = Tree(Text.assemble(('trace ', 'bold'), shown(trace_id), ' — %d span(s), %d service(s), %.1f ms'
                               % (len(spans), len(services), total)))
-
-    def add(node: Tree, key: str) -> None:
-        """Under `node`: the log lines and child spans of span `key`, in time order."""
-        below = sorted(logs.get(key, []) + children.get(key, []), key=ts_of)
-        for r in below:
-            if r.get('kind') == 'log':
-                level = shown(r.get('level', 'INFO'))
-                node.add(Text.assemble((clock(r.get('ts', 0)) + ' ', 'dim'),
-                                       ('%-7s ' % level, LEVEL_STYLES.get(level, '')),
-                                       shown(r.get('msg', ''))))
-                continue
+    parents = [tree]  # parents[d]: the node a record at depth d goes under
+    for depth, r in shown_tree:
+        nested = min(depth, DEEPEST)
+        del parents[nested + 1:]
+        if r.get('kind') == 'log':
+            level = shown(r.get('level', 'INFO'))
+            label = Text.assemble((clock(r.get('ts', 0)) + ' ', 'dim'), ('%-7s ' % level, LEVEL_STYLES.get(level, '')),
+                                  shown(r.get('msg', '')))
+        else:
             style = 'green' if r.get('status') == 'ok' else 'red'
-            add(node.add(Text.assemble(
+            label = Text.assemble(
                 ('%-5s ' % shown(r.get('type', '')), 'bold'), (shown(r.get('name', '')), 'bold'),
                 '  %s %s  ' % (shown(r.get('service', '')), shown(r.get('instance', ''))),
                 ('%s ms' % number(r.get('duration_ms', 0)), 'cyan'), '  ', (shown(r.get('status', '')), style),
-                '  ', (clock(r.get('ts', 0)), 'dim'))), r['span'])
-
-    add(tree, '')
+                '  ', (clock(r.get('ts', 0)), 'dim'))
+        if depth > nested:
+            label = Text.assemble(('depth %d  ' % depth, 'dim'), label)
+        node = parents[nested].add(label)
+        if r.get('kind') == 'span':
+            parents.append(node)
     return tree

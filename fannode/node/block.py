@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from fannode.node import childlogs
 from fannode.node import ready
-from fannode.node.orphans import Groups, signal_group
+from fannode.node.orphans import Groups
 from fannode.node.output import LineSink, Printer
 from fannode.node.topology import InstanceSpec, ReadyCheck, Topology
 
@@ -145,12 +145,8 @@ class Block:
         assert self.watcher is not None  # it has pids only once launched
         self.stopping.add(pid)
         self.deliberate.add(pid)
-        if signal_group(pid, self.watcher.stop_signal):  # the process and what it started
-            asyncio.get_running_loop().call_later(self.spec.stop_timeout, self.force_stop, pid)
-
-    def force_stop(self, pid: int) -> None:
-        if pid in self.stopping:
-            signal_group(pid, signal.SIGKILL)
+        # The process and what it started; the node's sweep kills them after stop_timeout.
+        self.node.groups.stop(pid, self.watcher.stop_signal)
 
     def scale(self, count: int) -> None:
         """A new count from the user: also a fresh start for a failed block."""
@@ -186,8 +182,12 @@ class Block:
         self.node.printer.event('%s.%d started (pid %d)' % (self.name, self.next_index, pid), 'dim')
         return True
 
-    def before_signal(self, pid: int, **_: Any) -> bool:
+    def before_signal(self, pid: int, signum: int | None = None, **_: Any) -> bool:
+        """circus stopping a process (the watcher stopped or removed): its group's grace
+        starts now, kept by the node's Groups, not again when the process exits."""
         self.deliberate.add(pid)
+        if self.watcher is not None and signum == self.watcher.stop_signal:
+            self.node.groups.stopping(pid)
         return True
 
     def after_reap(self, process_pid: int, exit_code: int | None = None, **_: Any) -> bool:

@@ -4,7 +4,6 @@ frames on the node's control socket (ipc://, one per node.yml, under the runtime
 plain blocking pyzmq, no gevent, so any thread may use it."""
 from __future__ import annotations
 
-import fcntl
 import itertools
 import os
 from typing import Any
@@ -13,10 +12,14 @@ import zmq
 
 from fannode.core import wire
 from fannode.exceptions import FannodeError, UsageError
-from fannode.node import paths
+from fannode.node import lockfile, paths
 from fannode.node.topology import NAME_MAX
 
 _ids = itertools.count(1)
+
+
+class NotRunning(FannodeError):
+    """No node runs the node.yml asked about."""
 
 
 class NodeClient:
@@ -38,20 +41,11 @@ class NodeClient:
     def running(self) -> bool:
         """A node holds the lock of this node.yml and has its control socket up. The lock
         goes with the node's process, so a node killed with SIGKILL, whose socket file
-        stays behind, is not waited for."""
+        stays behind, is not waited for. Looked at, not taken: a `fannode up` starting
+        meanwhile must not find it held."""
         if not os.path.exists(self.endpoint[len('ipc://'):]):
             return False
-        try:
-            fd = os.open(paths.node_path(self.node_file, 'lock'), os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True  # held: the node is alive
-        finally:
-            os.close(fd)  # closing drops a lock we may have taken
-        return False
+        return lockfile.is_locked(paths.node_path(self.node_file, 'lock'))
 
     def ps(self, timeout: float | None = None) -> dict[str, Any]:
         """The node: name, file, registry, pid and its blocks with their processes."""
@@ -70,10 +64,11 @@ class NodeClient:
         return self.call('reload')
 
     def call(self, method: str, timeout: float | None = None, **body: Any) -> Any:
-        """One request; FannodeError when no node answers, UsageError when it refuses."""
+        """One request; NotRunning when no node runs, FannodeError when none answers,
+        UsageError when it refuses."""
         timeout = self.timeout if timeout is None else timeout
         if not self.running:
-            raise FannodeError('no node is running for %s (start one with `fannode up`)' % self.node_file)
+            raise NotRunning('no node is running for %s (start one with `fannode up`)' % self.node_file)
         reply = request(self.endpoint, 'node.' + method, body, timeout)
         if reply is None:
             raise FannodeError('the node did not answer within %gs (is `fannode up` still running?)' % timeout)

@@ -4,8 +4,10 @@ Each process circus starts leads a process group of its own (circus calls setsid
 whatever it starts stays in that group unless it moves itself out (a daemon's setsid). So:
 
 - the node signals groups, never bare pids (fannode.node.watcher);
-- when a process is gone but its group is not (its children ignored the signal, or it
-  was killed alone), the rest gets SIGTERM, then SIGKILL after the block's stop_timeout;
+- a group is SIGKILLed the block's stop_timeout after its first SIGTERM, whether its
+  process has exited by then or not: Groups keeps that one deadline, from whichever stop
+  sent the signal (a scale-down, circus stopping a watcher, or the sweep, which stops the
+  rest of a group whose process is gone: killed alone, or its children ignored SIGTERM);
 - on its own SIGKILL the node can do nothing, so each child asks the kernel for SIGKILL
   when the node dies (PR_SET_PDEATHSIG; one generation only), and a watchdog process
   (fannode.node.watchdog) that outlives the node kills the groups it was told about.
@@ -58,7 +60,7 @@ class Groups:
 
     def __init__(self) -> None:
         self.grace: dict[int, float] = {}      # pgid → the stop_timeout of its block
-        self.lingering: dict[int, float] = {}  # pgid → when it gets SIGKILL
+        self.lingering: dict[int, float] = {}  # pgid → when it gets SIGKILL: grace after its first SIGTERM
         self.watchdog: subprocess.Popen[bytes] | None = None
         self.pipe: int | None = None
         self.warned = False
@@ -113,21 +115,34 @@ class Groups:
         self.lingering.pop(pgid, None)
         self.tell(b'-%d\n' % pgid)
 
+    def stopping(self, pgid: int) -> None:
+        """The group is sent its stop signal now: its grace starts, unless it started at an
+        earlier one (a second SIGTERM, or its leader exiting, gives no more time)."""
+        if pgid in self.grace:
+            self.lingering.setdefault(pgid, time.monotonic() + self.grace[pgid])
+
+    def stop(self, pgid: int, signum: int = signal.SIGTERM) -> bool:
+        """Signal the group to stop; the sweep kills it when its grace is over. False when
+        no process of it is left."""
+        if not signal_group(pgid, signum):
+            return False
+        self.stopping(pgid)
+        return True
+
     def sweep(self, leaders: set[int]) -> None:
         """Groups whose leader is no longer one of `leaders` (every process the blocks
-        have): what is left of them is stopped, and killed once their grace is over."""
-        now = time.monotonic()
-        for pgid, grace in list(self.grace.items()):
-            if pgid in leaders or pgid in self.lingering:
-                continue
-            if signal_group(pgid, signal.SIGTERM):
-                self.lingering[pgid] = now + grace
-            else:
+        have): what is left of them is stopped. Any group being stopped is killed once
+        its grace is over, its leader gone or not."""
+        for pgid in list(self.grace):
+            if pgid not in leaders and pgid not in self.lingering and not self.stop(pgid):
                 self.forget(pgid)
+        now = time.monotonic()
         for pgid, deadline in list(self.lingering.items()):
             if now >= deadline:
                 signal_group(pgid, signal.SIGKILL)
                 self.forget(pgid)
+            elif pgid not in leaders and not signal_group(pgid, 0):
+                self.forget(pgid)  # stopped in time: nothing of it is left
 
     def kill_all(self) -> None:
         for pgid in list(self.grace):

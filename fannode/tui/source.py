@@ -250,11 +250,13 @@ class TopSource:
                         len(self._services), len(instances))
 
     def _node_ps(self) -> tuple[dict | None, str]:
-        """The node's ps, or None when no node runs node.yml (not a problem)."""
-        if not self.node.running:
-            return None, ''
+        """The node's ps, or None when no node runs node.yml (not a problem). The call
+        looks for the node itself: once a poll, not once here and again there."""
+        from fannode.node.client import NotRunning
         try:
             return self._blocking(self.node.ps, timeout=max(self.timeout, 0.5)), ''
+        except NotRunning:
+            return None, ''
         except Exception as e:  # noqa: BLE001 - said in the status line
             return None, str(e)
 

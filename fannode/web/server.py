@@ -84,7 +84,7 @@ class Handler(WSGIHandler):
         if len(server.handlers) >= server.max_connections:
             server.report('busy', 'max_connections (%d) reached: new connections get 503'
                           % server.max_connections)
-            self.linger(BUSY)
+            self.refuse(BUSY)
             return
         self.greenlet = gevent.getcurrent()
         self.deadline = monotonic() + server.header_timeout
@@ -221,6 +221,21 @@ class Handler(WSGIHandler):
                     if not data:
                         break
                     left -= len(data)
+        except OSError:
+            pass
+
+    def refuse(self, response: bytes) -> None:
+        """Over max_connections: `response`, and closed at once. Not linger(): a flood of
+        refused connections would each hold an fd, uncounted, until none was left. What the
+        client sent already is read first (no waiting), so closing does not reset it."""
+        sock: Any = self.socket
+        try:
+            getattr(sock, '_sock', sock).recv(64 * KIB)  # gevent's non-blocking socket below
+        except OSError:
+            pass
+        try:
+            sock.sendall(response)  # a few bytes into a new connection's empty buffer
+            sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
 

@@ -29,11 +29,18 @@ pytestmark = pytest.mark.e2e
 class Tree:
     """A block whose process starts two children of its own and writes their pids down."""
 
-    def __init__(self, node: Node, name: str, ignore_term: bool = False):
+    def __init__(self, node: Node, name: str, ignore_term: bool = False, exit_after: float | None = None):
+        """With `exit_after`, the process itself takes SIGTERM: it writes down when it came
+        (to `term`), and exits that many seconds later; its children still ignore it."""
         self.file = node.dir / ('%s.pids' % name)
+        self.term = node.dir / ('%s.term' % name)
         trap = 'trap "" TERM; ' if ignore_term else ''  # its children inherit the ignored TERM
-        self.command = ('[sh, -c, \'%ssleep 1000 & echo $! >> %s; sleep 1000 & echo $! >> %s; wait\']'
-                        % (trap, self.file, self.file))
+        if exit_after is not None:
+            trap_after = 'trap "date +%%s.%%N > %s; sleep %g; exit 0" TERM; ' % (self.term, exit_after)
+        else:
+            trap_after = ''
+        self.command = ('[sh, -c, \'%ssleep 1000 & echo $! >> %s; sleep 1000 & echo $! >> %s; %swait\']'
+                        % (trap, self.file, self.file, trap_after))
         self.seen: list[psutil.Process] = []
 
     def children(self, count: int = 2) -> list[psutil.Process]:
@@ -85,8 +92,9 @@ def node(tmp_path):
         tree.kill_all()
 
 
-def tree_node(node: Node, *, ignore_term: bool = False, stop_timeout: float = 1.0) -> Tree:
-    tree = Tree(node, 'tree', ignore_term)
+def tree_node(node: Node, *, ignore_term: bool = False, stop_timeout: float = 1.0,
+              exit_after: float | None = None) -> Tree:
+    tree = Tree(node, 'tree', ignore_term, exit_after)
     node.trees.append(tree)
     node.write(f'''registry: {node.hub}
 instances:
@@ -123,6 +131,23 @@ def test_removing_a_block_stops_its_whole_tree(node):
     node.wait_for('tree: removed')
     wait_until(lambda: gone(kids), timeout=8, message='the removed block\'s tree to go')
     assert [p['pid'] for p in node.ps()['keep']['processes']] == [keep]
+
+
+@pytest.mark.parametrize('how', ['scale', 'stop'])
+def test_children_ignoring_sigterm_are_killed_stop_timeout_after_the_first_one(node, how):
+    """The process exits 1.5 s into its 2 s grace; its children ignore SIGTERM. The grace
+    started again when it exited (a new SIGTERM from the sweep): they had 3.5 s, not 2."""
+    tree = tree_node(node, ignore_term=True, stop_timeout=2.0, exit_after=1.5)
+    kids = tree.children()
+    if how == 'scale':  # the node stops the process itself
+        assert node.cli('scale', 'tree', '0').returncode == 0
+    else:  # circus stops it, as the node stops
+        node.proc.send_signal(signal.SIGTERM)
+    termed = wait_until(lambda: tree.term.exists() and tree.term.read_text().strip(), timeout=10,
+                        message='the process to get SIGTERM')
+    deadline = float(termed) + 2.0 + 0.7  # stop_timeout, and the sweep's tick with room to spare
+    wait_until(lambda: gone(kids), timeout=max(0.0, deadline - time.time()),
+               message='the children to be killed within stop_timeout of the first SIGTERM')
 
 
 def test_sigterm_to_the_node_stops_every_tree(node):
@@ -311,6 +336,18 @@ def test_the_environment_and_node_yml_disagreeing_is_said(node):
         % (node.hub, node.hub)]
     node.env['FANNODE_EVENTS'] = node.hub
     assert node.cli('up', '--check').stderr == ''
+
+
+def test_the_variables_mean_what_they_mean_to_every_other_command(node):
+    """`FANNODE_EVENTS=hub` is the hub the registry names (fannode.settings): with the node's
+    hub on another port than the default, it was taken for the default and said to disagree."""
+    node.write(f'registry: {node.hub}\ninstances: {{}}\n')
+    node.env['FANNODE_EVENTS'] = 'hub'
+    result = node.cli('up', '--check')
+    assert result.returncode == 0 and result.stderr == '', result.stderr
+    node.env['FANNODE_REGISTRY'] = 'hub'  # the default hub, then, for both: not the node's
+    lines = node.cli('up', '--check').stderr.splitlines()
+    assert [line.split(',')[0] for line in lines] == ['note: $FANNODE_REGISTRY is hub', 'note: $FANNODE_EVENTS is hub']
 
 
 def test_the_repository_node_yml_follows_both_variables(node):

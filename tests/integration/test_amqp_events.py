@@ -5,6 +5,7 @@ are checked on RabbitMQ too, by tests/contracts/test_events_contract.py."""
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ import fannode
 from fannode.runtime.container import ServiceContainer
 from fannode.core import serial
 from fannode.core.config import loads_config
-from fannode.core.events import Event
+from fannode.core.events import MAX_DELAY, Event
 from fannode.events import get_events
 from fannode.events.amqp import delay_ms
 from fannode.exceptions import FannodeError, RegistryUnavailable
@@ -130,6 +131,38 @@ def backends(rabbitmq):
 def test_delays_round_up_to_three_significant_digits():
     assert [delay_ms(s) for s in (0, -1, 0.0001, 0.3, 1.2341, 59.99, 3600.5)] == \
         [0, 0, 1, 300, 1240, 60000, 3610000]
+
+
+def test_the_longest_delay_is_one_rabbitmq_can_declare():
+    assert delay_ms(MAX_DELAY) == delay_ms(MAX_DELAY - 3000) == 2 ** 32 - 1  # not rounded past it
+    assert delay_ms(4_289_000) == 4_290_000_000
+    from fannode.events.amqp.publishing import DELAY, queue_args
+    assert queue_args(DELAY, 4_290_000_000)['x-expires'] == 4_293_600_000
+    assert 'x-expires' not in queue_args(DELAY, 2 ** 32 - 1)  # an hour past it is over the limit too
+
+
+def test_an_event_with_the_longest_delay_is_held_and_the_rest_go(rabbitmq, backends):
+    """Rounded up past 2**32 - 1 ms, the delay queue was refused, the channel closed, and
+    the emit put back first: every reconnection failed on it again, and nothing went out."""
+    events = backends()
+    tick = 'long.%s' % uuid.uuid4().hex[:8]
+    got = []
+    events.subscribe(tick, [tick], got.append, durable=False, exclusive=True)
+    held, over = ('fannode.delay.%d' % ms for ms in (2 ** 32 - 1, 4_300_000_000))
+    # Newer RabbitMQ refuses a TTL over 2**32 - 1 ms; 3.10, which the tests run, takes it.
+    # A queue of that name with other arguments makes this one refuse the declare too.
+    with channel(rabbitmq.url) as ch:
+        ch.queue_declare(over, durable=True, arguments={'x-max-length': 1})
+    try:
+        events.emit(Event.new(tick, {'n': 'later'}, 't', 'test'), delay=MAX_DELAY)
+        events.emit(Event.new(tick, {'n': 'now'}, 't', 'test'))
+        assert events.flush(10)
+        wait_for(lambda: got, message='the event without a delay')
+        assert [e['n'] for e in got] == ['now'] and ready(rabbitmq.url, held) >= 1
+    finally:
+        for name in (held, over):
+            with channel(rabbitmq.url) as ch, contextlib.suppress(pika.exceptions.ChannelClosedByBroker):
+                ch.queue_delete(name)  # 404 when it was never declared
 
 
 def test_flush_returns_once_the_broker_holds_every_event(rabbitmq, backends, service):

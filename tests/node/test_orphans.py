@@ -102,3 +102,15 @@ def test_the_sweep_stops_what_a_dead_process_left_then_kills_it(tmp_path, groups
     groups.sweep(set())  # past the grace: SIGKILL
     wait_until(lambda: gone(kids), message='the children to be killed')
     assert groups.grace == {} and groups.lingering == {}
+
+
+def test_a_group_being_stopped_is_killed_its_grace_after_the_first_sigterm(tmp_path, groups):
+    """Whether its leader runs or not: a second SIGTERM, or the sweep, gives it no more time."""
+    leader, kids = tree(tmp_path)  # all of it ignores SIGTERM
+    groups.add(leader.pid, 0.5)
+    assert groups.stop(leader.pid)
+    groups.stop(leader.pid)
+    leaders = lambda: {leader.pid} if leader.poll() is None else set()  # noqa: E731
+    wait_until(lambda: groups.sweep(leaders()) or gone(kids) and leader.poll() == -signal.SIGKILL,
+               timeout=0.5 + 0.3, interval=0.02, message='the group to be killed when its grace is over')
+    assert groups.grace == {} and groups.lingering == {}

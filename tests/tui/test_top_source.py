@@ -43,3 +43,29 @@ def test_an_instance_that_refuses_get_metrics_is_an_error_and_a_block_at_zero_st
     assert [(r.key, r.state, r.count) for r in rows] == [
         ('s:Old', 'degraded', '1/1'), ('i:Old:' + 'a' * 32, 'error', ''), ('b:worker', 'stopped', '0/0')]
     assert rows[2].blocks == ('worker',)  # `+` on it asks the node for one process
+
+
+def test_a_poll_looks_for_the_node_once(tmp_path, monkeypatch):
+    """Whether a node runs was looked at before the ps call, then again inside it."""
+    from fannode.core import wire
+    from fannode.node import client
+    from fannode.tui.source import TopSource
+    monkeypatch.setenv('XDG_RUNTIME_DIR', str(tmp_path))
+    looks = []
+
+    class Counted(client.NodeClient):
+        up = False
+
+        @property
+        def running(self):
+            looks.append(self.up)
+            return self.up
+
+    source = TopSource('local://top-tests', str(tmp_path / 'node.yml'))
+    source.node = Counted(source.node_file)
+    assert source._node_ps() == (None, '') and looks == [False]  # no node: not a problem either
+    Counted.up = True
+    ps = {'pid': 1, 'blocks': []}
+    monkeypatch.setattr(client, 'request', lambda endpoint, subject, body, timeout: wire.Message(
+        wire.REP, 1, subject, ps))
+    assert source._node_ps() == (ps, '') and looks == [False, True]

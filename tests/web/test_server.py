@@ -180,6 +180,27 @@ def test_beyond_max_connections_new_ones_get_503_and_accepting_goes_on():
         server.stop(timeout=1)
 
 
+def test_connections_refused_over_max_connections_hold_no_fd_past_their_503(monkeypatch):
+    """A refused connection lingered outside the connections counted, for 2 s each: a flood
+    of them ran the process out of fds. Now each is answered and let go at once."""
+    monkeypatch.setattr(web_server, 'LINGER_SECONDS', 60.0)  # a linger would outlast the test
+    server = serve('max_connections: 3\n')
+    try:
+        held = [connect(server) for _ in range(3)]
+        wait_until(lambda: connections(server) == 3, DEADLINE, 'three connections served')
+        flood = [connect(server) for _ in range(20)]  # they keep their side open, and send
+        for sock in flood[:10]:
+            sock.sendall(b'GET /text HTTP/1.1\r\nHost: x\r\n\r\n')
+        assert [answer(sock)[0] for sock in flood] == [503] * 20
+        wait_until(lambda: connections(server) == 3, DEADLINE / 2, 'the refused connections to be let go')
+        for sock in held:
+            sock.close()
+        wait_until(lambda: not connections(server), DEADLINE, 'the held connections to go')
+        assert request(server)[:3:2] == (200, b'hi')
+    finally:
+        server.stop(timeout=1)
+
+
 def send_chunked(sock, path, total, piece=64 << 10):
     """Send `total` bytes as a chunked body, in a greenlet; stops quietly if the server closes."""
     def send():

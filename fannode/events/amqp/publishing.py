@@ -50,12 +50,24 @@ def check_key(what: str, key: str) -> None:
 
 def delay_ms(seconds: float) -> int:
     """`seconds` in milliseconds, rounded up to 3 significant digits: each distinct delay has
-    a queue of its own, so keep them few (at most 1% later than asked, never earlier)."""
+    a queue of its own, so keep them few (at most 1% later than asked, never earlier). At
+    most MAX_DELAY_MS: rounding up past RabbitMQ's limit would make the queue undeclarable."""
     if seconds <= 0:
         return 0
     ms = math.ceil(seconds * 1000)
     step = 10 ** max(0, len(str(ms)) - 3)
-    return -(-ms // step) * step
+    return min(-(-ms // step) * step, MAX_DELAY_MS)
+
+
+def queue_args(exchange: str, ms: int) -> dict[str, Any]:
+    """The arguments of the queue holding messages for `ms`. Its `x-expires` has the same limit
+    as its TTL; where an hour past the TTL would be over it, the queue has none: an expiry
+    closer to the TTL could delete it, messages and all, before they are due."""
+    args: dict[str, Any] = {'x-message-ttl': ms,
+                            'x-dead-letter-exchange': EXCHANGE if exchange == DELAY else ''}
+    if ms + UNUSED_MS <= MAX_DELAY_MS:
+        args['x-expires'] = ms + UNUSED_MS
+    return args
 
 
 class Out:
@@ -100,6 +112,8 @@ class Publisher:
         check_key('event type', event.type)
         due = None
         if seconds:
+            # Only when $FANNODE_EVENT_DELAY_MAX raises check_delay's limit past RabbitMQ's:
+            # delay_ms would clamp the delay, and the event would come early.
             if seconds * 1000 > MAX_DELAY_MS:
                 raise UsageError('event %s: delay %gs is longer than RabbitMQ allows (%d days)'
                                  % (event.type, seconds, MAX_DELAY_MS // 86_400_000))
@@ -204,8 +218,7 @@ class Publisher:
         now = time.monotonic()
         if name in self.declared and now - self.declared[name] < REDECLARE:
             return
-        args = {'x-message-ttl': ms, 'x-expires': ms + UNUSED_MS,
-                'x-dead-letter-exchange': EXCHANGE if exchange == DELAY else ''}
+        args = queue_args(exchange, ms)
         sync, channel = self.owner.sync, self.channel
         sync(lambda cb: channel.queue_declare(name, durable=True, arguments=args, callback=cb))
         binding = {'x-match': 'all', 'fannode-delay': str(ms)}

@@ -2,9 +2,8 @@
 waterfall, and its log lines (of one span, once one is chosen)."""
 from __future__ import annotations
 
-import collections
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,41 +12,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from fannode.logs.records import ts_of
+from fannode.logs.spans import span_tree
 from fannode.tui.cells import log_cells, num, who
 from fannode.tui.rows import TraceResult
 from fannode.tui.table import Column, RowTable
 
 if TYPE_CHECKING:
     from fannode.tui.source import Source
-
-
-def span_tree(records: Iterable[dict]) -> list[tuple[int, dict]]:
-    """The spans of a trace as (depth, span), each after its parent, siblings by time."""
-    # Records come from the network: only string ids link spans, and a parent chain is
-    # walked once per span (no recursion a long or circular chain could exhaust).
-    spans = [r for r in records if r.get('kind') == 'span']
-    ids = {s['span'] for s in spans if isinstance(s.get('span'), str)}
-    children: dict[Any, list[dict]] = collections.defaultdict(list)
-    for s in spans:
-        parent = s.get('parent')
-        children[parent if isinstance(parent, str) and parent in ids else None].append(s)
-    out: list[tuple[int, dict]] = []
-    seen: set[str] = set()
-
-    def walk(parent: Any, depth: int) -> None:
-        stack = [(depth, s) for s in sorted(children.get(parent, []), key=ts_of, reverse=True)]
-        while stack:
-            level, s = stack.pop()
-            out.append((level, s))
-            span = s.get('span')
-            if isinstance(span, str) and span not in seen:
-                seen.add(span)
-                stack.extend((level + 1, c) for c in sorted(children.get(span, []), key=ts_of, reverse=True))
-    walk(None, 0)
-    placed = {id(s) for _, s in out}  # a circle of parents has no root: show its spans anyway
-    out.extend((0, s) for s in sorted(spans, key=ts_of) if id(s) not in placed)
-    return out
 
 
 def waterfall(span: dict, start: float, total: float, width: int = 20) -> str:
