@@ -70,7 +70,7 @@ def disagreements(topology: Any) -> list[str]:
     (`FANNODE_EVENTS=hub` is the hub the registry names, not the default one)."""
     from rich.markup import escape
 
-    from fannode.core.text import visible
+    from fannode.core.text import redacted, visible
     from fannode.settings import resolve_events_url, resolve_url
     meant = {'registry': lambda: resolve_url('registry', node_file=topology.path),
              'events': lambda: resolve_events_url(None, None, node_file=topology.path)}
@@ -82,15 +82,7 @@ def disagreements(topology: Any) -> list[str]:
         if value and resolve() != used:
             lines.append(escape(visible('$%s is %s, but the node runs %s on %s (from %s); its processes '
                                         'get %s, commands you run in this shell use $%s' % (
-                                            name, _redact(value), kind, _redact(used),
-                                            os.path.basename(topology.path), _redact(used), name))))
+                                            name, redacted(value), kind, redacted(used),
+                                            os.path.basename(topology.path), redacted(used), name))))
     return lines
 
-
-def _redact(url: str) -> str:
-    """A URL as it may be printed: no password."""
-    from urllib.parse import urlsplit
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(':%s@' % parts.password, ':***@', 1)

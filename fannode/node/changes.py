@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from fannode.core.text import redacted
 from fannode.node.topology import Topology
 
 _RESTART_FIELDS = ('command', 'env', 'cwd', 'sockets', 'stop_timeout')  # argv follows command
@@ -59,7 +60,7 @@ def diff(old: Topology, new: Topology) -> Changes:
             changes.reasons[name] = '%s changed' % ', '.join(in_place)
     for key in ('registry', 'events'):
         if getattr(old, key) != getattr(new, key):
-            changes.node.append('%s changed: %s → %s' % (key, getattr(old, key), getattr(new, key)))
+            changes.node.append('%s changed: %s → %s' % (key, redacted(getattr(old, key)), redacted(getattr(new, key))))
     in_use = {s for spec in old.instances.values() for s in spec.sockets}
     for name, sock in old.sockets.items():
         now = new.sockets.get(name)

@@ -402,6 +402,8 @@ def test_registry_and_events_change_are_node_reasons():
     assert changes.describe() == []  # not applied live, so not described as a change
     changes = edited('events: hub', 'events: amqp://rabbit/')
     assert changes.node == ['events changed: hub://127.0.0.1:4010 → amqp://rabbit/']
+    changes = edited('events: hub', 'events: amqp://fannode:s3cret@rabbit/')  # printed: no password
+    assert changes.node == ['events changed: hub://127.0.0.1:4010 → amqp://fannode:***@rabbit/']
 
 
 def test_socket_changes():
