@@ -109,8 +109,11 @@ def test_a_group_being_stopped_is_killed_its_grace_after_the_first_sigterm(tmp_p
     leader, kids = tree(tmp_path)  # all of it ignores SIGTERM
     groups.add(leader.pid, 0.5)
     assert groups.stop(leader.pid)
+    deadline = groups.lingering[leader.pid]  # grace after the first SIGTERM
     groups.stop(leader.pid)
+    groups.sweep({leader.pid})
+    assert groups.lingering[leader.pid] == deadline  # neither gave it more time
     leaders = lambda: {leader.pid} if leader.poll() is None else set()  # noqa: E731
     wait_until(lambda: groups.sweep(leaders()) or gone(kids) and leader.poll() == -signal.SIGKILL,
-               timeout=0.5 + 0.3, interval=0.02, message='the group to be killed when its grace is over')
+               timeout=10, interval=0.02, message='the group to be killed when its grace is over')
     assert groups.grace == {} and groups.lingering == {}
