@@ -13,6 +13,8 @@ import math
 import time
 from typing import Any
 
+from fannode.exceptions import Unavailable
+
 log = logging.getLogger(__name__)
 
 REPORT_EVERY = 60.0  # seconds between two log lines about one budget's drops or refusals
@@ -97,6 +99,14 @@ class Budget:
 
     def take(self, size: int) -> None:
         self.used += size
+
+    def claim(self, size: int, refusal: str) -> None:
+        """Take `size` more bytes, or refuse: Unavailable(`refusal` % why) and counted.
+        For stores that never drop what they keep (registry, config, watches)."""
+        if size > 0 and not self.fits(size):
+            self.refused += 1
+            raise Unavailable(refusal % self.full())
+        self.take(size)
 
     def give(self, size: int) -> None:
         self.used -= size

@@ -1,7 +1,7 @@
 """The hub's shared config: keys and values, watchers told of changes.
 
-Watches work as the registry's do: versions `<epoch>.<n>` per key, NOTIFY `config.changed`
-to watching peers, and watches that lapse unless renewed by `watch` (the clients' sync),
+Watches work as the registry's do (fannode.hub.watches): versions `<epoch>.<n>` per key,
+NOTIFY `config.changed` to watching peers, and watches that lapse unless renewed by `watch` (the clients' sync),
 which also hands back whatever a client has stale: a missed notification, or everything
 after a hub restart (new epoch).
 """
@@ -12,7 +12,6 @@ from typing import Any, Protocol
 
 from fannode.core.keys import same
 from fannode.core.limits import MIB, setting
-from fannode.exceptions import Unavailable
 from fannode.hub.budget import Budget, footprint
 from fannode.hub.registry import WATCH_TTL, Notify
 from fannode.hub.watches import Watches
@@ -36,10 +35,8 @@ class ConfigState:
         self.epoch = epoch
         self.journal = journal
         self.values: dict[str, Any] = journal.config_values() if journal is not None else {}
-        self.versions: dict[str, str] = {}
-        self.n = 0  # the last version number handed out
         self.budget = Budget('shared config', BUDGET, 'FANNODE_HUB_CONFIG_BUDGET')
-        self.watchers = Watches(self.budget, watch_ttl)
+        self.watchers = Watches(self.budget, watch_ttl, epoch)
         self.sizes = {key: self._size(key, value) for key, value in self.values.items()}
         self.budget.take(sum(self.sizes.values()))  # what the journal had, even over the budget
 
@@ -47,8 +44,7 @@ class ConfigState:
         return {'key': key, 'version': self.version(key), 'value': self.values.get(key)}
 
     def version(self, key: str) -> str:
-        # Not stored for a key nobody watches: the latest number, newer than any it had.
-        return self.versions.get(key) or '%s.%d' % (self.epoch, self.n)
+        return self.watchers.version(key)
 
     @staticmethod
     def _size(key: str, value: Any) -> int:
@@ -58,11 +54,7 @@ class ConfigState:
         if key in self.values and same(self.values[key], value):
             return  # no change: no journal write, no notification
         size = self._size(key, value)
-        grows = size - self.sizes.get(key, 0)
-        if grows > 0 and not self.budget.fits(grows):
-            self.budget.refused += 1
-            raise Unavailable('hub.config_set: %s; delete keys first' % self.budget.full())
-        self.budget.take(grows)
+        self.budget.claim(size - self.sizes.get(key, 0), 'hub.config_set: %s; delete keys first')
         self.sizes[key] = size
         self.values[key] = value
         if self.journal is not None:
@@ -85,29 +77,18 @@ class ConfigState:
     def watch(self, peer: bytes, versions: dict[str, str]) -> dict[str, Any]:
         """Watch (or keep watching) the keys of `versions` for `peer`; return snapshots
         of those whose version differs ('' gets the current one)."""
-        self.watchers.renew(peer, list(versions), 'hub.config_watch: cannot watch %d more key(s): %s')
-        for key in versions:
-            self.versions.setdefault(key, self.version(key))  # stable while watched
+        self.watchers.renew(peer, list(versions), 'hub.config_watch', 'key(s)')
         return {k: self.snapshot(k) for k, v in versions.items() if v != self.version(k)}
 
     def expire(self) -> None:
         now = time.monotonic()
         for key in self.watchers.expire(now):
-            self._forget(key)
+            self.watchers.forget(key, key in self.values)
         self.budget.report(now)
 
     def _changed(self, key: str) -> None:
-        self.versions[key] = self._next()
+        self.watchers.changed(key)
         snapshot = self.snapshot(key)
         for peer in self.watchers.peers(key):
             self.notify(peer, 'config.changed', snapshot)
-        self._forget(key)
-
-    def _next(self) -> str:
-        self.n += 1
-        return '%s.%d' % (self.epoch, self.n)
-
-    def _forget(self, key: str) -> None:
-        """A key without a value or watchers needs no version (it reads as the latest number)."""
-        if key not in self.values and not self.watchers.peers(key):
-            self.versions.pop(key, None)
+        self.watchers.forget(key, key in self.values)

@@ -1,8 +1,5 @@
-"""The hub's registry: instances kept alive by heartbeats, watchers told of changes.
-
-Versions are `<epoch>.<n>`: a restarted hub has a new epoch, so no client mistakes its
-fresh state for the one it cached before the restart.
-"""
+"""The hub's registry: instances kept alive by heartbeats, watchers told of changes
+(versions and watches: fannode.hub.watches)."""
 from __future__ import annotations
 
 import collections
@@ -12,7 +9,7 @@ import uuid
 from typing import Any, Callable
 
 from fannode.core.limits import KIB, MIB, setting
-from fannode.exceptions import BadArguments, Unavailable
+from fannode.exceptions import BadArguments
 from fannode.hub.budget import Budget, footprint
 from fannode.hub.watches import Watches
 
@@ -34,12 +31,10 @@ class RegistryState:
         self.instance_ttl = instance_ttl
         self.instances: dict[str, dict[str, Any]] = {}
         self.expires: dict[str, float] = {}
-        self.versions: dict[str, str] = {}
         self.sizes: dict[str, int] = {}
         self.counts: collections.Counter[str] = collections.Counter()  # instances per service
         self.budget = Budget('the registry', BUDGET, 'FANNODE_HUB_REGISTRY_BUDGET')
-        self.watchers = Watches(self.budget, watch_ttl)
-        self.n = 0  # the last version number handed out
+        self.watchers = Watches(self.budget, watch_ttl, self.epoch)
         self._broken: set[str] = set()  # kinds of failure already logged by expire()
 
     # -- instances ---------------------------------------------------------------
@@ -49,11 +44,7 @@ class RegistryState:
         if size > MAX_INSTANCE:
             raise BadArguments('hub.register: the instance map takes about %d bytes, the most is %d '
                                '($FANNODE_HUB_MAX_INSTANCE)' % (size, MAX_INSTANCE))
-        grows = size - self.sizes.get(info['id'], 0)
-        if grows > 0 and not self.budget.fits(grows):
-            self.budget.refused += 1
-            raise Unavailable('hub.register: %s' % self.budget.full())
-        self.budget.take(grows)
+        self.budget.claim(size - self.sizes.get(info['id'], 0), 'hub.register: %s')
         self.sizes[info['id']] = size
         old = self.instances.get(info['id'])
         self.instances[info['id']] = info
@@ -119,15 +110,12 @@ class RegistryState:
         return {name: self.lookup(name) for name in names}
 
     def version(self, service: str) -> str:
-        # Never stored for a service nobody runs or watches: the latest number, newer than any it had.
-        return self.versions.get(service) or '%s.%d' % (self.epoch, self.n)
+        return self.watchers.version(service)
 
     def watch(self, peer: bytes, services: list[str], verb: str = 'hub.lookup') -> None:
         """Watch (or keep watching) `services` for `peer`; new watches count against the
         budget, and are all refused when they do not fit."""
-        self.watchers.renew(peer, services, verb + ': cannot watch %d more service(s): %s')
-        for service in services:
-            self.versions.setdefault(service, self.version(service))  # stable while watched
+        self.watchers.renew(peer, services, verb, 'service(s)')
 
     def sync(self, peer: bytes, versions: dict[str, str]) -> dict[str, Any]:
         """Renew `peer`'s watches; return snapshots of the services it has stale."""
@@ -136,20 +124,16 @@ class RegistryState:
 
     def _changed(self, services: set[str]) -> None:
         for service in services:
-            self.versions[service] = self._next()
+            self.watchers.changed(service)
             snapshot = None
             for peer in self.watchers.peers(service):
                 snapshot = snapshot or self.snapshot(service)
                 self.notify(peer, 'registry.changed', snapshot)
             self._forget(service)
 
-    def _next(self) -> str:
-        self.n += 1
-        return '%s.%d' % (self.epoch, self.n)
-
     def _forget(self, service: str) -> None:
-        """A service nobody runs or watches needs no version (an unknown one reads as
-        the latest number): names asked about once are not kept for ever."""
-        if self.counts[service] <= 0 and not self.watchers.peers(service):
+        """A service nobody runs keeps no count, nor a version unless watched."""
+        running = self.counts[service] > 0
+        if not running:
             self.counts.pop(service, None)
-            self.versions.pop(service, None)
+        self.watchers.forget(service, running)

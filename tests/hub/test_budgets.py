@@ -185,7 +185,7 @@ def test_names_asked_about_once_are_not_kept(make):
     for i in range(3000):
         live.ask('lookup', {'service': 'nobody%d' % i})
         live.ask('config_get', {'key': 'nothing%d' % i})
-    assert len(live.hub.registry.versions) < 10 and len(live.hub.config.versions) < 10
+    assert len(live.hub.registry.watchers.versions) < 10 and len(live.hub.config.watchers.versions) < 10
     # ... and a watched one keeps a stable version while it is watched
     first = live.ask('lookup', {'service': 'Later', 'watch': True})['version']
     live.ask('lookup', {'service': 'other'})
