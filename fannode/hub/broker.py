@@ -204,8 +204,7 @@ class Broker:
                       and now - q.declared > CONSUMER_TTL]:
             log.info('queue %s lost its owner %s before it consumed; deleted', queue.name, str(queue.owner)[:8])
             self.delete(queue.name)
-        self.release_due(now)
-        self.budget.report(now)
+        self.budget.report(now)  # delayed events come due in release_due, the hub's 10 ms tick
         return dead
 
     # -- events ------------------------------------------------------------------
