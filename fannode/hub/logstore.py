@@ -82,7 +82,7 @@ class Follower:
 class LogState:
     def __init__(self, push: Push):
         self.push = push
-        self.kept: collections.deque[Kept] = collections.deque()  # oldest first
+        self.kept: collections.deque[tuple[dict[str, Any], int]] = collections.deque()  # oldest first, with sizes
         self.traces: dict[str, list[dict[str, Any]]] = {}
         self.followers: dict[bytes, Follower] = {}
         self.budget = Budget('the log hub', BUDGET, 'FANNODE_HUB_LOG_BUDGET')
@@ -134,11 +134,11 @@ class LogState:
                 size += TRACE_COST
             if len(kept) < PER_TRACE:
                 kept.append(record)
-        self.kept.append((record, size, 0))
+        self.kept.append((record, size))
         self.budget.take(size)
 
     def _forget_oldest(self) -> None:
-        record, size, _ = self.kept.popleft()
+        record, size = self.kept.popleft()
         self.budget.give(size)
         self.budget.dropped += 1
         trace_id = record.get('trace')
@@ -169,7 +169,7 @@ class LogState:
         self.followers[peer] = Follower(filter)
         recent: list[dict[str, Any]] = []
         room = MAX_REPLY
-        for record, size, _ in reversed(self.kept):
+        for record, size in reversed(self.kept):
             if len(recent) >= history or size > room:
                 break
             if filter.match(record):
