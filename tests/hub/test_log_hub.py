@@ -55,7 +55,7 @@ def test_the_oldest_records_go_first_when_the_budget_is_full_and_are_counted():
     size = footprint(rec('0', trace='t0'))
     s.budget.limit = 3 * (size + logstore.TRACE_COST) + 10
     s.add([rec(str(i), trace='t%d' % i) for i in range(5)])
-    assert [r['msg'] for r, _, _ in s.kept] == ['2', '3', '4']
+    assert [r['msg'] for r, _ in s.kept] == ['2', '3', '4']
     assert sorted(s.traces) == ['t2', 't3', 't4'] and s.trace('t1') == []
     assert s.budget.used <= s.budget.limit and s.stats()['dropped'] == 2
 
