@@ -31,6 +31,14 @@ def wait_until(predicate, timeout=10.0, interval=0.05, message='condition'):
     return testing.wait_until(predicate, timeout, message, interval)
 
 
+def in_thread(function, *args, **kwargs):
+    """function(*args, **kwargs) in gevent's thread pool, the in-process services running
+    meanwhile. Not gevent.subprocess: it installs libev's SIGCHLD handler, which then reaps
+    every child of this process, so a later test's Popen reads its child's status as 0."""
+    import gevent
+    return gevent.get_hub().threadpool.apply(function, args, kwargs)
+
+
 class Cluster:
     """A hub and instances as subprocesses, driven through the CLI."""
 

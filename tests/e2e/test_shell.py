@@ -14,7 +14,7 @@ import tempfile
 import psutil
 import pytest
 
-from conftest import one_line_error, output, wait_until
+from conftest import in_thread, one_line_error, output, wait_until
 
 pytestmark = pytest.mark.e2e
 OTHER_UID = 65534  # nobody
@@ -164,8 +164,6 @@ def test_remote_refusals_are_one_line(greeting):
 @as_another_user
 def test_the_backdoor_closes_on_a_process_of_another_user_that_got_through(caplog):
     """Should the directory and the socket's mode let one through, its credentials do not."""
-    import gevent.subprocess
-
     from fannode.core.backdoor import Backdoor
     place = tempfile.mkdtemp(prefix='fn-')
     os.chmod(place, 0o755)
@@ -173,8 +171,8 @@ def test_the_backdoor_closes_on_a_process_of_another_user_that_got_through(caplo
     door.start()
     try:
         os.chmod(door.path, 0o666)
-        tried = gevent.subprocess.run([SYSTEM_PYTHON, '-c', CONNECT, door.path], user=OTHER_UID,
-                                      capture_output=True, text=True, timeout=30, cwd='/')
+        tried = in_thread(subprocess.run, [SYSTEM_PYTHON, '-c', CONNECT, door.path], user=OTHER_UID,
+                          capture_output=True, text=True, timeout=30, cwd='/')
     finally:
         door.stop()
         shutil.rmtree(place, ignore_errors=True)

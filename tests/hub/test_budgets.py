@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import subprocess
 import tracemalloc
 
-import gevent
-import gevent.subprocess
 import psutil
 import pytest
 import zmq
 
-from conftest import FANNODE
+from conftest import FANNODE, in_thread
 from fannode.core import wire
 from fannode.hub import broker, configstore, logstore, registry  # noqa: F401 - make() sets limits by module name
 from fannode.testing import wait_until
@@ -235,10 +234,10 @@ def test_a_bad_entry_never_stops_the_expiry_loop(make, caplog):
 
 def test_a_log_only_hub_listens_on_loopback_unless_told(make, tmp_path):
     live = make()
-    proc = gevent.subprocess.Popen([*FANNODE, 'hub', '--logs-only', '--registry', live.url], cwd=str(tmp_path),
-                                   stdout=gevent.subprocess.PIPE, stderr=gevent.subprocess.STDOUT, text=True)
+    proc = subprocess.Popen([*FANNODE, 'hub', '--logs-only', '--registry', live.url], cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        line = proc.stdout.readline()
+        line = in_thread(proc.stdout.readline)
         assert line.startswith('log hub listening at tcp://127.0.0.1:'), line
         listening = [c.laddr.ip for c in psutil.Process(proc.pid).net_connections('tcp') if c.status == 'LISTEN']
         assert listening == ['127.0.0.1']
@@ -246,3 +245,4 @@ def test_a_log_only_hub_listens_on_loopback_unless_told(make, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        proc.stdout.close()

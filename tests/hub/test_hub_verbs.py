@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 
 import gevent
-import gevent.subprocess
 import pytest
 
-from conftest import FANNODE
+from conftest import FANNODE, in_thread
 from fannode.hub import logstore
 from fannode.hub.server import Hub
 from fannode.testing import wait_until
@@ -160,8 +160,8 @@ def test_a_bad_register_never_stops_discover_or_expiry(live, tmp_path):
     live.refused('register', {'instance': instance(12345)})
     live.refused('register', {'instance': instance('fake', services='EchoX')})
     assert live.ask('register', {'instance': instance('real', services=['Echo'])})
-    result = gevent.subprocess.run([*FANNODE, 'discover', 'Echo', '--json', '--registry', live.url],
-                                   capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
+    result = in_thread(subprocess.run, [*FANNODE, 'discover', 'Echo', '--json', '--registry', live.url],
+                       capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert [i['id'] for i in json.loads(result.stdout)['Echo']] == ['real']
     wait_gone(live, 'real')
