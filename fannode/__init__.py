@@ -18,9 +18,11 @@ from fannode.core.events import Event, event
 from fannode.core.interface import Interface, rpc
 from fannode.core.plugins import Plugin
 from fannode.exceptions import (
-    BadArguments, BadRequest, ConfigError, ConnectionLost, FannodeError, Nack, RegistryUnavailable,
-    RemoteError, RpcError, Timeout, Unavailable, UnknownMethod, UnknownService,
+    BadArguments, BadRequest, CircuitOpen, ConfigError, ConnectionLost, DeadlineExceeded, FannodeError, Nack,
+    RegistryUnavailable, RemoteError, RpcError, Timeout, Unavailable, UnknownMethod, UnknownService,
 )
+from fannode.core.deadline import time_left
+from fannode.core.deadline import wall_clock as deadline
 
 if TYPE_CHECKING:
     from fannode.calls.client import Proxy
@@ -28,10 +30,10 @@ if TYPE_CHECKING:
 __version__ = '0.1.0'
 
 __all__ = [
-    'BadArguments', 'BadRequest', 'Config', 'ConfigError', 'ConnectionLost', 'Event', 'FannodeError',
-    'Interface', 'Nack', 'Plugin', 'RegistryUnavailable', 'RemoteError', 'RpcError', 'Timeout',
-    'Unavailable',
-    'UnknownMethod', 'UnknownService', 'WebInterface', 'emit', 'event', 'proxy', 'rpc',
+    'BadArguments', 'BadRequest', 'CircuitOpen', 'Config', 'ConfigError', 'ConnectionLost', 'DeadlineExceeded',
+    'Event', 'FannodeError', 'Interface', 'Nack', 'Plugin', 'RegistryUnavailable', 'RemoteError', 'RpcError',
+    'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'WebInterface', 'deadline', 'emit', 'event',
+    'proxy', 'rpc', 'time_left',
 ]
 
 

@@ -6,6 +6,10 @@
      ├─ RegistryUnavailable      nothing answers at the registry URL
      └─ RpcError                 a call did not produce a normal reply
          ├─ Timeout              no reply before the deadline
+         │   └─ DeadlineExceeded the call's deadline (its own, or the one it was made
+         │                       under) passed: not answered in time, or not run at all
+         ├─ CircuitOpen          not sent: the breaker for that service or instance is
+         │                       open after repeated failures
          ├─ ConnectionLost       the instance went away while handling the call
          ├─ DiscoveryFailed      the registry could not say where the service is (also
          │                       a RegistryUnavailable); nothing was sent
@@ -49,6 +53,19 @@ class RpcError(FannodeError):
 
 class Timeout(RpcError):
     """No reply arrived before the deadline."""
+
+
+class DeadlineExceeded(Timeout):
+    """The deadline passed: the caller's own, or that of the request it was made under
+    (a nested call gets only what is left). A server that receives a request whose deadline
+    has passed answers this without running it."""
+
+    code = 'deadline_exceeded'
+
+
+class CircuitOpen(RpcError):
+    """Not sent: the circuit breaker for that service (or every instance of it) is open
+    after repeated failures, and no healthy instance is left to try. Never run."""
 
 
 class ConnectionLost(RpcError):

@@ -22,17 +22,22 @@ BUILTINS = ('ping', 'status', 'inspect', 'get_metrics', 'change_loglevel')
 class RpcSpec:
     name: str
     raises: tuple[type[BaseException], ...] = ()
+    idempotent: bool = False
 
 
-def rpc(func: F | None = None, *, raises: type[BaseException] | tuple[type[BaseException], ...] = ()) -> Any:
+def rpc(func: F | None = None, *, raises: type[BaseException] | tuple[type[BaseException], ...] = (),
+        idempotent: bool = False) -> Any:
     """Expose a method over RPC. `raises` names exceptions that are part of the method's
     contract: they reach the caller as `RemoteError.<Name>` and are logged without a
-    traceback, as an answer rather than a failure."""
+    traceback, as an answer rather than a failure. `idempotent=True` says running it twice
+    does no harm: a caller may then retry it on another instance after a lost connection
+    or a timeout of one try, within the call's deadline (other methods are never retried
+    once sent)."""
     if not isinstance(raises, tuple):
         raises = (raises,)
 
     def mark(f: F) -> F:
-        f._fannode_rpc = RpcSpec(f.__name__, raises)  # type: ignore[attr-defined]
+        f._fannode_rpc = RpcSpec(f.__name__, raises, idempotent)  # type: ignore[attr-defined]
         return f
 
     return mark(func) if func is not None else mark

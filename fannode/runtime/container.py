@@ -32,14 +32,15 @@ SERVICE_KEYS = ('backdoor', 'interfaces', 'plugins', 'version')  # and each tran
 class Method:
     """An installed RPC method, its signature checked before it runs."""
 
-    __slots__ = ('func', 'signature', 'raises', 'builtin', '_named', '_required', '_any')
+    __slots__ = ('func', 'signature', 'raises', 'builtin', 'idempotent', '_named', '_required', '_any')
 
     def __init__(self, func: Callable[..., Any], raises: tuple[type[BaseException], ...] = (),
-                 builtin: bool = False):
+                 builtin: bool = False, idempotent: bool = False):
         self.func = func
         self.signature = inspect.signature(func)
         self.raises = raises
         self.builtin = builtin
+        self.idempotent = idempotent or builtin  # the built-ins only read
         params = self.signature.parameters.values()
         self._named = frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
         self._required = frozenset(p.name for p in params if p.name in self._named and p.default is p.empty)
@@ -133,7 +134,8 @@ class ServiceContainer:
         iface.apply_config(section)
         methods = {n: Method(getattr(self, 'builtin_' + n), builtin=True) for n in BUILTINS}
         for method_name, func in rpc_methods(cls).items():
-            methods[method_name] = Method(getattr(iface, func.__name__), getattr(func, '_fannode_rpc').raises)
+            marks = getattr(func, '_fannode_rpc')
+            methods[method_name] = Method(getattr(iface, func.__name__), marks.raises, idempotent=marks.idempotent)
         for handler_name, func in event_handlers(cls).items():
             handler = self.plugins.watch_handler(name + '.' + handler_name, getattr(iface, handler_name))
             self.handlers.append((name, handler_name, getattr(func, '_fannode_event'), handler))
@@ -155,6 +157,10 @@ class ServiceContainer:
         for service, handler_name, spec, method in self.handlers:
             self.subscriptions.append(self._subscribe(service, handler_name, spec, method))
         meta: dict[str, Any] = {}
+        idempotent = sorted('%s.%s' % (service, name) for service, methods in self.methods.items()
+                            for name, method in methods.items() if method.idempotent and not method.builtin)
+        if idempotent:  # what a caller may retry on another instance (fannode.calls)
+            meta['idempotent'] = idempotent
         for transport in self.transports[1:]:
             meta.update(transport.start())
         from fannode.core import backdoor
