@@ -30,10 +30,10 @@ def greeting(start, client):
 
 def test_public_api_is_exactly_this():
     assert sorted(fannode.__all__) == [
-        'BadArguments', 'BadRequest', 'Config', 'ConfigError', 'ConnectionLost', 'Event',
-        'FannodeError', 'Interface', 'Nack', 'Plugin', 'RegistryUnavailable', 'RemoteError', 'RpcError',
-        'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'WebInterface', 'emit', 'event',
-        'proxy', 'rpc']
+        'BadArguments', 'BadRequest', 'CircuitOpen', 'Config', 'ConfigError', 'ConnectionLost',
+        'DeadlineExceeded', 'Event', 'FannodeError', 'Interface', 'Nack', 'Plugin', 'RegistryUnavailable',
+        'RemoteError', 'RpcError', 'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'WebInterface',
+        'deadline', 'emit', 'event', 'proxy', 'rpc', 'time_left']
     for name in fannode.__all__:
         assert getattr(fannode, name) is not None
 
