@@ -10,7 +10,12 @@ import time
 from typing import cast
 
 from fannode.core import serial
+from fannode.core.limits import setting
 from fannode.hub.broker import Broker, Entry
+
+# Dead letters kept on disk: the newest, so a poison stream cannot fill the disk.
+DEAD_KEPT = setting('FANNODE_HUB_DEAD_KEPT', 100_000, 1)
+TRIM_EVERY = 100  # dead letters between trims: one DELETE per hundred, not per letter
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS queues (name TEXT PRIMARY KEY, patterns BLOB NOT NULL);
@@ -66,8 +71,11 @@ class SqliteJournal:
         self._begin().execute('DELETE FROM events WHERE queue = ? AND tag = ?', (queue, tag))
 
     def dead(self, queue: str, entry: Entry, reason: str) -> None:
-        self._begin().execute('INSERT INTO dead (queue, event, attempts, reason, time) VALUES (?, ?, ?, ?, ?)',
-                              (queue, serial.dumps(entry.event), entry.attempt, reason, time.time()))
+        db = self._begin()
+        row = db.execute('INSERT INTO dead (queue, event, attempts, reason, time) VALUES (?, ?, ?, ?, ?)',
+                         (queue, serial.dumps(entry.event), entry.attempt, reason, time.time())).lastrowid
+        if row is not None and row % TRIM_EVERY == 0:
+            db.execute('DELETE FROM dead WHERE id <= ?', (row - DEAD_KEPT,))
 
     def config_set(self, key: str, value: object) -> None:
         self._begin().execute('INSERT OR REPLACE INTO config VALUES (?, ?)', (key, serial.dumps(value)))
