@@ -15,6 +15,7 @@ COMMANDS = [
     'request = fannode.cli.request:RequestCommand',
     'restart = fannode.cli.restart:RestartCommand',
     'scale = fannode.cli.scale:ScaleCommand',
+    'shard = fannode.cli.shard:ShardCommand',
     'shell = fannode.cli.shell:ShellCommand',
     'subscribe = fannode.cli.subscribe:SubscribeCommand',
     'tail = fannode.cli.tail:TailCommand',

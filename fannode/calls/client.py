@@ -1,51 +1,96 @@
-"""Calls to services: client-side round-robin over the instances discovery knows."""
+"""Calls to services: client-side round-robin over the ready instances discovery knows,
+past the ones whose circuit breaker is open (breaker.py); a call refused unrun is retried,
+and a call to an idempotent method also after its instance was lost."""
 from __future__ import annotations
 
+import contextvars
 import itertools
 import random
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import gevent
 import zmq
 
-from fannode.core import trace
+from fannode.calls.breaker import (
+    HALF_OPEN, BreakerConfig, Breakers, GuardedCall, ServiceBreakers, Settings, settings_from,
+)
+from fannode.core import deadline, trace
+from fannode.core.dependencies import missing_hard, strings
+from fannode.core.interface import BUILTINS
+from fannode.core.shards import instances_by_rank
 from fannode.discovery import Registry
-from fannode.exceptions import DiscoveryFailed, RegistryUnavailable, Timeout, Unavailable, UnknownService
+from fannode.exceptions import (
+    CircuitOpen, ConnectionLost, DeadlineExceeded, DiscoveryFailed, RegistryUnavailable, Unavailable, UnknownService,
+)
 from fannode.core import wire
 from fannode.zmqrpc.connection import Call, Connection, encode_request, shared_context
 
 DEFAULT_TIMEOUT = 3.0
 _ids = itertools.count(1)
+# A proxy's own `breaker=` for the call it is making. Passed beside the arguments, not as
+# one, so that a subclass's call() (the toolkit's recording client) need not know of it.
+_breaker: contextvars.ContextVar[Settings | bool | None] = contextvars.ContextVar('fannode_breaker', default=None)
+NO_KEY: Any = object()  # a call routed round-robin, not by a shard key
+# A proxy's `shard_key=`, passed the same way.
+_shard_key: contextvars.ContextVar[Any] = contextvars.ContextVar('fannode_shard_key', default=NO_KEY)
+
+
+class Known(NamedTuple):
+    """What a service's registrations say, worked out once per change of the registry's list."""
+    instances: list
+    ready: list                 # those callers may send to
+    idempotent: frozenset[str]  # 'Service.method' names they may retry
+    shards: dict[str, str]      # method → the argument its calls are routed by
 
 
 class RpcClient:
     """Owns one connection per endpoint; shared by every proxy in a process."""
 
     def __init__(self, registry: Registry, context: zmq.Context | None = None,
-                 timeout: float = DEFAULT_TIMEOUT):
+                 timeout: float = DEFAULT_TIMEOUT, breakers: BreakerConfig | None = None):
         self.registry = registry
         self.context = context or shared_context()
         self.timeout = timeout
         self.connections: dict[str, Connection] = {}
+        self.breakers = Breakers(breakers)
+        self.closed = False
         self._turn: dict[str, int] = {}
         self._endpoints: dict[str, set[str]] = {}
+        # per service: (the registry's list, its ready instances, the methods they may retry,
+        # method → the argument its calls are routed by)
+        self._known: dict[str, Known] = {}
         registry.add_listener(self._on_change)
         self._sweeper = gevent.spawn(self._sweep)
 
-    def proxy(self, service: str, timeout: float | None = None) -> 'Proxy':
-        return Proxy(self, service, timeout or self.timeout)
+    def proxy(self, service: str, timeout: float | None = None, breaker: Any = None,
+              shard_key: Any = NO_KEY) -> 'Proxy':
+        return Proxy(self, service, timeout or self.timeout, breaker, shard_key)
 
     def call(self, service: str, method: str, kwargs: dict[str, Any],
              timeout: float | None = None) -> Call:
-        """Send one request and return its future; raises at once when nobody can take it."""
-        timeout = timeout or self.timeout
+        """Send one request and return its future; raises at once when nobody can take it.
+        Its timeout is no longer than what the request being handled has left."""
         subject = '%s.%s' % (service, method)
-        call = Call(subject, next(_ids), timeout)
-        msg = wire.Message(wire.REQ, call.id, subject, kwargs,
-                           trace_id=trace.ensure_id(), span_id=trace.get_span(), deadline_ms=int(timeout * 1000))
-        self._send(service, encode_request(msg), call)
+        wanted = timeout or self.timeout
+        timeout = deadline.clamp(wanted, subject)
+        guard = self.breakers.for_call(service, _breaker.get())
+        call = (Call(subject, next(_ids), timeout) if guard is None
+                else GuardedCall(subject, next(_ids), timeout, clamped=timeout < wanted))
+        msg = wire.Message(wire.REQ, call.id, subject, kwargs, trace_id=trace.ensure_id(),
+                           span_id=trace.get_span(), deadline_ms=wire.budget_ms(timeout))
+        self._send(service, encode_request(msg), call, guard, self.shard_key(service, method, kwargs, subject))
         return call
+
+    def shard_key(self, service: str, method: str, kwargs: dict[str, Any], subject: str) -> Any:
+        """The key a call is routed by: the proxy's `shard_key=`, else the argument the
+        method is sharded by (`@rpc(shard=...)`, as its instances announce); NO_KEY when none."""
+        key = _shard_key.get()
+        if key is NO_KEY:
+            field = self.known(service, subject).shards.get(method)
+            if field is not None:
+                key = kwargs.get(field, NO_KEY)  # missing: the instance refuses the call, saying so
+        return key
 
     def lookup(self, service: str, subject: str) -> list:
         """The instances of `service`; a registry that fails is the call's failure, an
@@ -58,48 +103,127 @@ class RpcClient:
             raise DiscoveryFailed('%s: cannot look up %s in the registry at %s: %s' % (
                 subject, service, self.registry.url, str(e) or type(e).__name__)) from e
 
-    def _send(self, service: str, frame: bytes, call: Call) -> None:
+    def known(self, service: str, subject: str) -> Known:
+        """(instances, the ready ones, 'Service.method' names they may retry, method →
+        shard argument), worked out once per change of the registry's list."""
+        instances = self.lookup(service, subject)
+        known = self._known.get(service)
+        if known is None or known[0] is not instances:
+            ready = [i for i in instances if getattr(i, 'ready', True)]
+            metas = [i.meta for i in instances if isinstance(i.meta, dict)]
+            retry = frozenset(m for meta in metas for m in strings(meta.get('idempotent')))
+            prefix = service + '.'
+            shards = {subject[len(prefix):]: field for meta in metas if isinstance(meta.get('shards'), dict)
+                      for subject, field in meta['shards'].items()
+                      if isinstance(subject, str) and subject.startswith(prefix) and isinstance(field, str)}
+            known = self._known[service] = Known(instances, ready, retry, shards)
+        return known
+
+    def idempotent(self, service: str, method: str) -> bool:
+        """Whether the instances of `service` say `method` may run twice (the built-ins only read)."""
+        subject = '%s.%s' % (service, method)
+        return method in BUILTINS or subject in self.known(service, subject).idempotent
+
+    def _order(self, service: str, subject: str, ready: list, key: Any) -> list:
+        """The instances to try, in order: by rank for `key` (its owner first, then who
+        would own it without the owner: fannode.core.shards), else round-robin."""
+        if key is not NO_KEY:
+            return instances_by_rank(key, ready, '%s: shard key' % subject)
+        # Start at a random instance so many short-lived clients (CLI calls) spread too.
+        start = self._turn.get(service)
+        if start is None:
+            start = random.randrange(len(ready))
+        self._turn[service] = start + 1
+        start %= len(ready)
+        return ready[start:] + ready[:start]
+
+    def _send(self, service: str, frame: bytes, call: Call, guard: ServiceBreakers | None,
+              key: Any = NO_KEY) -> None:
         delay = 0.001
+        lost: set = set()  # breakers already told their endpoint went down: once per call, not per pass
         while True:
-            instances = self.lookup(service, call.subject)
-            if not instances:
-                raise UnknownService("no instance of service '%s' is registered" % service).as_received()
-            # Start at a random instance so many short-lived clients (CLI calls) spread too.
-            start = self._turn.get(service)
-            if start is None:
-                start = random.randrange(len(instances))
-            self._turn[service] = start + 1
-            bad = []
-            for i in range(len(instances)):
+            instances, ready = self.known(service, call.subject)[:2]
+            if not ready:
+                raise self._none_ready(service, instances)
+            bad, shut, down = [], 0, []
+            now = time.monotonic()
+            for info in self._order(service, call.subject, ready, key):
+                endpoint = info.endpoint
+                breaker = None
+                if guard is not None:
+                    breaker = guard.endpoint(endpoint)
+                    if not breaker.allow(now):
+                        shut += 1
+                        continue
                 try:
-                    conn = self.connection(instances[(start + i) % len(instances)].endpoint)
+                    conn = self.connection(endpoint)
                 except ValueError as e:  # a bad registration: the other instances may do
                     bad.append(str(e))
+                    if breaker is not None:
+                        breaker.released()
                     continue
                 if conn.send(frame, call):
+                    if breaker is not None:
+                        breaker.was_up = True
+                        call.breaker = breaker  # type: ignore[attr-defined]  # a GuardedCall
                     return
-            if len(bad) == len(instances):
+                if breaker is not None:
+                    breaker.released()
+                    if breaker.state == HALF_OPEN:  # the probe goes once it is connected again
+                        shut += 1
+                    elif breaker.was_up:  # it was up and went down: gone or restarting
+                        if breaker not in lost:
+                            lost.add(breaker)
+                            breaker.failed('ConnectionLost: the connection to %s is down' % endpoint)
+                    else:  # not up yet: counted only if the call times out waiting (below)
+                        down.append(breaker)
+            if guard is not None and shut == len(ready):
+                raise self._circuit_open(call.subject, guard)
+            if len(bad) == len(ready):
                 raise DiscoveryFailed('%s: the registry at %s gave no usable instance of %s: %s' % (
                     call.subject, self.registry.url, service, bad[0]))
             # None is connected yet (just started, or all gone): wait a little, ask again.
             if time.monotonic() + delay > call.deadline:
-                raise Timeout('%s: none of %d instance(s) of %s reachable within %gs'
-                              % (call.subject, len(instances), service, call.timeout))
+                for breaker in down if not getattr(call, 'clamped', False) else ():
+                    breaker.failed('DeadlineExceeded: not connected within %gs' % call.timeout)
+                raise DeadlineExceeded('%s: none of %d instance(s) of %s reachable within %gs'
+                                       % (call.subject, len(ready), service, call.timeout))
             gevent.sleep(delay)
             delay = min(delay * 2, 0.05)
 
+    def _none_ready(self, service: str, instances: list) -> Exception:
+        if not instances:
+            return UnknownService("no instance of service '%s' is registered" % service).as_received()
+        missing = sorted({m for i in instances for m in missing_hard(i)})
+        return Unavailable('no ready instance of %s: %d registered, not ready%s' % (
+            service, len(instances), ' (missing %s)' % ', '.join(missing) if missing else '')).as_received()
+
+    def _circuit_open(self, subject: str, guard: ServiceBreakers) -> CircuitOpen:
+        now = time.monotonic()
+        wait = guard.retry_in(now)
+        last = max(guard.endpoints.values(), key=lambda b: b.opened).last if guard.endpoints else ''
+        return CircuitOpen('%s: not sent, the circuit breaker of %s is open (%d instance(s), each failing; the '
+                           'last: %s); %s' % (subject, guard.service, len(guard.endpoints), last,
+                                              'next probe in %.1fs' % wait if wait is not None
+                                              else 'probing it again now'))
+
     def call_retrying(self, service: str, method: str, kwargs: dict[str, Any],
-                      timeout: float | None = None) -> Any:
-        """A blocking call; a NACK from a stopping instance is retried on another one,
-        since the request was never run."""
-        timeout = timeout or self.timeout
-        deadline = time.monotonic() + timeout
+                      timeout: float | None = None, sent: list[Call] | None = None) -> Any:
+        """A blocking call. A refusal (NACK: never run) is retried on another instance;
+        so is a call to an idempotent method whose instance went away, within the deadline.
+        Each try is appended to `sent` when given (its `endpoint` says where it went)."""
+        timeout = deadline.clamp(timeout or self.timeout, '%s.%s' % (service, method))
+        until = time.monotonic() + timeout
         while True:
             call = self.call(service, method, kwargs, timeout)
+            if sent is not None:
+                sent.append(call)
             try:
                 return call.get()
-            except Unavailable:
-                timeout = deadline - time.monotonic()
+            except (Unavailable, ConnectionLost) as e:
+                if isinstance(e, ConnectionLost) and (self.closed or not self.idempotent(service, method)):
+                    raise
+                timeout = until - time.monotonic()
                 if timeout <= 0:
                     raise
                 gevent.sleep(0.01)
@@ -111,7 +235,8 @@ class RpcClient:
         return conn
 
     def _on_change(self, service: str, instances: list) -> None:
-        self._endpoints[service] = {i.endpoint for i in instances}
+        self._endpoints[service] = endpoints = {i.endpoint for i in instances}
+        self.breakers.keep(service, endpoints)
         self._retire()
 
     def _retire(self) -> None:
@@ -124,6 +249,7 @@ class RpcClient:
                 conn.close()
 
     def close(self) -> None:
+        self.closed = True
         self._sweeper.kill(block=False)
         for conn in self.connections.values():
             conn.close()
@@ -138,13 +264,28 @@ class RpcClient:
             self._retire()
 
 
-class Proxy:
-    """`proxy('Greeting').greet(name='Joe')` blocks; `.greet.defer(name='Joe')` returns a future."""
+def breaker_option(breaker: Any) -> Settings | bool | None:
+    """A proxy's `breaker=`: None (the config's), False (none), True (the defaults) or a
+    mapping {failures, cooldown}; ConfigError naming the key that is wrong."""
+    if breaker is None or breaker is False:
+        return breaker
+    if breaker is True:
+        return settings_from({})
+    return settings_from(breaker)
 
-    def __init__(self, client: RpcClient | None, service: str, timeout: float | None = DEFAULT_TIMEOUT):
+
+class Proxy:
+    """`proxy('Greeting').greet(name='Joe')` blocks; `.greet.defer(name='Joe')` returns a future.
+    `breaker=` as in breaker_option; `shard_key=` routes every call by that key
+    (docs/sharding.md)."""
+
+    def __init__(self, client: RpcClient | None, service: str, timeout: float | None = DEFAULT_TIMEOUT,
+                 breaker: Any = None, shard_key: Any = NO_KEY):
         self._client = client
         self._service = service
         self._timeout = timeout
+        self._breaker = breaker_option(breaker)
+        self._shard_key = shard_key
 
     def __getattr__(self, name: str) -> 'Method':
         if name.startswith('_'):
@@ -153,20 +294,23 @@ class Proxy:
 
     def _method(self, name: str, timeout: float | None) -> 'Method':
         assert self._client is not None
-        return Method(self._client, self._service, name, timeout)
+        return Method(self._client, self._service, name, timeout, self._breaker, self._shard_key)
 
     def __repr__(self) -> str:
         return '<Proxy %s timeout=%gs>' % (self._service, self._timeout or 0)
 
 
 class Method:
-    __slots__ = ('client', 'service', 'name', 'timeout')
+    __slots__ = ('client', 'service', 'name', 'timeout', 'breaker', 'shard_key')
 
-    def __init__(self, client: RpcClient | None, service: str, name: str, timeout: float | None):
+    def __init__(self, client: RpcClient | None, service: str, name: str, timeout: float | None,
+                 breaker: Settings | bool | None = None, shard_key: Any = NO_KEY):
         self.client = client
         self.service = service
         self.name = name
         self.timeout = timeout  # None: the client's
+        self.breaker = breaker  # None: the client's config
+        self.shard_key = shard_key  # NO_KEY: the method's own shard argument, if any
 
     def target(self) -> RpcClient:
         """The client this call goes through."""
@@ -175,15 +319,28 @@ class Method:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self._no_positional(args)
-        return self.target().call_retrying(self.service, self.name, kwargs, self.timeout)
+        return self._with_options('call_retrying', kwargs)
 
     def defer(self, *args: Any, **kwargs: Any) -> Call:
         self._no_positional(args)
-        return self.target().call(self.service, self.name, kwargs, self.timeout)
+        return self._with_options('call', kwargs)
+
+    def _with_options(self, how: str, kwargs: dict[str, Any]) -> Any:
+        """The client's `how` ('call' or 'call_retrying'; a subclass's, in the toolkit) with
+        this proxy's breaker and shard key in effect."""
+        send = getattr(self.target(), how)
+        if self.breaker is None and self.shard_key is NO_KEY:
+            return send(self.service, self.name, kwargs, self.timeout)
+        breaker, key = _breaker.set(self.breaker), _shard_key.set(self.shard_key)
+        try:
+            return send(self.service, self.name, kwargs, self.timeout)
+        finally:
+            _shard_key.reset(key)
+            _breaker.reset(breaker)
 
     def with_timeout(self, timeout: float) -> 'Method':
         """This method with a timeout of its own: `proxy.slow.with_timeout(10)(x=1)`."""
-        return type(self)(self.client, self.service, self.name, timeout)
+        return type(self)(self.client, self.service, self.name, timeout, self.breaker, self.shard_key)
 
     def _no_positional(self, args: tuple) -> None:
         if args:

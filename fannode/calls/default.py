@@ -13,8 +13,10 @@ wherever it is called from:
 """
 from __future__ import annotations
 
+from typing import Any
+
 from fannode.core import current
-from fannode.calls.client import Method, Proxy, RpcClient
+from fannode.calls.client import NO_KEY, Method, Proxy, RpcClient
 from fannode.exceptions import DiscoveryFailed, RegistryUnavailable
 
 _client: RpcClient | None = None
@@ -37,18 +39,28 @@ def get_client(registry_url: str | None = None) -> RpcClient:
     return _client
 
 
-def proxy(service: str, timeout: float | None = None) -> Proxy:
-    return LazyProxy(service, timeout)
+def registry_url() -> str:
+    """The registry URL `fannode.proxy` calls go through here, without making a client for it."""
+    client = current.client.get() or _client
+    if client is not None:
+        return client.registry.url
+    from fannode.settings import resolve_url
+    return resolve_url('registry', None)
+
+
+def proxy(service: str, timeout: float | None = None, breaker: Any = None, shard_key: Any = NO_KEY) -> Proxy:
+    return LazyProxy(service, timeout, breaker, shard_key)
 
 
 class LazyProxy(Proxy):
     """A proxy whose client is found at each call (see the module's docstring)."""
 
-    def __init__(self, service: str, timeout: float | None = None):
-        super().__init__(None, service, timeout)
+    def __init__(self, service: str, timeout: float | None = None, breaker: Any = None,
+                 shard_key: Any = NO_KEY):
+        super().__init__(None, service, timeout, breaker, shard_key)
 
     def _method(self, name: str, timeout: float | None) -> Method:
-        return LazyMethod(None, self._service, name, timeout)
+        return LazyMethod(None, self._service, name, timeout, self._breaker, self._shard_key)
 
     def __repr__(self) -> str:
         return '<Proxy %s timeout=%s>' % (self._service, '%gs' % self._timeout if self._timeout else 'default')

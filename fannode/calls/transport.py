@@ -3,7 +3,8 @@ the client its proxies call other services through. Config section `rpc:` — `i
 (127.0.0.1; 0.0.0.0 to serve other hosts), `port` (0: any free one), `pool_size`
 (requests run at once, 1000), `timeout` (of calls made through proxies, 3 s),
 `tracebacks` (whether ERROR replies carry the traceback; `$FANNODE_TRACEBACKS` wins;
-by default only when `ip` is a loopback address)."""
+by default only when `ip` is a loopback address). The top-level `breakers:` section
+configures the client's circuit breakers (fannode.calls.breaker)."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -12,6 +13,7 @@ from fannode.core import wire
 from fannode.core.addresses import announced
 from fannode.core.transport import Host, Transport
 from fannode.discovery import Registry
+from fannode.calls.breaker import BreakerConfig
 from fannode.calls.client import RpcClient
 from fannode.zmqrpc.server import RpcServer
 
@@ -30,6 +32,7 @@ class RpcTransport(Transport):
         self.ip = host.ip or config.require('ip', str, '127.0.0.1')
         self.port = host.port if host.port is not None else config.require('port', int, 0)
         self.timeout = config.require('timeout', (int, float), 3.0)
+        self.breakers = BreakerConfig.from_config(host.config)  # checked now: a bad key stops the start
         self.server = RpcServer(self._resolve, pool_size=config.require('pool_size', int, 1000),
                                 on_done=host.metrics.record, expected=host.is_expected, quiet=host.is_builtin,
                                 tracebacks=config.require('tracebacks', bool, None))
@@ -37,7 +40,7 @@ class RpcTransport(Transport):
 
     def client(self) -> RpcClient:
         if self._client is None:
-            self._client = RpcClient(self.registry, timeout=self.timeout)
+            self._client = RpcClient(self.registry, timeout=self.timeout, breakers=self.breakers)
         return self._client
 
     def start(self) -> dict[str, Any]:

@@ -1,15 +1,20 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from fannode.cli.base import Command
 
+if TYPE_CHECKING:
+    from fannode.core.instance import InstanceInfo
+
 
 class DiscoverCommand(Command):
-    """Show the services registered in discovery, with their instance counts:
+    """Show the services registered in discovery, with their instance counts (and how
+    many of them are not ready: a hard dependency missing, see docs/resilience.md):
 
         Greeting [2]
-        Listen [1]
+        Orders [2, 1 not ready]
     """
 
     help = 'Show available services.'
@@ -41,13 +46,24 @@ class DiscoverCommand(Command):
             return 0
         if not args.instances:
             for name, instances in found.items():
-                output.out.print('%s [%d]' % (name, len(instances)))
+                waiting = sum(not i.ready for i in instances)
+                output.out.print('%s [%d%s]' % (name, len(instances), ', %d not ready' % waiting if waiting else ''),
+                                 markup=False)
             return 0
-        table = Table('service', 'instance', 'endpoint', 'pid', 'host', 'version', 'up', box=None)
+        table = Table('service', 'instance', 'endpoint', 'pid', 'host', 'version', 'up', 'ready', box=None)
         now = time.time()
         for name, instances in found.items():
             for i in instances:
                 table.add_row(name, i.id[:12], i.endpoint, str(i.pid), i.host, i.version or '-',
-                              '%.0fs' % (now - i.started))
+                              '%.0fs' % (now - i.started), _ready(i))
         output.out.print(table)
         return 0
+
+
+def _ready(instance: InstanceInfo) -> str:
+    """'yes', or 'no' with the hard dependencies it waits for."""
+    from fannode.core.dependencies import missing_hard
+    if instance.ready:
+        return 'yes'
+    waits = missing_hard(instance)
+    return 'no (needs %s)' % ', '.join(waits) if waits else 'no'

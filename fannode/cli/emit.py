@@ -12,6 +12,8 @@ class EmitCommand(Command):
         echo '{"name": "Joe"}' | fannode emit greeted -
 
     It exits once the broker has taken the event (exit 1 if it cannot be reached).
+    With --ttl, an event no handler has started on that many seconds after it was
+    emitted is dead-lettered ("ttl expired"), not run late.
     """
 
     help = 'Manually emit an event.'
@@ -24,6 +26,9 @@ class EmitCommand(Command):
         parser.add_argument('--trace-id', metavar='ID', help='trace id to send (default: a new one)')
         parser.add_argument('--delay', type=float, default=0.0, metavar='SECONDS',
                             help='deliver no earlier than this many seconds from now')
+        parser.add_argument('--ttl', type=float, default=None, metavar='SECONDS',
+                            help='dead-letter the event if no handler starts on it within this many '
+                                 'seconds of now (default: no limit)')
         parser.add_argument('--timeout', type=float, default=5.0, metavar='SECONDS',
                             help='how long to wait for the broker (default: 5)')
 
@@ -40,12 +45,14 @@ class EmitCommand(Command):
         body = check_body(args.type, json_body(args.body))
         if args.delay < 0:
             raise UsageError('--delay must not be negative')
+        if args.ttl is not None and not 0 < args.ttl < float('inf'):  # NaN too
+            raise UsageError('--ttl must be a number of seconds above 0, got %s' % args.ttl)
         if args.trace_id:
             trace.set_id(args.trace_id)
         url = resolve_events_url(args.events, args.registry)
         events = get_events(url)
         events.check()
-        event = Event.new(args.type, body, trace.ensure_id(), 'cli')
+        event = Event.new(args.type, body, trace.ensure_id(), 'cli', args.ttl)
         events.emit(event, args.delay)
         if not events.flush(args.timeout):
             raise RegistryUnavailable('the event broker at %s did not take the event within %gs'

@@ -43,6 +43,10 @@ class UpCommand(Command):
         if args.check:
             blocks = ', '.join('%s ×%d' % (s.name, s.numprocesses) for s in topology.instances.values())
             output.out.print('%s is fine: %s' % (args.file, blocks or 'no instances'), markup=False)
+            from fannode.node.servicedeps import describe
+            for spec in topology.instances.values():  # the order service configs add to depends_on
+                if spec.implied:
+                    output.out.print(describe(spec.name, spec.implied), markup=False)
             return 0
         lock_path = paths.node_path(args.file, 'lock')
         lock = take_lock(lock_path, args.file)

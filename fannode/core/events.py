@@ -6,6 +6,7 @@ exactly one word and `#` zero or more.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import time
 import uuid
@@ -74,6 +75,15 @@ def check_delay(event_type: str, delay: Any) -> float:
     return float(delay)
 
 
+def check_ttl(event_type: str, ttl: Any) -> float | None:
+    """Seconds an event may wait to be handled: None (for ever) or a number above 0."""
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not (0 < ttl and math.isfinite(ttl)):
+        raise UsageError('event %s: ttl must be a number of seconds above 0, got %s' % (event_type, short(ttl)))
+    return float(ttl)
+
+
 def check_retry(retry: Any, what: str = 'retry') -> int:
     """How many times a failed handler runs again: a whole number (True is not one)."""
     if isinstance(retry, bool) or not isinstance(retry, int) or retry < 0:
@@ -129,25 +139,30 @@ class EventSpec:
     broadcast: bool = False
     sequential: bool = False
     retry: int = 0
+    shard: str | None = None
 
 
-def event(*patterns: str, broadcast: bool = False, sequential: bool = False, retry: int = 0
-          ) -> Callable[[F], F]:
+def event(*patterns: str, broadcast: bool = False, sequential: bool = False, retry: int = 0,
+          shard: str | None = None) -> Callable[[F], F]:
     """Handle events whose type matches any of `patterns`.
 
     By default each event is handled once per service (by one of its instances);
     `broadcast=True` runs the handler on every instance. `sequential=True` handles one
     event at a time, in order. A handler that raises is retried `retry` times with
-    backoff, then dead-lettered.
+    backoff, then dead-lettered. `shard='store'` hands every event with the same `store`
+    in its body to the same instance, one at a time, in emit order (docs/sharding.md).
     """
     if not patterns:
         raise UsageError('@event needs at least one pattern, e.g. @fannode.event("greeted")')
     for p in patterns:
         check_pattern(p)
     check_retry(retry, '@event retry=')
+    if shard is not None and (broadcast or not isinstance(shard, str) or not shard):
+        raise UsageError('@event shard=: %s' % ('a broadcast handler runs on every instance: it cannot be '
+                                                 'sharded' if broadcast else 'expected the name of a body field'))
 
     def mark(f: F) -> F:
-        f._fannode_event = EventSpec(tuple(patterns), broadcast, sequential, retry)  # type: ignore[attr-defined]
+        f._fannode_event = EventSpec(tuple(patterns), broadcast, sequential, retry, shard)  # type: ignore[attr-defined]
         return f
 
     return mark
@@ -161,7 +176,7 @@ def event_handlers(cls: type) -> dict[str, Callable[..., Any]]:
 
 class Event(Mapping):
     """One event: read its body like a dict (`event['name']`), and its envelope as
-    attributes: `.type`, `.id`, `.headers`, `.trace_id`, `.source`, `.time`."""
+    attributes: `.type`, `.id`, `.headers`, `.trace_id`, `.source`, `.time`, `.ttl`."""
 
     __slots__ = ('type', 'body', 'headers')
 
@@ -171,10 +186,15 @@ class Event(Mapping):
         self.headers = headers if headers is not None else {}
 
     @classmethod
-    def new(cls, type: str, body: Mapping | None, trace_id: str, source: str) -> 'Event':
-        """An event emitted now, by the span running here (its handlers' parent)."""
-        return cls(type, body, {'id': uuid.uuid4().hex, 'trace_id': trace_id, 'source': source,
-                                'time': time.time(), 'span': trace.get_span()})
+    def new(cls, type: str, body: Mapping | None, trace_id: str, source: str,
+            ttl: float | None = None) -> 'Event':
+        """An event emitted now, by the span running here (its handlers' parent); with a
+        `ttl` (checked), one that must be handled within that many seconds or not at all."""
+        headers = {'id': uuid.uuid4().hex, 'trace_id': trace_id, 'source': source,
+                   'time': time.time(), 'span': trace.get_span()}
+        if ttl is not None:
+            headers['ttl'] = check_ttl(type, ttl)
+        return cls(type, body, headers)
 
     @property
     def id(self) -> str:
@@ -196,6 +216,17 @@ class Event(Mapping):
     @property
     def time(self) -> float:
         return self.headers.get('time', 0.0)
+
+    @property
+    def ttl(self) -> float | None:
+        """Seconds from `time` within which a handler must start on it; None: no limit."""
+        return self.headers.get('ttl')
+
+    @property
+    def expires(self) -> float | None:
+        """When (time.time()) its ttl runs out; None without one."""
+        ttl = self.headers.get('ttl')
+        return None if ttl is None else self.time + ttl
 
     @property
     def attempt(self) -> int:

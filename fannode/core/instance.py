@@ -17,10 +17,20 @@ class InstanceInfo:
     host: str = ''
     version: str = ''
     started: float = 0.0
+    ready: bool = True  # False while a hard dependency has no ready instance: callers skip it
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def registration(self) -> dict[str, Any]:
+        """What is sent to the hub: `ready` only when False, so that a hub from before
+        readiness (it refuses fields it does not know) still takes an instance that declares
+        no dependencies, as during a rolling upgrade. Read back, it defaults to True."""
+        data = self.to_dict()
+        if data['ready']:
+            del data['ready']
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> 'InstanceInfo':

@@ -11,6 +11,7 @@ from typing import Any, Callable, Protocol, TypeVar
 
 from fannode.core.config import Config
 from fannode.core.metrics import Metrics
+from fannode.exceptions import UsageError
 
 F = TypeVar('F', bound=Callable[..., Any])
 
@@ -23,21 +24,25 @@ class RpcSpec:
     name: str
     raises: tuple[type[BaseException], ...] = ()
     idempotent: bool = False
+    shard: str | None = None
 
 
 def rpc(func: F | None = None, *, raises: type[BaseException] | tuple[type[BaseException], ...] = (),
-        idempotent: bool = False) -> Any:
+        idempotent: bool = False, shard: str | None = None) -> Any:
     """Expose a method over RPC. `raises` names exceptions that are part of the method's
     contract: they reach the caller as `RemoteError.<Name>` and are logged without a
     traceback, as an answer rather than a failure. `idempotent=True` says running it twice
-    does no harm: a caller may then retry it on another instance after a lost connection
-    or a timeout of one try, within the call's deadline (other methods are never retried
-    once sent)."""
+    does no harm: a caller may then retry it on another instance after a lost connection,
+    within the call's deadline (other methods are never retried once sent). `shard='store_id'`
+    routes each call by that argument: every call with the same value goes to the same
+    instance while the instances stay the same (docs/sharding.md)."""
     if not isinstance(raises, tuple):
         raises = (raises,)
 
     def mark(f: F) -> F:
-        f._fannode_rpc = RpcSpec(f.__name__, raises, idempotent)  # type: ignore[attr-defined]
+        if shard is not None and shard not in inspect.signature(f).parameters:
+            raise UsageError('@rpc(shard=%r) on %s: it has no argument %r' % (shard, f.__qualname__, shard))
+        f._fannode_rpc = RpcSpec(f.__name__, raises, idempotent, shard)  # type: ignore[attr-defined]
         return f
 
     return mark(func) if func is not None else mark
@@ -72,9 +77,10 @@ class Container(Protocol):
     @property
     def shared_config(self) -> Any: ...  # a fannode.sharedconfig.SharedConfig
 
-    def proxy(self, service: str, timeout: float | None = None) -> Any: ...
+    def proxy(self, service: str, timeout: float | None = None, **options: Any) -> Any: ...  # breaker, shard_key
 
-    def emit(self, event_type: str, body: dict | None = None, delay: float | None = None) -> None: ...
+    def emit(self, event_type: str, body: dict | None = None, delay: float | None = None,
+             ttl: float | None = None) -> None: ...
 
 
 class Interface:
@@ -83,6 +89,9 @@ class Interface:
 
     # The transports that serve it (entry point group `fannode.transports`).
     transports: tuple[str, ...] = ('rpc',)
+    # The services it needs, {'hard': [...], 'soft': [...]}: not ready while a hard one has
+    # no ready instance (fannode.core.dependencies); `dependencies:` in its config replaces it.
+    dependencies: dict[str, list[str]] = {}
 
     def __init__(self, container: Container | None = None, name: str | None = None):
         self.container = container
@@ -99,13 +108,23 @@ class Interface:
     def on_stop(self) -> None:
         """Called after the instance left discovery and finished its requests."""
 
-    def proxy(self, service: str, timeout: float | None = None) -> Any:
-        """A proxy to call another service: `self.proxy('Greeting').greet(name='Joe')`."""
-        return self._running().proxy(service, timeout)
+    def proxy(self, service: str, timeout: float | None = None, **options: Any) -> Any:
+        """A proxy to call another service: `self.proxy('Greeting').greet(name='Joe')`;
+        `breaker={'failures': 2, 'cooldown': 1}` or `breaker=False`, and `shard_key=7`, as
+        in fannode.proxy. Options are passed on only when given (a test double's container
+        may take none)."""
+        return self._running().proxy(service, timeout, **options)
 
-    def emit(self, event_type: str, body: dict | None = None, delay: float | None = None) -> None:
-        """Publish an event; the trace id of the current request goes with it."""
-        self._running().emit(event_type, body or {}, delay)
+    def emit(self, event_type: str, body: dict | None = None, delay: float | None = None,
+             ttl: float | None = None) -> None:
+        """Publish an event; the trace id of the current request goes with it. With `ttl`
+        (seconds), one not handled that soon is dead-lettered, not run late."""
+        self._running().emit(event_type, body or {}, delay, ttl)
+
+    def unique_id(self, name: str) -> int:
+        """An id of `name` (e.g. 'orders') that no other call in the cluster gets; this
+        instance's ids of a name increase. Kept where the registry is; see docs/sharding.md."""
+        return self.shared_config.unique_id(name)
 
     @property
     def metrics(self) -> Metrics:

@@ -17,10 +17,11 @@ KINDS = ('rpc', 'event', 'http')
 class Stats:
     """Calls, errors and recent latencies of one method, handler, route or timer."""
 
-    __slots__ = ('calls', 'errors', 'total', 'latencies')
+    __slots__ = ('calls', 'errors', 'total', 'latencies', 'expired')
 
     def __init__(self) -> None:
         self.calls = 0
+        self.expired = 0  # requests refused unrun: their deadline passed while they queued
         self.errors = 0
         self.total = 0.0
         self.latencies: collections.deque[float] = collections.deque(maxlen=SAMPLES)
@@ -40,7 +41,7 @@ class Stats:
         def pct(p: float) -> float:
             return ms(ordered[min(len(ordered) - 1, int(p * len(ordered)))]) if ordered else 0.0
 
-        return {'calls': self.calls, 'errors': self.errors,
+        return {'calls': self.calls, 'errors': self.errors, 'deadline_exceeded': self.expired,
                 'mean_ms': ms(self.total / self.calls) if self.calls else 0.0,
                 'p50_ms': pct(0.50), 'p90_ms': pct(0.90), 'p99_ms': pct(0.99),
                 'max_ms': ms(ordered[-1]) if ordered else 0.0}
@@ -91,8 +92,13 @@ class Metrics:
     def rpc(self) -> dict[str, Stats]:
         return self.stats['rpc']
 
-    def record(self, name: str, seconds: float, error: bool, kind: str = 'rpc') -> None:
-        self.stats[kind][name].add(seconds, error)
+    def record(self, name: str, seconds: float, error: bool, kind: str = 'rpc', expired: bool = False) -> None:
+        """One request (or event) handled; with `expired`, one refused unrun because its
+        deadline had passed (counted apart: it has no latency)."""
+        if expired:
+            self.stats[kind][name].expired += 1
+        else:
+            self.stats[kind][name].add(seconds, error)
 
     # -- a service's own metrics: self.metrics.counter('greeted').inc() ---------
 

@@ -72,6 +72,12 @@ class Message:
             TYPE_NAMES.get(self.type, self.type), self.id, self.subject, self.trace_id)
 
 
+def budget_ms(timeout: float) -> int:
+    """A call's timeout (seconds) as its deadline_ms: at least 1, since 0 means none (a
+    call clamped to what its request has left may have less than a millisecond)."""
+    return max(1, int(timeout * 1000))
+
+
 def decode(frame: bytes) -> Message:
     try:
         parts = serial.loads(frame)

@@ -70,7 +70,7 @@ class HubRegistry(Registry):
         deadline = time.monotonic() + REGISTER_WAIT
         while True:
             try:
-                self.call('register', instance=instance.to_dict())
+                self.call('register', instance=instance.registration())
                 break
             except RegistryUnavailable as e:
                 refused = isinstance(e, HubRefused) and not isinstance(e.answer, Unavailable)
@@ -102,7 +102,7 @@ class HubRegistry(Registry):
             instance = self.registered.get(instance_id)
             if instance is not None:
                 log.info('re-registering %s with the hub at %s', instance_id[:8], self.url)
-                self.call('register', instance=instance.to_dict())
+                self.call('register', instance=instance.registration())
 
     def close(self) -> None:
         self.link.close()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import abc
 import logging
+import time
 from typing import Any, Callable
 
 import gevent
 import gevent.pool
 import gevent.queue
 
+from fannode.core import deadline
 from fannode.core.events import Event, check_delay, check_pattern, check_retry, check_type
 from fannode.core.limits import setting
 from fannode.events.encoding import Unreadable, decode, encode
@@ -61,7 +63,8 @@ class Subscription:
 
     def __init__(self, backend: 'EventSystem', consumer: str, queue: str, patterns: list[str],
                  handler: Handler, retry: int = 0, sequential: bool = False, durable: bool = True,
-                 exclusive: bool = False, prefetch: int = 100):
+                 exclusive: bool = False, prefetch: int = 100, shard: str | None = None,
+                 member: str | None = None):
         if not patterns:
             raise UsageError('cannot consume from %s: no patterns' % queue)
         for pattern in patterns:  # a broker would bind anything, or refuse it far from here
@@ -74,6 +77,8 @@ class Subscription:
         self.retry = check_retry(retry)
         self.durable = durable
         self.exclusive = exclusive
+        self.shard = shard  # the body field the broker routes this queue's events by
+        self.member = member  # who this consumer is for the keys: its instance id
         self.prefetch = 1 if sequential else prefetch
         self.sequential = sequential
         self.stopping = False
@@ -123,6 +128,16 @@ class Subscription:
                 self._busy = False
 
     def _handle(self, consumer: str, tag: int, event: Event) -> None:
+        expires = event.expires
+        if expires is not None:
+            left = expires - time.time()
+            if left <= 0:  # too late to be of use: dead-lettered (the backend logs it), never run late
+                reason = 'ttl expired: not handled within %gs of being emitted (%.3fs late, attempt %d)' % (
+                    event.headers['ttl'], -left, event.attempt)
+                self.backend.reject(consumer, tag, reason)
+                return
+            # The handler's calls get no more time than the event has left.
+            token = deadline.set(time.monotonic() + left)
         try:
             self.handler(event)
         except BaseException as e:
@@ -138,6 +153,9 @@ class Subscription:
                           self.queue, event.type, event.id, event.attempt, exc_info=e)
                 self.backend.reject(consumer, tag, reason)
             return
+        finally:
+            if expires is not None:
+                deadline.reset(token)
         self.backend.ack(consumer, tag)
 
     def stop(self, timeout: float) -> None:
@@ -176,9 +194,12 @@ class EventSystem(abc.ABC):
 
     @abc.abstractmethod
     def subscribe(self, queue: str, patterns: list[str], handler: Handler, *, retry: int = 0,
-                  sequential: bool = False, durable: bool = True, exclusive: bool = False) -> Subscription:
+                  sequential: bool = False, durable: bool = True, exclusive: bool = False,
+                  shard: str | None = None, member: str | None = None) -> Subscription:
         """Consume from `queue` (created if needed, bound to `patterns`). A durable queue
-        outlives its consumers; an exclusive one is deleted when its consumer goes."""
+        outlives its consumers; an exclusive one is deleted when its consumer goes. With
+        `shard` (a body field), each key's events go to one consumer, in order: the one
+        whose `member` (its instance id) owns the key, as RPC calls pick their owner."""
 
     @abc.abstractmethod
     def ack(self, consumer: str, tag: int) -> None: ...

@@ -24,8 +24,8 @@ def get_events(url: str | None = None) -> EventSystem:
 
 
 def emit(event_type: str, body: dict[str, Any] | None = None, delay: float | None = None,
-         source: str = '') -> None:
+         source: str = '', ttl: float | None = None) -> None:
     from fannode.core import trace
     from fannode.core.events import Event, check_body, check_type
     get_events().emit(Event.new(check_type(event_type), check_body(event_type, body), trace.ensure_id(),
-                                source), delay)
+                                source, ttl), delay)

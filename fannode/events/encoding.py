@@ -8,6 +8,7 @@ outside the rules) is refused with a one-line reason, and the consumer dead-lett
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fannode.core import serial
@@ -105,6 +106,9 @@ def decode(data: Any, attempt: Any = 1) -> Event:
     stamp = headers.get('time', 0.0)
     if isinstance(stamp, bool) or not isinstance(stamp, (int, float)):
         raise Unreadable('event %s: header time is %s, not a number' % (event_type, short(stamp)))
+    ttl = headers.get('ttl')  # events from before ttl existed have none
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not 0 < ttl < math.inf):
+        raise Unreadable('event %s: header ttl is %s, not a number of seconds above 0' % (event_type, short(ttl)))
     if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
         raise Unreadable('event %s: attempt is %s, not a whole number from 1' % (event_type, short(attempt)))
     headers['attempt'] = attempt

@@ -154,9 +154,11 @@ class HubEvents(EventSystem):
     # -- consuming ---------------------------------------------------------------
 
     def subscribe(self, queue: str, patterns: list[str], handler: Handler, *, retry: int = 0,
-                  sequential: bool = False, durable: bool = True, exclusive: bool = False) -> Subscription:
+                  sequential: bool = False, durable: bool = True, exclusive: bool = False,
+                  shard: str | None = None, member: str | None = None) -> Subscription:
         sub = Subscription(self, uuid.uuid4().hex, queue, list(patterns), handler, retry=retry,
-                           sequential=sequential, durable=durable, exclusive=exclusive)
+                           sequential=sequential, durable=durable, exclusive=exclusive, shard=shard,
+                           member=member)
         self.subs[sub.consumer] = sub  # before consuming: deliveries may arrive before the reply
         try:
             self._consume(sub)
@@ -167,9 +169,12 @@ class HubEvents(EventSystem):
         return sub
 
     def _consume(self, sub: Subscription) -> None:
+        # Sent only when set: a hub from before sharding refuses arguments it does not know.
+        sharded: dict[str, Any] = {'shard': sub.shard} if sub.shard else {}
+        member: dict[str, Any] = {'member': sub.member} if sub.shard and sub.member else {}
         self.link.call('declare', queue=sub.queue, patterns=sub.patterns, durable=sub.durable,
-                       owner=sub.consumer if sub.exclusive else None)
-        self.link.call('consume', consumer=sub.consumer, queue=sub.queue, prefetch=sub.prefetch)
+                       owner=sub.consumer if sub.exclusive else None, **sharded)
+        self.link.call('consume', consumer=sub.consumer, queue=sub.queue, prefetch=sub.prefetch, **member)
 
     def ack(self, consumer: str, tag: int) -> None:
         self.acks.setdefault(consumer, []).append(tag)

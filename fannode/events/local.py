@@ -81,12 +81,14 @@ class LocalEvents(EventSystem):
         return True
 
     def subscribe(self, queue: str, patterns: list[str], handler: Handler, *, retry: int = 0,
-                  sequential: bool = False, durable: bool = True, exclusive: bool = False) -> Subscription:
+                  sequential: bool = False, durable: bool = True, exclusive: bool = False,
+                  shard: str | None = None, member: str | None = None) -> Subscription:
         sub = Subscription(self, uuid.uuid4().hex, queue, list(patterns), handler, retry=retry,
-                           sequential=sequential, durable=durable, exclusive=exclusive)
+                           sequential=sequential, durable=durable, exclusive=exclusive, shard=shard,
+                           member=member)
         self.subs[sub.consumer] = _subs[sub.consumer] = sub
-        self.broker.declare(queue, sub.patterns, durable, sub.consumer if exclusive else None)
-        self.broker.consume(sub.consumer, None, queue, sub.prefetch)
+        self.broker.declare(queue, sub.patterns, durable, sub.consumer if exclusive else None, shard)
+        self.broker.consume(sub.consumer, None, queue, sub.prefetch, member)
         return sub
 
     def ack(self, consumer: str, tag: int) -> None:

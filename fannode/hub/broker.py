@@ -23,6 +23,7 @@ from fannode.core.limits import MIB, setting
 from fannode.core.text import short
 from fannode.exceptions import BadArguments, Unavailable
 from fannode.hub.budget import Budget, footprint
+from fannode.hub.keyed import Keys
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,10 @@ class Journal(Protocol):
 
 
 class Entry:
-    __slots__ = ('tag', 'event', 'attempt', 'due', 'size')
+    __slots__ = ('tag', 'event', 'attempt', 'due', 'size', 'key')
 
     def __init__(self, tag: int, event: dict, attempt: int = 1, due: float = 0.0, size: int = 0):
+        self.key = ''  # its shard key, in a sharded queue
         self.tag = tag
         self.event = event
         self.attempt = attempt
@@ -61,10 +63,11 @@ class Entry:
 
 
 class Consumer:
-    __slots__ = ('id', 'peer', 'queue', 'prefetch', 'unacked', 'expires')
+    __slots__ = ('id', 'peer', 'queue', 'prefetch', 'unacked', 'expires', 'member')
 
-    def __init__(self, id: str, peer: Any, queue: str, prefetch: int):
+    def __init__(self, id: str, peer: Any, queue: str, prefetch: int, member: str | None = None):
         self.id = id
+        self.member = member or id  # who it is for a sharded queue's keys: its instance
         self.peer = peer
         self.queue = queue
         self.prefetch = prefetch
@@ -78,7 +81,9 @@ class Queue:
         self.patterns = list(patterns)
         self.durable = durable
         self.owner = owner  # the consumer an exclusive queue dies with
-        self.ready: collections.deque[Entry] = collections.deque()
+        self.keys: Keys | None = None  # a sharded queue's (fannode.hub.keyed): then its ready too
+        self.warned = False  # of a declare without its shard
+        self.ready: collections.deque[Entry] | Keys = collections.deque()  # Keys when sharded
         self.consumers: list[Consumer] = []
         self.delayed = 0  # its entries waiting in the broker's heap
         self.bytes = 0    # of all its entries: ready, unacked, delayed
@@ -113,8 +118,12 @@ class Broker:
 
     # -- queues and consumers ----------------------------------------------------
 
-    def declare(self, name: str, patterns: list[str], durable: bool = True, owner: str | None = None) -> Queue:
+    def declare(self, name: str, patterns: list[str], durable: bool = True, owner: str | None = None,
+                shard: str | None = None) -> Queue:
+        """A queue bound to `patterns`; with `shard` (a body field), each event goes to the
+        consumer owning its key, one at a time per key (fannode.hub.keyed)."""
         queue = self.queues.get(name)
+        changed = queue is None
         if queue is None:
             if len(self.queues) >= MAX_QUEUES:
                 raise Unavailable('hub.declare: the hub has %d queues, the most it keeps ($FANNODE_HUB_MAX_QUEUES)'
@@ -122,13 +131,29 @@ class Broker:
             queue = self.queues[name] = Queue(name, patterns, durable, owner)
         elif sorted(queue.patterns) != sorted(patterns):
             queue.patterns = list(patterns)  # the handler's patterns changed in a new release
-        else:
-            return queue
-        if durable and self.journal is not None:
+            changed = True
+        if shard and shard != (queue.keys.field if queue.keys else None):
+            self._shard(queue, shard)
+        elif shard is None and queue.keys is not None and not queue.warned:
+            queue.warned = True  # an older release declaring it: sharded it stays
+            log.warning('queue %s is sharded by %s; a consumer declared it without (an older release?): '
+                        'it stays sharded until it is deleted', name, queue.keys.field)
+        if changed and durable and self.journal is not None:
             self.journal.queue_declared(name, queue.patterns)
         return queue
 
-    def consume(self, consumer_id: str, peer: Any, queue_name: str, prefetch: int = DEFAULT_PREFETCH) -> None:
+    def _shard(self, queue: Queue, field: str) -> None:
+        keys = Keys(field, queue.consumers)
+        ready = list(queue.ready)
+        held = {id(e) for e in ready}
+        keys.add_pending([e for e in self._entries(queue) if id(e) not in held])
+        for entry in sorted(ready, key=lambda e: e.tag):
+            entry.key = ''
+            keys.append(entry)
+        queue.ready = queue.keys = keys
+
+    def consume(self, consumer_id: str, peer: Any, queue_name: str, prefetch: int = DEFAULT_PREFETCH,
+                member: str | None = None) -> None:
         queue = self.queues.get(queue_name)
         if queue is None:
             raise BadArguments("hub.consume: no queue '%s' (declare it first)" % queue_name)
@@ -142,8 +167,10 @@ class Broker:
             if peer is not None and sum(1 for c in self.consumers.values() if c.peer == peer) >= MAX_PEER_CONSUMERS:
                 raise Unavailable('hub.consume: this connection has %d consumers, the most one may have '
                                   '($FANNODE_HUB_MAX_PEER_CONSUMERS)' % MAX_PEER_CONSUMERS)
-            consumer = self.consumers[consumer_id] = Consumer(consumer_id, peer, queue_name, max(1, prefetch))
+            consumer = self.consumers[consumer_id] = Consumer(consumer_id, peer, queue_name, max(1, prefetch), member)
             queue.consumers.append(consumer)
+            if queue.keys is not None:
+                queue.keys.reassign()  # a new member takes its share of the keys
         consumer.peer = peer
         self.pump(queue)
 
@@ -169,6 +196,8 @@ class Broker:
         if queue is None:
             return
         queue.consumers.remove(consumer)
+        if queue.keys is not None:
+            queue.keys.reassign()  # its keys go to the next best of the others
         for entry in sorted(consumer.unacked.values(), key=lambda e: e.tag, reverse=True):
             queue.ready.appendleft(entry)
         if queue.owner == consumer_id:
@@ -244,7 +273,7 @@ class Broker:
             entry = consumer.unacked.pop(tag, None)
             if entry is None:
                 continue
-            self._account(queue, entry, -1)
+            self._done(queue, entry)
             if self.journal is not None and queue.durable:
                 self.journal.removed(consumer.queue, tag)
         self.pump(queue)
@@ -268,7 +297,7 @@ class Broker:
         entry = consumer.unacked.pop(tag, None) if consumer else None
         if consumer is None or entry is None:
             return
-        self._account(self.queues[consumer.queue], entry, -1)  # first: nothing below may leak it
+        self._done(self.queues[consumer.queue], entry)  # first: nothing below may leak it
         headers = entry.event.get('headers')  # whatever it is: this event is being refused
         log.error('dead-lettered event %s (%s) from queue %s after %d attempt(s): %s',
                   short(headers.get('id', '?'), 80, False) if isinstance(headers, dict) else '?',
@@ -283,8 +312,9 @@ class Broker:
     def restore(self, queue_name: str, entry: Entry) -> None:
         """Put back an event read from the journal at start."""
         self.tags = itertools.count(max(entry.tag + 1, next(self.tags)))
-        self._account(self.queues[queue_name], entry)  # even over the budget: it was taken
-        self._enqueue(self.queues[queue_name], entry)
+        queue = self.queues[queue_name]
+        self._account(queue, entry)  # even over the budget: it was taken
+        self._enqueue(queue, entry)
 
     def release_due(self, now: float) -> None:
         touched = {}
@@ -302,19 +332,36 @@ class Broker:
 
     def pump(self, queue: Queue) -> None:
         """Hand ready events to consumers while their prefetch windows have room."""
+        if queue.keys is not None:
+            queue.keys.pump(lambda consumer, entry: self._hand(queue, consumer, entry))
+            return
+        assert isinstance(queue.ready, collections.deque)
         while queue.ready:
             consumer = queue.next_consumer()
             if consumer is None:
                 return
-            entry = queue.ready.popleft()
-            consumer.unacked[entry.tag] = entry
-            self.deliver(consumer, queue.name, entry.tag, dict(entry.event, attempt=entry.attempt))
+            self._hand(queue, consumer, queue.ready.popleft())
+
+    def _hand(self, queue: Queue, consumer: Consumer, entry: Entry) -> None:
+        consumer.unacked[entry.tag] = entry
+        self.deliver(consumer, queue.name, entry.tag, dict(entry.event, attempt=entry.attempt))
 
     def stats(self) -> dict[str, Any]:
         return {name: {'patterns': q.patterns, 'durable': q.durable, 'ready': len(q.ready),
                        'unacked': sum(len(c.unacked) for c in q.consumers), 'delayed': q.delayed,
                        'consumers': len(q.consumers), 'bytes': q.bytes}
                 for name, q in sorted(self.queues.items())}
+
+    def _done(self, queue: Queue, entry: Entry) -> None:
+        """Acked or dead: it leaves the backlog, and the next event of its key may go."""
+        self._account(queue, entry, -1)
+        if queue.keys is not None:
+            queue.keys.done(entry)
+
+    def _entries(self, queue: Queue) -> list[Entry]:
+        """Every entry `queue` holds: ready, in flight, delayed."""
+        return [*queue.ready, *(e for c in queue.consumers for e in c.unacked.values()),
+                *(e for _, _, q, e in self.delayed if q is queue)]
 
     def _account(self, queue: Queue, entry: Entry, sign: int = 1) -> None:
         queue.bytes += sign * entry.size

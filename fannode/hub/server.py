@@ -24,6 +24,7 @@ from fannode.core.limits import setting
 from fannode.hub import schema
 from fannode.hub.broker import DEFAULT_PREFETCH, MAX_PATTERNS, MAX_PREFETCH, Broker, Consumer
 from fannode.hub.configstore import MAX_VALUE, ConfigState
+from fannode.hub.idstore import MAX_BLOCK as MAX_ID_BLOCK, IdCounters
 from fannode.hub.journal import SqliteJournal
 from fannode.hub.logstore import LEVELS, MAX_HISTORY, Filter, LogState
 from fannode.hub.registry import RegistryState
@@ -50,7 +51,7 @@ TRACE = Str(max=wire.MAX_TRACE_ID, min=0)
 ANY = Anything()
 INSTANCE = Fields({'id': NAME, 'endpoint': NAME, 'services': ListOf(NAME, max=MAX_SERVICES, min=1)},
                   {'pid': Number(0, 2 ** 32, whole=True), 'host': Str(min=0), 'version': Str(min=0),
-                   'started': Number(0, 1e11), 'meta': MapOf(ANY)})
+                   'started': Number(0, 1e11), 'ready': BOOL, 'meta': MapOf(ANY)})
 EVENT = Fields({'type': Str(check=check_type)}, {'body': Maybe(Map()), 'headers': Map()})
 PUBLISHED = Fields({'event': EVENT}, {'delay': Maybe(DELAY)})
 
@@ -83,6 +84,7 @@ class Hub:
             if restored:
                 log.info('restored %d queued event(s) from %s', restored, journal)
         self.config = ConfigState(self.server.push, self.registry.epoch, self.journal)
+        self.ids = IdCounters(self.journal)
         self.logs = LogState(self.server.push)
         self._loops: list[gevent.Greenlet] = []
         self._failing: set[str] = set()  # loop steps whose failure was logged
@@ -167,15 +169,18 @@ class Hub:
     # -- events ------------------------------------------------------------------
 
     @verb(queue=NAME, patterns=ListOf(Str(check=check_pattern), max=MAX_PATTERNS, min=1), durable=BOOL,
-          owner=Maybe(NAME))
+          owner=Maybe(NAME), shard=Maybe(NAME))
     def rpc_declare(self, peer: bytes, queue: str, patterns: list[str], durable: bool = True,
-                    owner: str | None = None) -> dict[str, Any]:
-        self.broker.declare(queue, patterns, durable, owner)
+                    owner: str | None = None, shard: str | None = None) -> dict[str, Any]:
+        """With `shard` (a body field), each event goes to the consumer owning its key."""
+        self.broker.declare(queue, patterns, durable, owner, shard)
         return {'queue': queue}
 
-    @verb(consumer=NAME, queue=NAME, prefetch=Number(1, MAX_PREFETCH, whole=True))
-    def rpc_consume(self, peer: bytes, consumer: str, queue: str, prefetch: int = DEFAULT_PREFETCH) -> bool:
-        self.broker.consume(consumer, peer, queue, prefetch)
+    @verb(consumer=NAME, queue=NAME, prefetch=Number(1, MAX_PREFETCH, whole=True), member=Maybe(NAME))
+    def rpc_consume(self, peer: bytes, consumer: str, queue: str, prefetch: int = DEFAULT_PREFETCH,
+                    member: str | None = None) -> bool:
+        """`member`: who the consumer is for a sharded queue's keys (its instance id)."""
+        self.broker.consume(consumer, peer, queue, prefetch, member)
         return True
 
     @verb(consumer=NAME)
@@ -232,6 +237,11 @@ class Hub:
     @verb(key=KEY)
     def rpc_config_delete(self, peer: bytes, key: str) -> bool:
         return self.config.delete(key)
+
+    @verb(name=KEY, count=Number(1, MAX_ID_BLOCK, whole=True))
+    def rpc_ids(self, peer: bytes, name: str, count: int = 1) -> dict[str, int]:
+        """A block of `count` unique ids of `name`: {'first': n, 'count': count}."""
+        return {'first': self.ids.reserve(name, count), 'count': count}
 
     @verb(prefix=Str(max=MAX_KEY, min=0))
     def rpc_config_keys(self, peer: bytes, prefix: str = '') -> list[str]:

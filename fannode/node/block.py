@@ -87,6 +87,7 @@ class Block:
         self.since: dict[int, float] = {}    # pid → when it started (monotonic)
         self.ready_pids: set[int] = set()
         self.log_seen: set[int] = set()
+        self.waiting_said: set[int] = set()  # pids said to be registered as not ready
         self.deliberate: set[int] = set()    # pids we signalled: their exit is no failure
         self.stopping: set[int] = set()      # pids being scaled away, not yet reaped
         self.held = 0        # slots waiting out a backoff
@@ -292,6 +293,21 @@ class Block:
                 self.ready_pids.update(pending)
         else:
             self.ready_pids.update(pending)
+
+    def unready(self, waiting: dict[int, list[str]]) -> None:
+        """`waiting`: pids registered as not ready (a hard dependency has no ready instance),
+        and what they wait for. Said once per pid until it is ready; one that was ready is
+        not ready until it says it is again."""
+        if self.spec.ready.kind != 'registered':
+            return
+        for pid in sorted(set(self.index) & set(waiting) - self.waiting_said):
+            self.waiting_said.add(pid)
+            was = pid in self.ready_pids
+            self.ready_pids.discard(pid)
+            self.node.printer.event('%s.%d %s: no ready instance of %s' % (
+                self.name, self.index[pid], 'not ready' if was else 'registered, not ready',
+                ', '.join(waiting[pid]) or 'a hard dependency'), 'yellow')
+        self.waiting_said &= set(waiting)
 
     def http_url(self, check: ReadyCheck) -> str:
         target = str(check.target)

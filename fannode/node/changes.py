@@ -9,7 +9,8 @@ from fannode.core.text import redacted
 from fannode.node.topology import Topology
 
 _RESTART_FIELDS = ('command', 'env', 'cwd', 'sockets', 'stop_timeout')  # argv follows command
-_IN_PLACE_FIELDS = ('restart', 'max_restarts', 'ready', 'depends_on')
+_IN_PLACE_FIELDS = ('restart', 'max_restarts', 'ready', 'depends_on', 'implied')
+_LABELS = {'implied': 'hard dependencies'}  # implied: from the block's service config
 
 
 @dataclass
@@ -57,7 +58,7 @@ def diff(old: Topology, new: Topology) -> Changes:
         in_place = [f for f in _IN_PLACE_FIELDS if getattr(before, f) != getattr(spec, f)]
         if in_place:  # also when scaled: the scaled processes follow the new options
             changes.updated.append(name)
-            changes.reasons[name] = '%s changed' % ', '.join(in_place)
+            changes.reasons[name] = '%s changed' % ', '.join(_LABELS.get(f, f) for f in in_place)
     for key in ('registry', 'events'):
         if getattr(old, key) != getattr(new, key):
             changes.node.append('%s changed: %s → %s' % (key, redacted(getattr(old, key)), redacted(getattr(new, key))))

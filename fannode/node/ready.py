@@ -67,12 +67,11 @@ class HubProbe:
         return _records(services.items() if isinstance(services, dict) else ())
 
     async def registered_pids(self) -> dict[int, list[str]]:
-        """pid → the services it registered; empty when the hub does not answer."""
-        pids: dict[int, list[str]] = {}
-        for name, info in await self.listed():
-            if isinstance(info.get('pid'), int):
-                pids.setdefault(info['pid'], []).append(name)
-        return pids
+        """pid → the services it registered as ready; empty when the hub does not answer."""
+        return (await self.registrations())[0]
+
+    async def registrations(self) -> Registrations:
+        return _split(await self.listed())
 
     async def forget(self, pid: int, host: str) -> None:
         """Unregister the instances of a dead process, rather than wait for their lease."""
@@ -130,11 +129,11 @@ class ZookeeperProbe:
             return None
 
     async def registered_pids(self) -> dict[int, list[str]]:
-        pids: dict[int, list[str]] = {}
-        for path, info in await self._run(self._instances) or []:
-            if isinstance(info, dict) and isinstance(info.get('pid'), int):  # else: not an instance
-                pids.setdefault(info['pid'], []).append(path.rsplit('/', 2)[1])
-        return pids
+        return (await self.registrations())[0]
+
+    async def registrations(self) -> Registrations:
+        found = await self._run(self._instances) or []
+        return _split([(path.rsplit('/', 2)[1], info) for path, info in found if isinstance(info, dict)])
 
     async def forget(self, pid: int, host: str) -> None:
         def delete() -> None:
@@ -159,6 +158,33 @@ class ZookeeperProbe:
 
 
 Probe = HubProbe | ZookeeperProbe  # what the node asks about registrations
+# pid → services it registered as ready; pid → dependencies it waits for (registered not ready)
+Registrations = tuple[dict[int, list[str]], dict[int, list[str]]]
+
+
+def is_ready(info: dict[str, Any]) -> bool:
+    """An instance whose hard dependencies have no instance registers with ready: false
+    (older ones say nothing: ready)."""
+    return info.get('ready', True) is not False
+
+
+def _split(records: list[tuple[str, dict[str, Any]]]) -> Registrations:
+    ready: dict[int, list[str]] = {}
+    waiting: dict[int, list[str]] = {}
+    for name, info in records:
+        pid = info.get('pid')
+        if not isinstance(pid, int):  # not an instance
+            continue
+        if is_ready(info):
+            ready.setdefault(pid, []).append(name)
+        else:
+            meta = info.get('meta')
+            missing = meta.get('missing') if isinstance(meta, dict) else None
+            names = waiting.setdefault(pid, [])
+            for service in missing if isinstance(missing, list) else ():
+                if isinstance(service, str) and service not in names:
+                    names.append(service)
+    return ready, waiting
 
 
 def _records(services: Any) -> list[tuple[str, dict[str, Any]]]:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 CHECK_DELAY = 0.2     # circus finds dead children on this tick
 POLL = 0.1            # readiness checks
+RECHECK = 1.0         # ready instances are asked again this often: one may lose a hard dependency
 
 
 async def retry_conflict(call: Callable[[], Any]) -> Any:
@@ -82,6 +83,7 @@ class Node:
         self.groups = Groups()  # every child's process group, and the watchdog
         self.changing = asyncio.Lock()  # one change at a time: control requests, node.yml edits
         self.troubles: set[str] = set()  # errors the node's loops reported (each once)
+        self.rechecked = 0.0  # when ready service instances were last looked up
 
     @property
     def arbiter(self) -> Arbiter:
@@ -317,10 +319,19 @@ class Node:
     async def check_readiness(self) -> None:
         pending = [b for b in self.blocks.values() if b.watcher is not None and not b.is_ready]
         registered: dict[int, list[str]] = {}
-        if self.probe is not None and any(b.spec.ready.kind == 'registered' for b in pending):
-            registered = await self.probe.registered_pids()
+        waiting: dict[int, list[str]] = {}  # registered as not ready: a hard dependency has no instance
+        asked = False
+        now = time.monotonic()
+        recheck = now - self.rechecked >= RECHECK and any(
+            b.spec.ready.kind == 'registered' and b.ready_pids for b in self.blocks.values())
+        if self.probe is not None and (recheck or any(b.spec.ready.kind == 'registered' for b in pending)):
+            self.rechecked = now
+            registered, waiting = await self.probe.registrations()
+            asked = True
         for block in list(self.blocks.values()):
             block.forget_removed()
+            if asked:
+                block.unready(waiting)
         for block in pending:
             was = block.ready_since
             await block.check_ready(registered)

@@ -20,6 +20,7 @@ from fannode.core.config import Config, load_config, loads_config
 from fannode.core.limits import setting
 from fannode.exceptions import ConfigError
 from fannode.node import capacity
+from fannode.node import servicedeps
 from fannode.node.readycheck import ReadyCheck, read_ready
 from fannode.settings import DEFAULT_HUB
 
@@ -57,6 +58,8 @@ class InstanceSpec:
     max_restarts: int = 10
     depends_on: tuple[str, ...] = ()
     ready: ReadyCheck = ReadyCheck('started')
+    # (block, service): hard dependencies of its service config that other blocks serve
+    implied: tuple[tuple[str, str], ...] = ()
     line: int = field(default=0, compare=False)  # moving a block in the file changes nothing
 
     @property
@@ -83,6 +86,11 @@ class InstanceSpec:
     def env_dict(self) -> dict[str, str]:
         return dict(self.env)
 
+    @property
+    def after(self) -> tuple[str, ...]:
+        """The blocks it starts after: its depends_on and those its hard dependencies run on."""
+        return tuple(dict.fromkeys(self.depends_on + tuple(block for block, _ in self.implied)))
+
 
 @dataclass(frozen=True)
 class Topology:
@@ -108,7 +116,7 @@ class Topology:
 
         def depth(name: str) -> int:  # load() rejected cycles, so this ends
             if name not in level:
-                level[name] = 1 + max((depth(d) for d in self.instances[name].depends_on), default=-1)
+                level[name] = 1 + max((depth(d) for d in self.instances[name].after), default=-1)
             return level[name]
 
         waves: list[list[str]] = []
@@ -141,16 +149,16 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Topol
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # it bounds the size of what it reads
         raise ConfigError('%s: not a regular file (a pipe or a device is read once, or never ends)' % path)
     config = load_config(path, env)  # messages name the path as the user gave it
-    return _build(config, os.path.abspath(path), os.path.dirname(os.path.abspath(path)))
+    return _build(config, os.path.abspath(path), os.path.dirname(os.path.abspath(path)), env)
 
 
 def loads(text: str, source: str = 'node.yml', base_dir: str = '.',
           env: Mapping[str, str] | None = None) -> Topology:
     config = loads_config(text, source, env)
-    return _build(config, os.path.abspath(os.path.join(base_dir, source)), os.path.abspath(base_dir))
+    return _build(config, os.path.abspath(os.path.join(base_dir, source)), os.path.abspath(base_dir), env)
 
 
-def _build(config: Config, path: str, base_dir: str) -> Topology:
+def _build(config: Config, path: str, base_dir: str, env: Mapping[str, str] | None = None) -> Topology:
     if not config:
         raise config.error('', 'empty file; expected %s' % '/'.join(_TOP_KEYS))
     config.check_keys(_TOP_KEYS)
@@ -178,6 +186,8 @@ def _build(config: Config, path: str, base_dir: str) -> Topology:
         names.append(name)
     specs = {name: _instance(instances, name, names, node_env, sockets, base_dir) for name in names}
     capacity.check_topology(instances, {name: spec.numprocesses for name, spec in specs.items()})
+    for name, pairs in servicedeps.implied(specs, base_dir, env).items():
+        specs[name] = replace(specs[name], implied=pairs)
     _check_cycles(instances, specs)
     return Topology(path, registry, events, tuple(sorted(node_env.items())), sockets, specs)
 
@@ -333,10 +343,15 @@ def _check_cycles(instances: Config, specs: dict[str, InstanceSpec]) -> None:
     def visit(name: str, path: list[str]) -> None:
         if name in path:
             cycle = path[path.index(name):] + [name]
-            raise instances.error('%s.depends_on' % name, 'dependency cycle: %s' % ' → '.join(cycle))
+            hard = ['%s needs %s' % (a, s) for a, b in zip(cycle, cycle[1:]) if b not in specs[a].depends_on
+                    for block, s in specs[a].implied if block == b]
+            # the key of the first step: node.yml's depends_on, or the block (its service config's)
+            key = '%s.depends_on' % name if cycle[1] in specs[name].depends_on else name
+            raise instances.error(key, 'dependency cycle: %s%s' % (' → '.join(cycle), (
+                ' (hard dependencies in service configs: %s)' % ', '.join(hard)) if hard else ''))
         if name in done:
             return
-        for dep in specs[name].depends_on:
+        for dep in specs[name].after:
             visit(dep, path + [name])
         done.add(name)
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from fannode.backends import load_named
 from fannode.core import current, loglevel, plugins, trace
 from fannode.core.config import Config, import_object
+from fannode.core.dependencies import Dependencies, declared, merged
 from fannode.core.events import Event, EventSpec, check_body, check_type, event_handlers
 from fannode.core.interface import BUILTINS, Interface, describe, rpc_methods
 from fannode.core.metrics import Metrics
@@ -22,25 +23,27 @@ from fannode.core.transport import Transport
 from fannode.discovery import InstanceInfo, Registry, get_registry
 from fannode.events import EventSystem, Subscription, get_events
 from fannode.exceptions import BadArguments, Nack, UnknownMethod, UnknownService, UsageError
+from fannode.runtime.dependencies import Readiness
 from fannode.sharedconfig import SharedConfig, get_shared_config
 
 log = logging.getLogger(__name__)
 
-SERVICE_KEYS = ('backdoor', 'interfaces', 'plugins', 'version')  # and each transport's config_key
+SERVICE_KEYS = ('backdoor', 'breakers', 'interfaces', 'plugins', 'version')  # and each transport's config_key
 
 
 class Method:
     """An installed RPC method, its signature checked before it runs."""
 
-    __slots__ = ('func', 'signature', 'raises', 'builtin', 'idempotent', '_named', '_required', '_any')
+    __slots__ = ('func', 'signature', 'raises', 'builtin', 'idempotent', 'shard', '_named', '_required', '_any')
 
     def __init__(self, func: Callable[..., Any], raises: tuple[type[BaseException], ...] = (),
-                 builtin: bool = False, idempotent: bool = False):
+                 builtin: bool = False, idempotent: bool = False, shard: str | None = None):
         self.func = func
         self.signature = inspect.signature(func)
         self.raises = raises
         self.builtin = builtin
         self.idempotent = idempotent or builtin  # the built-ins only read
+        self.shard = shard
         params = self.signature.parameters.values()
         self._named = frozenset(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
         self._required = frozenset(p.name for p in params if p.name in self._named and p.default is p.empty)
@@ -96,6 +99,7 @@ class ServiceContainer:
         self.sockets = sockets or {}  # listening sockets handed over by the node, by name
         self.info: InstanceInfo | None = None
         self.backdoor: Any = None
+        self.dependencies: dict[str, Dependencies] = {}  # each interface's, by service name
         interfaces = config.section('interfaces')
         if not interfaces:
             raise config.error('interfaces', 'no interfaces configured (expected e.g. '
@@ -109,6 +113,9 @@ class ServiceContainer:
         self.transports: list[Transport] = [cls(self) for cls in classes]
         self.rpc = self.transports[0]
         self.client = client if client is not None else self.rpc.client()
+        mocked = {s.rpartition('.')[0] for s in getattr(self.client, 'mocks', None) or ()}  # fannode.testing's
+        self.readiness = Readiness(self.registry, merged(self.dependencies), list(self.interfaces),
+                                   self._announce_readiness, mocked)
 
     @staticmethod
     def _import_class(spec: Any, section: Config) -> type:
@@ -132,10 +139,12 @@ class ServiceContainer:
             raise section.error('class', '%s is not a fannode.Interface subclass' % (spec,))
         iface = cls(self, name)
         iface.apply_config(section)
+        self.dependencies[name] = declared(cls, section)
         methods = {n: Method(getattr(self, 'builtin_' + n), builtin=True) for n in BUILTINS}
         for method_name, func in rpc_methods(cls).items():
             marks = getattr(func, '_fannode_rpc')
-            methods[method_name] = Method(getattr(iface, func.__name__), marks.raises, idempotent=marks.idempotent)
+            methods[method_name] = Method(getattr(iface, func.__name__), marks.raises, idempotent=marks.idempotent,
+                                          shard=marks.shard)
         for handler_name, func in event_handlers(cls).items():
             handler = self.plugins.watch_handler(name + '.' + handler_name, getattr(iface, handler_name))
             self.handlers.append((name, handler_name, getattr(func, '_fannode_event'), handler))
@@ -157,10 +166,7 @@ class ServiceContainer:
         for service, handler_name, spec, method in self.handlers:
             self.subscriptions.append(self._subscribe(service, handler_name, spec, method))
         meta: dict[str, Any] = {}
-        idempotent = sorted('%s.%s' % (service, name) for service, methods in self.methods.items()
-                            for name, method in methods.items() if method.idempotent and not method.builtin)
-        if idempotent:  # what a caller may retry on another instance (fannode.calls)
-            meta['idempotent'] = idempotent
+        meta.update(self._call_marks())
         for transport in self.transports[1:]:
             meta.update(transport.start())
         from fannode.core import backdoor
@@ -168,11 +174,14 @@ class ServiceContainer:
             self.backdoor = backdoor.start(self)
             meta['backdoor'] = self.backdoor.path  # a unix socket of this user's, on this host
             log.info('backdoor at %s (fannode shell --remote %s)', meta['backdoor'], self.id[:8])
+        self.readiness.start()  # looks its dependencies up: registered ready or not from the start
         info = InstanceInfo(id=self.id, endpoint=endpoint, services=list(self.interfaces),
                             pid=os.getpid(), host=socket.gethostname(), version=self.version,
                             started=time.time(), meta=meta)
+        self.readiness.announce(info)
         self.registry.register(info)
         self.info = info
+        self.readiness.follow()
         self.state = 'running'
         log.info('serving %s at %s', ', '.join(self.interfaces), endpoint)
         self.plugins.call('on_start', self)
@@ -182,6 +191,7 @@ class ServiceContainer:
         if self.state in ('stopping', 'stopped'):
             return
         self.state = 'stopping'
+        self.readiness.stop()
         if self.info is not None:
             self.registry.unregister(self.info)
         for transport in reversed(self.transports[1:]):  # health checks say 503, running requests finish
@@ -210,6 +220,26 @@ class ServiceContainer:
         self.state = 'stopped'
         log.info('stopped')
 
+    def _call_marks(self) -> dict[str, Any]:
+        """What callers read from the registration (fannode.calls): the methods they may
+        retry on another instance, and the argument each sharded method is routed by."""
+        mine = [('%s.%s' % (service, name), method) for service, methods in self.methods.items()
+                for name, method in methods.items() if not method.builtin]
+        marks: dict[str, Any] = {}
+        idempotent = sorted(subject for subject, method in mine if method.idempotent)
+        if idempotent:
+            marks['idempotent'] = idempotent
+        shards = {subject: method.shard for subject, method in mine if method.shard}
+        if shards:
+            marks['shards'] = shards
+        return marks
+
+    def _announce_readiness(self) -> None:
+        """A dependency came or went (fannode.runtime.dependencies): register again."""
+        if self.info is not None and self.state in ('starting', 'running'):
+            self.readiness.announce(self.info)
+            self.registry.register(self.info)
+
     # -- calls -------------------------------------------------------------------
 
     _shared_config: SharedConfig | None = None
@@ -222,14 +252,15 @@ class ServiceContainer:
             self._shared_config = get_shared_config(self.registry.url)
         return self._shared_config
 
-    def proxy(self, service: str, timeout: float | None = None) -> Any:
-        return self.client.proxy(service, timeout)
+    def proxy(self, service: str, timeout: float | None = None, **options: Any) -> Any:
+        return self.client.proxy(service, timeout, **options)  # breaker=, shard_key=
 
-    def emit(self, event_type: str, body: dict | None = None, delay: float | None = None) -> None:
+    def emit(self, event_type: str, body: dict | None = None, delay: float | None = None,
+             ttl: float | None = None) -> None:
         if self.events is None:
             raise UsageError('cannot emit %r: this instance has no events backend' % event_type)
         event = Event.new(check_type(event_type), check_body(event_type, body), trace.ensure_id(),
-                          ','.join(self.interfaces))
+                          ','.join(self.interfaces), ttl)
         self.events.emit(event, delay)
 
     def _subscribe(self, service: str, handler_name: str, spec: EventSpec,
@@ -255,7 +286,8 @@ class ServiceContainer:
         assert self.events is not None  # install() refuses handlers without an events backend
         return self.events.subscribe(queue, list(spec.patterns), handle, retry=spec.retry,
                                      sequential=spec.sequential, durable=not spec.broadcast,
-                                     exclusive=spec.broadcast)
+                                     exclusive=spec.broadcast, shard=spec.shard,
+                                     member=self.id if spec.shard else None)
 
     def dispatch(self, subject: str, body: Any) -> Callable[[], Any]:
         """The call that answers `subject` ('Service.method') with `body` (its keyword
@@ -309,7 +341,8 @@ class ServiceContainer:
         info = self.info.to_dict() if self.info else {}
         # Not counting this status request itself.
         return dict(info, state=self.state, in_flight=max(0, self.rpc.in_flight() - 1),
-                    uptime=round(time.time() - self.metrics.started, 3))
+                    uptime=round(time.time() - self.metrics.started, 3), ready=self.readiness.ready,
+                    dependencies=self.readiness.describe())
 
     def builtin_inspect(self) -> dict[str, Any]:
         """The RPC methods of every interface here, with signatures and docs."""
@@ -323,5 +356,10 @@ class ServiceContainer:
         return dict(loglevel.change_level(level, logger, period), pid=os.getpid())
 
     def builtin_get_metrics(self) -> dict[str, Any]:
-        """Call counts and latencies per method, and process figures."""
-        return self.metrics.snapshot()
+        """Call counts and latencies per method, and process figures; the circuit breakers
+        of the services this instance called, if any."""
+        snapshot = self.metrics.snapshot()
+        breakers = getattr(self.client, 'breakers', None)  # fannode.calls.breaker.Breakers
+        if breakers is not None and breakers.services:
+            snapshot['breakers'] = breakers.snapshot()
+        return snapshot

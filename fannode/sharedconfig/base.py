@@ -12,6 +12,7 @@ from typing import Any, Callable
 import gevent
 
 from fannode.core.keys import check_key, check_value, same
+from fannode.sharedconfig.ids import IdBlocks
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ class SharedConfig(abc.ABC):
         self.url = url
         self.callbacks: dict[str, list[Callback]] = {}
         self.seen: dict[str, Any] = {}   # subscribed key → the value subscribers last heard of
+        self.ids = IdBlocks(url, self._reserve)
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value now, asked of the backend (subscribe to follow it)."""
@@ -59,6 +61,11 @@ class SharedConfig(abc.ABC):
                 del self.callbacks[key], self.seen[key]
                 raise
         self.callbacks[key].append(callback)
+
+    def unique_id(self, name: str) -> int:
+        """An id of `name` no other call in the cluster gets; each process's ids of a name
+        increase (fannode.sharedconfig.ids)."""
+        return self.ids.next(name)
 
     def close(self) -> None:
         """Release connections; subscriptions end."""
@@ -98,6 +105,11 @@ class SharedConfig(abc.ABC):
     @abc.abstractmethod
     def _keys(self, prefix: str) -> list[str]:
         """Keys starting with `prefix` (more is fine: the caller filters)."""
+
+    @abc.abstractmethod
+    def _reserve(self, name: str, count: int) -> tuple[int, int]:
+        """A block of fresh ids of `name`, (first, how many): about `count`, never handed
+        out before. RegistryUnavailable when the backend cannot be reached."""
 
     @abc.abstractmethod
     def _watch(self, key: str) -> None:

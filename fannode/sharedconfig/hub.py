@@ -13,7 +13,8 @@ import zmq.green as zmq
 
 from fannode.sharedconfig.base import SharedConfig
 from fannode.core import wire
-from fannode.hub.client import HubLink
+from fannode.exceptions import Unavailable, UsageError
+from fannode.hub.client import HubLink, HubRefused
 
 SYNC_EVERY = 1.0   # well inside the hub's 5 s watch lease
 
@@ -45,6 +46,15 @@ class HubSharedConfig(SharedConfig):
 
     def _keys(self, prefix: str) -> list[str]:
         return self.link.call('config_keys', prefix=prefix)
+
+    def _reserve(self, name: str, count: int) -> tuple[int, int]:
+        try:
+            block = self.link.call('ids', name=name, count=count)
+        except HubRefused as e:
+            if isinstance(e.answer, Unavailable):  # full or stopping: worth waiting out
+                raise
+            raise UsageError(str(e)) from None
+        return block['first'], block['count']
 
     def _watch(self, key: str) -> None:
         self._sync({key: ''})

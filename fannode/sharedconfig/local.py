@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fannode.sharedconfig import ids
 from fannode.sharedconfig.base import SharedConfig
 
 _values: dict[str, dict[str, str]] = {}   # url → key → value as JSON, so no caller shares an object
 _clients: dict[str, list['LocalSharedConfig']] = {}
+_ids: dict[str, dict[str, int]] = {}      # url → name → the next id to hand out
 
 
 class LocalSharedConfig(SharedConfig):
@@ -35,6 +37,11 @@ class LocalSharedConfig(SharedConfig):
     def _keys(self, prefix: str) -> list[str]:
         return list(self.values)
 
+    def _reserve(self, name: str, count: int) -> tuple[int, int]:
+        following = _ids.setdefault(self.url, {}).get(name, 1)
+        _ids[self.url][name] = following + count
+        return following, count
+
     def _watch(self, key: str) -> None:
         self._changed(key, self._get(key))
 
@@ -49,3 +56,5 @@ class LocalSharedConfig(SharedConfig):
         if not peers:  # the last one out: the next test with this URL starts empty
             _clients.pop(self.url, None)
             _values.pop(self.url, None)
+            _ids.pop(self.url, None)
+            ids.forget(self.url)

@@ -1,6 +1,11 @@
 """`zookeeper://host:2181/prefix`: shared config as one znode per key,
 `/prefix/config/<key>`, holding the value as JSON. Subscriptions are kazoo DataWatches,
-which kazoo sets again after a reconnect or a new session."""
+which kazoo sets again after a reconnect or a new session.
+
+Unique ids come from sequential znodes under `/prefix/ids/<name>`: ZooKeeper numbers each
+child it creates there with a counter it keeps on disk and never hands out twice, so
+sequence number n owns the block of ids n*ID_BLOCK+1 .. (n+1)*ID_BLOCK. The child is
+deleted at once; the counter goes on (it counts deletions too, so blocks skip numbers)."""
 from __future__ import annotations
 
 import contextlib
@@ -11,10 +16,15 @@ from typing import Any, Iterator
 from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
 from fannode.discovery.zookeeper import connect
-from fannode.exceptions import RegistryUnavailable
+from fannode.exceptions import FannodeError, RegistryUnavailable
 from fannode.sharedconfig.base import SharedConfig
 
 log = logging.getLogger(__name__)
+
+# Ids per sequence number: fixed, whatever a caller asks for, so that no two processes
+# can map two sequence numbers onto one id. The counter is a signed 32-bit number, which
+# bounds a name to about 10^12 ids.
+ID_BLOCK = 1000
 
 
 @contextlib.contextmanager
@@ -38,6 +48,7 @@ class ZookeeperSharedConfig(SharedConfig):
         super().__init__(url)
         self.zk, prefix = connect(url)
         self.root = prefix + '/config'
+        self.ids_root = prefix + '/ids'
 
     def _path(self, key: str) -> str:
         return '%s/%s' % (self.root, key)
@@ -75,6 +86,19 @@ class ZookeeperSharedConfig(SharedConfig):
                 return self.zk.get_children(self.root)
             except NoNodeError:
                 return []
+
+    def _reserve(self, name: str, count: int) -> tuple[int, int]:
+        with _reachable(self.url):
+            path = self.zk.create('%s/%s/b-' % (self.ids_root, name), b'', sequence=True, makepath=True)
+            try:
+                self.zk.delete(path)
+            except NoNodeError:
+                pass
+        sequence = int(path.rpartition('b-')[2])  # 10 digits, or '-2147483648' once it wrapped
+        if sequence < 0:  # the 32-bit counter wrapped: every block of this name is spent
+            raise FannodeError('the ids of %s in ZooKeeper at %s are used up (about %d)'
+                               % (name, self.url, 2 ** 31 * ID_BLOCK))
+        return sequence * ID_BLOCK + 1, ID_BLOCK
 
     def _watch(self, key: str) -> None:
         def on_data(data: bytes | None, stat: Any, event: Any = None) -> None:

@@ -12,8 +12,9 @@ from fannode.tui.table import Cell
 STATE_STYLES = {
     'running': 'green', 'ready': 'green', 'starting': 'yellow', 'waiting': 'yellow', 'backoff': 'yellow',
     'degraded': 'yellow', 'stopping': 'dim', 'stopped': 'dim', 'unresponsive': 'bold red',
-    'error': 'bold red', 'failed': 'bold red',
+    'error': 'bold red', 'failed': 'bold red', 'not ready': 'bold yellow',
 }
+BREAKER_STYLES = {'open': 'bold red', 'half-open': 'yellow'}
 LEVEL_STYLES = {'DEBUG': 'dim', 'INFO': '', 'WARNING': 'yellow', 'ERROR': 'bold red', 'CRITICAL': 'bold white on red'}
 
 
@@ -38,6 +39,19 @@ def uptime(seconds: float | None) -> str:
     return '%dd%02dh' % (s // 86400, s % 86400 // 3600)
 
 
+def deps(row: Row) -> Cell:
+    """'Store ✗ Mailer ✗': its dependencies with no ready instance; red when a hard one."""
+    text = ' '.join('%s ✗' % visible(service) for service, _ in row.missing)
+    return text, 'bold red' if any(hard for _, hard in row.missing) else 'yellow' if text else ''
+
+
+def breaker_cell(row: Row) -> Cell:
+    """'Mailer open': the breakers of its calls that are not closed, by service."""
+    text = ', '.join('%s %s' % (visible(service), state) for service, state in row.breakers)
+    styles = [BREAKER_STYLES.get(state, 'yellow') for _, state in row.breakers]
+    return text, 'bold red' if 'bold red' in styles else styles[0] if styles else ''
+
+
 def cells(row: Row) -> dict[str, Cell]:
     """A row of the main table."""
     group = row.is_group
@@ -50,6 +64,8 @@ def cells(row: Row) -> dict[str, Cell]:
         'pid': (str(row.pid) if row.pid else '', ''),
         'host': (row.host, 'dim'),
         'state': (row.state, STATE_STYLES.get(row.state, '')),
+        'deps': deps(row),
+        'breakers': breaker_cell(row),
         'uptime': ('' if group else uptime(row.uptime), ''),
         'restarts': ('' if row.restarts is None else str(row.restarts), 'yellow' if row.restarts else ''),
         'cpu': (num(row.cpu), ''),

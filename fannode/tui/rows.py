@@ -6,12 +6,15 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+from fannode.calls.breaker import open_endpoints
+from fannode.core.dependencies import announced
 from fannode.core.interface import BUILTINS
 from fannode.exceptions import ConnectionLost, Timeout
 
 LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
-STATE_ORDER = ('failed', 'backoff', 'unresponsive', 'error', 'starting', 'waiting', 'stopping',
+STATE_ORDER = ('failed', 'backoff', 'unresponsive', 'error', 'not ready', 'starting', 'waiting', 'stopping',
                'degraded', 'ready', 'running', 'stopped')
+BREAKER_ORDER = ('open', 'half-open')  # worst first; then 'n/m open' (some endpoints only)
 
 
 # -- what the app shows: immutable ------------------------------------------------
@@ -41,6 +44,8 @@ class Row:
     service: str = ''               # the service, for service and instance rows
     blocks: tuple[str, ...] = ()    # the node's blocks behind the row
     instance: str = ''              # the instance id, when discovery lists it
+    missing: tuple[tuple[str, bool], ...] = ()   # (dependency with no ready instance, hard?)
+    breakers: tuple[tuple[str, str], ...] = ()   # (dependency, breaker state) of those not closed
 
     @property
     def is_group(self) -> bool:
@@ -124,6 +129,51 @@ def figures(metrics: dict[str, Any], service: str) -> Figures:
     return f
 
 
+def missing(info: Any) -> tuple[tuple[str, bool], ...]:
+    """(service, hard?) of the declared dependencies an instance announces as missing
+    (meta 'missing' and 'dependencies'; instances that declare none announce neither)."""
+    hard, _, found = announced(info)
+    return tuple((s, s in hard) for s in found)
+
+
+def breakers(metrics: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """(service, state) of the breakers in a get_metrics reply that are not closed: the
+    service's state, or 'n/m open' when only some of its endpoints are open."""
+    section = metrics.get('breakers')
+    section = section if isinstance(section, dict) else {}
+    found = []
+    for service, breaker in sorted((k, v) for k, v in section.items() if isinstance(k, str)):
+        if not isinstance(breaker, dict):
+            continue
+        if breaker.get('state') in BREAKER_ORDER:
+            found.append((service, str(breaker['state'])))
+            continue
+        bad, endpoints = open_endpoints(breaker)
+        if bad:
+            found.append((service, '%d/%d open' % (bad, endpoints)))
+    return tuple(found)
+
+
+def _merged_missing(rows: list[Row]) -> tuple[tuple[str, bool], ...]:
+    hard: dict[str, bool] = {}
+    for row in rows:
+        for service, is_hard in row.missing:
+            hard[service] = hard.get(service, False) or is_hard
+    return tuple(hard.items())
+
+
+def _merged_breakers(rows: list[Row]) -> tuple[tuple[str, str], ...]:
+    """The worst state of each dependency's breakers over a service's instances."""
+    def rank(state: str) -> int:
+        return BREAKER_ORDER.index(state) if state in BREAKER_ORDER else len(BREAKER_ORDER)
+    worst: dict[str, str] = {}
+    for row in rows:
+        for service, state in row.breakers:
+            if service not in worst or rank(state) < rank(worst[service]):
+                worst[service] = state
+    return tuple(sorted(worst.items()))
+
+
 class Rates:
     """Per-second rates from counters seen at successive polls."""
 
@@ -191,9 +241,10 @@ def build_rows(services: dict[str, list[Any]], answers: dict[str, Any], ps: dict
         desired = sum(b['desired'] for b in mine.values()) if mine else None
         live = [r for r in children if r.state not in ('stopping', 'starting')]
         states = [b['state'] for b in mine.values()] + [r.state for r in children if r.state in
-                                                        ('unresponsive', 'error')]
+                                                        ('unresponsive', 'error', 'not ready')]
         state = _worst(states) or 'running'
-        if state in ('unresponsive', 'error'):
+        # some instances in trouble: degraded; 'not ready' when none is ready
+        if state in ('unresponsive', 'error') or (state == 'not ready' and any(r.state == 'running' for r in live)):
             state = 'degraded'
         rows.append(_group_row(group, 'service', service, children, '%d/%d' % (
             len(live), desired if desired is not None else len(instances)), state,
@@ -227,6 +278,8 @@ def _instance_row(service: str, info: Any, proc: tuple[dict, dict] | None, answe
         state = 'stopping'
     elif isinstance(answer, BaseException):
         state = 'unresponsive' if _no_answer(answer) else 'error'
+    elif getattr(info, 'ready', True) is False:  # a hard dependency has no instance: callers skip it
+        state = 'not ready'
     else:
         state = 'running' if answered else 'starting'
     uptime = f.uptime if f.uptime is not None else (wall - info.started if info.started else None)
@@ -237,7 +290,8 @@ def _instance_row(service: str, info: Any, proc: tuple[dict, dict] | None, answe
                rps=rates.rate(('rpc', info.id, service), f.calls if answered else None, now),
                eps=rates.rate(('event', info.id, service), f.events, now),
                hps=rates.rate(('http', info.id, service), f.http, now),
-               service=service, blocks=(proc[0]['name'],) if proc else (), instance=info.id)
+               service=service, blocks=(proc[0]['name'],) if proc else (), instance=info.id,
+               missing=missing(info), breakers=breakers(answer) if answered else ())
 
 
 def is_local(host: str, local_host: str) -> bool:
@@ -271,4 +325,5 @@ def _group_row(key: str, kind: str, name: str, children: list[Row], count: str, 
             total[field] = _add(total[field], getattr(row, field))
     p99s = [r.p99 for r in children if r.p99 is not None]
     return Row(key=key, kind=kind, name=name, count=count, state=state, restarts=restarts,
-               p99=max(p99s) if p99s else None, service=service, blocks=blocks, **total)
+               p99=max(p99s) if p99s else None, service=service, blocks=blocks,
+               missing=_merged_missing(children), breakers=_merged_breakers(children), **total)

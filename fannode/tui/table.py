@@ -159,6 +159,13 @@ class RowTable(ScrollView, can_focus=True):
         self._resized()
         self._scroll_to_cursor()
 
+    def set_columns(self, columns: Iterable[Column]) -> None:
+        """Other columns (cells are looked up by key, so rows need not change)."""
+        self.columns = [Column(*c) for c in columns]
+        self.width_total = sum(c.width + 2 for c in self.columns)
+        self._strips, self._header = {}, None
+        self._resized()
+
     def clear(self) -> None:
         self.keys, self.rows, self._strips = [], {}, {}
         self.cursor_row = 0

@@ -20,9 +20,10 @@ from werkzeug.wrappers import Request, Response
 
 from fannode.core import current, trace
 from fannode.core.config import Config
-from fannode.core.interface import Interface
+from fannode.core.interface import Interface, rpc
 from fannode.core.jsonable import to_json
 from fannode.exceptions import ConnectionLost, Nack, RemoteError, Timeout
+from fannode.web import shards
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger('fannode.web.access')
@@ -62,7 +63,8 @@ class RoutedRequest(Request):
 class WebInterface(Interface):
     """An Interface served over HTTP. Config keys (all optional): `port` (4080), `host`
     (0.0.0.0), `socket` (the name of a listening socket handed over by the node),
-    `health` (path answering 200 while serving, 503 while stopping; default /_health),
+    `health` (path answering 200 while serving, 503 while stopping or while a hard
+    dependency is missing; default /_health),
     `max_body` (bytes; default 10 MiB), `access_log` (true), and the connection limits
     `header_timeout`, `idle_timeout`, `max_connections` (fannode.web.server)."""
 
@@ -122,9 +124,12 @@ class WebInterface(Interface):
 
     def _respond(self, request: RoutedRequest, trace_id: str) -> Response:
         if request.path == self.health_path:
-            ok = self.serving
             request.route = self.health_path
-            return Response('ok' if ok else 'stopping', status=200 if ok else 503,
+            missing = self._missing()
+            if self.serving and missing:  # a load balancer sends this instance nothing meanwhile
+                body = to_json({'status': 'not ready', 'missing': missing})
+                return Response(body, status=503, content_type='application/json')
+            return Response('ok' if self.serving else 'stopping', status=200 if self.serving else 503,
                             content_type='text/plain; charset=utf-8')
         try:
             rule, args = self.url_map.bind_to_environ(request.environ).match(return_rule=True)
@@ -136,6 +141,9 @@ class WebInterface(Interface):
                     log.error("%s: url_map rule '%s' names endpoint '%s', but there is no such "
                               "method; answering 500", self.name, rule.rule, endpoint)
                 return self._error(500, 'Internal Server Error', trace_id)
+            field = shards.shard_arg(handler)
+            if field is not None and field in args:
+                return self._sharded(request, args[field], lambda: to_response(handler(request, **args)))
             return to_response(handler(request, **args))
         except HTTPException as e:
             return e.get_response(request.environ)
@@ -150,6 +158,34 @@ class WebInterface(Interface):
                 plugged.error(e, 'http', '%s %s' % (request.method, request.route), self.name,
                               method=request.method, path=request.path)
             return self._error(500, 'Internal Server Error', trace_id)
+
+    def _sharded(self, request: RoutedRequest, key: Any, serve: Callable[[], Response]) -> Response:
+        """Served here when this instance owns `key` (or the request was forwarded, or
+        there is no cluster to ask); else by the owner, over RPC (fannode.web.shards)."""
+        container = self.container
+        here = getattr(container, 'id', None)
+        owner = None
+        if here is not None and not request.environ.get(shards.FORWARDED):
+            owner = shards.owner_of(container, self.name, key)
+        if owner is None or owner.id == here:
+            response = serve()
+        else:
+            response = shards.forward(container, self.name, owner.endpoint, request)
+        if here is not None:
+            response.headers.setdefault(shards.SHARD_HEADER, owner.id if owner is not None else here)
+        return response
+
+    @rpc()
+    def forward_http(self, method: str, path: str, query: str, headers: list, body: bytes) -> dict[str, Any]:
+        """A request for a URL shard this instance owns, forwarded by another instance."""
+        return shards.replay(lambda request: self._respond(RoutedRequest(request.environ), trace.get_id()),
+                             method, path, query, headers, body)
+
+    def _missing(self) -> list[str]:
+        """The hard dependencies with no ready instance now (fannode.runtime.dependencies);
+        none outside an instance that follows them."""
+        readiness = getattr(self.container, 'readiness', None)
+        return readiness.missing_hard() if readiness is not None else []
 
     def _error(self, status: int, message: str, trace_id: str) -> Response:
         body = json.dumps({'error': message, 'trace_id': trace_id})

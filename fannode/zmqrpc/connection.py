@@ -27,7 +27,7 @@ from fannode.core import serial, wire
 from fannode.core.limits import setting
 from fannode.zmqrpc.badframes import BadFrames
 from fannode.exceptions import (
-    NACK_CODES, BadReply, BadRequest, ConnectionLost, Nack, RemoteError, Timeout,
+    NACK_CODES, BadReply, BadRequest, ConnectionLost, DeadlineExceeded, RemoteError, RpcError, Timeout,
 )
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,8 @@ class Call:
                 return self._result.get()
             raise Timeout('%s: no reply yet after %gs' % (self.subject, wait)) from None
 
-    def timed_out(self) -> Timeout:
-        return Timeout('%s: no reply within %gs%s' % (
+    def timed_out(self) -> DeadlineExceeded:
+        return DeadlineExceeded('%s: no reply within %gs%s' % (
             self.subject, self.timeout, ' from ' + self.endpoint if self.endpoint else ''))
 
     def resolve(self, msg: wire.Message) -> None:
@@ -184,13 +184,15 @@ def _remote_error(body: Any, subject: str) -> RemoteError:
     return RemoteError.from_reply(body, subject, MAX_REMOTE_TYPES)
 
 
-def _refusal(body: Any) -> Nack:
+def _refusal(body: Any) -> RpcError:
     if type(body) is not dict:
         raise ValueError('expected a map, got %s' % wire.describe(body))
     code, message = body.get('code'), body.get('message', '')
     if type(code) is not str or type(message) is not str:
         raise ValueError("expected the strings 'code' and 'message'")
-    cls = NACK_CODES.get(code, Nack)  # a code from a later version: a refusal all the same
+    if code == DeadlineExceeded.code:  # not run: it waited past its deadline (not a Nack)
+        return DeadlineExceeded(message or code)
+    cls = NACK_CODES.get(code, NACK_CODES['nack'])  # a code from a later version: a refusal all the same
     return cls(message or code).as_received()
 
 

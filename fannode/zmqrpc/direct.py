@@ -3,9 +3,10 @@ commands and views that must reach each instance (`fannode change-loglevel`, `to
 from __future__ import annotations
 
 import itertools
+import time
 from typing import Any
 
-from fannode.core import trace
+from fannode.core import deadline, trace
 from fannode.exceptions import ConnectionLost, Timeout
 from fannode.core import wire
 from fannode.zmqrpc.connection import Call, Connection, encode_request, shared_context
@@ -15,12 +16,13 @@ _ids = itertools.count(1)
 
 def call_on(conn: Connection, subject: str, kwargs: dict[str, Any], timeout: float) -> Any:
     """Call `subject` ('Service.method') over `conn`, a connection to one instance, and
-    return the reply."""
+    return the reply. Made while handling a request, it gets no more time than is left."""
+    timeout = deadline.clamp(timeout, subject)
+    call = Call(subject, next(_ids), timeout)  # its deadline counts the wait to connect too
     if not conn.wait_connected(timeout):
         raise Timeout('%s: cannot connect to %s within %gs' % (subject, conn.endpoint, timeout))
-    call = Call(subject, next(_ids), timeout)
     msg = wire.Message(wire.REQ, call.id, subject, kwargs, trace_id=trace.ensure_id(),
-                       span_id=trace.get_span(), deadline_ms=int(timeout * 1000))
+                       span_id=trace.get_span(), deadline_ms=wire.budget_ms(call.deadline - time.monotonic()))
     if not conn.send(encode_request(msg), call):
         raise ConnectionLost('%s: lost the connection to %s' % (subject, conn.endpoint))
     return call.get()

@@ -1,6 +1,10 @@
 """The serving side: a ROUTER socket read from the gevent loop, requests run by
 long-lived worker greenlets, at most `pool_size` at once.
 
+A request carries its caller's budget (deadline_ms): one that waited past it for a worker
+is not run but refused (NACK deadline_exceeded), and counted; one that runs does so
+under that deadline (fannode.core.deadline), so the calls it makes get what is left.
+
 Every request gets an answer, whatever it holds: a frame that cannot be read but whose
 id can is refused (NACK bad_request, naming what is wrong); a method that raises, or
 returns what cannot be sent, is an ERROR. Only a frame without a readable id is dropped,
@@ -9,21 +13,23 @@ cluster asks for them (`$FANNODE_TRACEBACKS`, `rpc.tracebacks`; on loopback by d
 """
 from __future__ import annotations
 
+import collections
 import contextvars
 import ipaddress
 import logging
 import os
 import time
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import gevent
 import gevent.event
 import zmq
 from gevent.hub import Waiter
 
+from fannode.core import deadline as current_deadline
 from fannode.core import trace
-from fannode.exceptions import BadRequest, ConfigError, Nack, RemoteError, Unavailable
+from fannode.exceptions import BadRequest, ConfigError, DeadlineExceeded, Nack, RemoteError, Unavailable
 from fannode.core import wire
 from fannode.zmqrpc.badframes import BadFrames
 from fannode.zmqrpc.connection import (
@@ -34,8 +40,19 @@ log = logging.getLogger(__name__)
 
 # resolve(identity, message) -> a callable taking no arguments, or raise Nack at once.
 Resolver = Callable[[bytes, wire.Message], Callable[[], Any]]
-# on_done(subject, seconds, error) after every request that ran.
-Recorder = Callable[[str, float, bool], None]
+
+
+class Recorder(Protocol):
+    """on_done(subject, seconds, error) after every request that ran; with expired=True
+    for one refused because its deadline passed before it could start."""
+
+    def __call__(self, subject: str, seconds: float, error: bool, /, *, expired: bool = False) -> None: ...
+
+
+# A request read while every worker is busy waits in memory, stamped with its deadline
+# (up to pool_size of them; more wait in the socket), so one whose caller gave up is
+# refused rather than run late.
+Queued = tuple[bytes, wire.Message, Callable[[], Any], float]
 
 MAX_IDLE = 64  # idle workers kept for the next requests; the others end
 
@@ -63,6 +80,8 @@ class RpcServer:
         self._watcher: Any = None
         self._reading = False
         self._held = False  # every worker was busy: requests wait in the socket
+        self._resuming = False
+        self.queued: collections.deque[Queued] = collections.deque()
         self.bad_frames = BadFrames(log, 'bad request')
 
     def bind(self, ip: str = '127.0.0.1', port: int = 0) -> str:
@@ -88,6 +107,9 @@ class RpcServer:
     def drain(self, timeout: float) -> bool:
         """Refuse new requests (NACK, so callers retry elsewhere) and wait for running ones."""
         self.stopping = True
+        while self.queued:  # accepted, never started: callers may retry them elsewhere too
+            identity, msg, _, _ = self.queued.popleft()
+            self._refuse(identity, msg, Unavailable('instance is stopping'))
         return self.workers.wait(timeout)
 
     def close(self, linger: float = 1.0) -> None:
@@ -105,7 +127,7 @@ class RpcServer:
         self._reading = True
         try:
             while not socket.closed and has_input(socket):
-                if self.workers.full:
+                if self.workers.full and len(self.queued) >= self.workers.size:
                     self._held = True  # read on when a worker is free
                     return
                 frames = socket.recv_multipart(NOBLOCK)
@@ -120,9 +142,28 @@ class RpcServer:
             self._reading = False
 
     def _resume(self) -> None:
-        if self._held:
+        """A worker is free (called from it): start what waits, in the loop."""
+        if (self.queued or self._held) and not self._resuming:
+            self._resuming = True
+            gevent.get_hub().loop.run_callback(self._on_free)
+
+    def _on_free(self) -> None:
+        self._resuming = False
+        self._start_queued()
+        if self._held:  # room in the queue now: read on (it holds again when full)
             self._held = False
-            gevent.get_hub().loop.run_callback(self._read)
+            self._read()
+
+    def _start_queued(self) -> None:
+        """Start queued requests, oldest first, while workers are free; refuse those
+        whose deadline passed while they waited."""
+        queued, workers = self.queued, self.workers
+        while queued and not workers.full:
+            identity, msg, func, deadline = queued.popleft()
+            if deadline and time.monotonic() > deadline:
+                self._expired(identity, msg, deadline)
+            else:
+                workers.submit(self._run, identity, msg, func, deadline)
 
     def _accept(self, identity: bytes, frame: bytes) -> None:
         try:
@@ -141,10 +182,7 @@ class RpcServer:
                 raise Unavailable('instance is stopping')
             func = self.resolve(identity, msg)
         except Nack as e:
-            if msg.headers.get('oneway'):  # its sender reads no replies: they would pile up there
-                self._bad(identity, 'refused a one-way %s: %s' % (msg.subject, e))
-            else:
-                self._send(identity, msg.reply(wire.NACK, {'code': e.code, 'message': str(e)}))
+            self._refuse(identity, msg, e)
             return
         except Exception as e:  # a bug in resolving: the caller hears of it, not a timeout
             log.exception('%s: resolving the request failed', msg.subject)
@@ -153,15 +191,39 @@ class RpcServer:
         if msg.headers.get('ack'):
             self._send(identity, msg.reply(wire.ACK))
         deadline = time.monotonic() + msg.deadline_ms / 1000.0 if msg.deadline_ms else 0.0
-        self.workers.submit(self._run, identity, msg, func, deadline)
+        if self.queued or self.workers.full:
+            self.queued.append((identity, msg, func, deadline))  # behind those already waiting
+            self._start_queued()
+        else:
+            self.workers.submit(self._run, identity, msg, func, deadline)
+
+    def _refuse(self, identity: bytes, msg: wire.Message, e: Nack | DeadlineExceeded) -> None:
+        if msg.headers.get('oneway'):  # its sender reads no replies: they would pile up there
+            self._bad(identity, 'refused a one-way %s: %s' % (msg.subject, e))
+        else:
+            self._send(identity, msg.reply(wire.NACK, {'code': e.code, 'message': str(e)}))
+
+    def _expired(self, identity: bytes, msg: wire.Message, deadline: float) -> None:
+        """Not run: its caller stopped waiting while it queued for a worker."""
+        late = (time.monotonic() - deadline) * 1000
+        log.debug('%s: not run, its deadline (%d ms) passed %.0f ms ago while it waited for a worker',
+                  msg.subject, msg.deadline_ms, late)
+        self._refuse(identity, msg, DeadlineExceeded(
+            '%s: not run: its deadline (%d ms) passed %.0f ms before a worker was free'
+            % (msg.subject, msg.deadline_ms, late)))
+        if self.on_done is not None and not self.quiet(msg.subject):
+            self.on_done(msg.subject, 0.0, True, expired=True)
 
     # -- in a worker -----------------------------------------------------------------
 
     def _run(self, identity: bytes, msg: wire.Message, func: Callable[[], Any],
              deadline: float) -> None:
         if deadline and time.monotonic() > deadline:
-            return  # waited past the caller's deadline: nobody reads the reply
+            self._expired(identity, msg, deadline)  # waited past the caller's deadline
+            return
         span = trace.begin(msg.trace_id, msg.span_id)  # the caller's span is our parent
+        # Fresh context per job (Workers): no reset needed, nothing leaks to the next.
+        current_deadline.set(deadline or None)
         error = False
         tracebacks = bool(self.tracebacks)
         try:
@@ -176,7 +238,7 @@ class RpcServer:
         except (Exception, gevent.Timeout) as e:  # gevent.Timeout is no Exception: still an answer
             error = True
             reply = msg.reply(wire.ERROR, error_body(e, tracebacks))
-            if self.expected(e, msg.subject):
+            if self.expected(e, msg.subject) or (isinstance(e, DeadlineExceeded) and deadline):
                 log.info('%s raised %s: %s', msg.subject, type(e).__name__, e)
             else:
                 log.exception('%s failed', msg.subject)
@@ -185,7 +247,8 @@ class RpcServer:
         if not msg.headers.get('oneway'):
             self._send_frame(identity, frame)
         quiet = self.quiet(msg.subject)
-        seconds = span.end('rpc', msg.subject, 'error' if error else 'ok', report=not quiet)
+        extra = {'budget_ms': msg.deadline_ms} if msg.deadline_ms else {}
+        seconds = span.end('rpc', msg.subject, 'error' if error else 'ok', report=not quiet, **extra)
         if self.on_done is not None and not quiet:
             self.on_done(msg.subject, seconds, error)
 

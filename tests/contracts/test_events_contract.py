@@ -249,3 +249,25 @@ def test_a_bad_pattern_is_refused_at_subscribe(events):
     backend = events.make()
     with pytest.raises(FannodeError, match="bad event pattern 'a b'"):
         backend.subscribe(events.queue('bad'), [events.type('ok'), 'a b'], print)
+
+
+def test_a_sharded_queue_hands_each_key_to_one_consumer_in_order_or_is_refused(events):
+    """On the hub's broker (local://, hub://); RabbitMQ refuses it at subscribe, in one line."""
+    queue, tick = events.queue('sharded'), events.type('tick')
+    if events.scheme == 'amqp':
+        with pytest.raises(FannodeError, match="sharded event handlers .* need the hub's broker"):
+            events.make().subscribe(queue, [tick], lambda e: None, shard='store')
+        return
+    handled = collections.defaultdict(list)
+    for name in ('a', 'b', 'c'):
+        def handle(e, name=name):
+            gevent.sleep(0.001 * (e['n'] % 3))  # finish out of order if the broker let them
+            handled[e['store']].append((name, e['n']))
+        events.make().subscribe(queue, [tick], handle, shard='store')
+    emitter = events.make()
+    for n in range(300):
+        emitter.emit(new(tick, {'store': n % 10, 'n': n}))
+    wait_until(lambda: sum(map(len, handled.values())) >= 300, WAIT, '300 events handled')
+    assert all(len({name for name, _ in seen}) == 1 for seen in handled.values())
+    assert all([n for _, n in seen] == sorted(n for _, n in seen) for seen in handled.values())
+    assert len({seen[0][0] for seen in handled.values()}) > 1

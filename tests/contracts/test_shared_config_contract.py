@@ -121,3 +121,37 @@ def test_a_subscriber_hears_its_own_client_too(shared_config):
     cfg.subscribe('k', lambda key, value: heard.append(value))
     cfg.set('k', 'mine')
     wait_until(lambda: heard == ['mine'], WAIT, 'the change made through the same client')
+
+
+# -- unique ids ---------------------------------------------------------------------
+
+
+def test_unique_ids_increase_per_client_and_no_two_clients_get_one(shared_config):
+    import gevent
+    clients = [shared_config.make() for _ in range(3)]
+    drawn: dict[int, list[int]] = {}
+
+    def draw(i, client):  # several greenlets of one client draw from its blocks together
+        drawn.setdefault(i, []).extend(client.unique_id('orders') for _ in range(700))
+    gevent.joinall([gevent.spawn(draw, i, c) for i, c in enumerate(clients) for _ in range(2)], raise_error=True)
+    every = [n for ids in drawn.values() for n in ids]
+    assert len(set(every)) == len(every) == 3 * 2 * 700
+    assert all(ids == sorted(ids) for ids in drawn.values())  # increasing for each caller
+    assert all(type(n) is int and n > 0 for n in every)
+    other = clients[0].unique_id('invoices')  # each name counts on its own
+    assert type(other) is int and other > 0
+
+
+def test_unique_ids_are_not_handed_out_again_to_a_new_client(shared_config):
+    shared_config.make()  # the cluster lives on (local:// forgets everything with its last client)
+    first = shared_config.make()
+    seen = {first.unique_id('orders') for _ in range(250)}
+    shared_config.close(first)
+    later = shared_config.make()
+    assert not seen & {later.unique_id('orders') for _ in range(250)}
+
+
+@pytest.mark.parametrize('name', ['', 'a b', 'a/b', None, 'x' * 201])
+def test_a_bad_id_name_is_refused_in_one_line(shared_config, name):
+    with pytest.raises(UsageError, match='bad id name'):
+        shared_config.make().unique_id(name)

@@ -165,3 +165,37 @@ def test_values_and_subscriptions_survive_a_hub_restart(clients, hub):
     assert epoch != old_epoch and seen == []
     writer.set('k', 'after')
     wait_until(lambda: seen == ['after'], timeout=5, message='the change after the restart')
+
+
+def test_unique_ids_are_never_handed_out_again_after_a_hub_restart(clients, hub):
+    """The counter is on disk before a block is answered: a restarted hub goes on from it."""
+    before = clients()
+    drawn = [before.unique_id('orders') for _ in range(150)]  # two blocks of 100
+    hub.stop()
+    hub.start()
+    after = clients()
+    later = [after.unique_id('orders') for _ in range(150)]
+    assert min(later) > max(drawn) and len(set(drawn + later)) == 300
+
+
+def test_a_hub_without_a_journal_starts_its_ids_above_those_of_any_hub_before_it(tmp_path):
+    hub = HubProcess(None)
+    try:
+        first = get_shared_config(hub.url)
+        drawn = [first.unique_id('orders') for _ in range(10)]
+        first.close()
+        hub.stop()
+        hub.start()
+        again = get_shared_config(hub.url)
+        assert again.unique_id('orders') > max(drawn)
+        again.close()
+    finally:
+        hub.stop()
+
+
+def test_the_hub_refuses_a_bad_id_block_request_in_one_line(clients):
+    link = clients().link
+    with pytest.raises(RegistryUnavailable, match='hub.ids: count: must be from 1 to 1000000, got 0'):
+        link.call('ids', name='orders', count=0)
+    with pytest.raises(RegistryUnavailable, match='bad config key'):
+        link.call('ids', name='../x', count=1)

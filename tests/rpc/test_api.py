@@ -33,7 +33,7 @@ def test_public_api_is_exactly_this():
         'BadArguments', 'BadRequest', 'CircuitOpen', 'Config', 'ConfigError', 'ConnectionLost',
         'DeadlineExceeded', 'Event', 'FannodeError', 'Interface', 'Nack', 'Plugin', 'RegistryUnavailable',
         'RemoteError', 'RpcError', 'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'WebInterface',
-        'deadline', 'emit', 'event', 'proxy', 'rpc', 'time_left']
+        'deadline', 'emit', 'event', 'proxy', 'rpc', 'time_left', 'unique_id']
     for name in fannode.__all__:
         assert getattr(fannode, name) is not None
 

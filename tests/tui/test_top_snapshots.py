@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from top_helpers import SIZE, FixedSource
+from top_helpers import SIZE, FixedSource, fixed_snapshot
 
 from fannode.tui.app import TopApp
 
@@ -45,3 +45,9 @@ def test_trace_view(snap_compare):
 
 def test_help(snap_compare):
     assert snap_compare(TopApp(FixedSource()), press=['question_mark'], terminal_size=SIZE)
+
+
+def test_main_view_with_dependencies(snap_compare):
+    """Greeting's soft Mailer is down (breakers open and half-open); a Listen instance
+    misses its hard Store and is not ready."""
+    assert snap_compare(TopApp(FixedSource(fixed_snapshot(deps=True))), terminal_size=SIZE)

@@ -22,9 +22,14 @@ MiB = 1048576
 T0 = 1_700_000_000.0  # log and span times of the fixed data (shown in UTC by the tests)
 
 
-def _info(n: int, service: str, pid: int, host: str = 'vm') -> InstanceInfo:
+def _info(n: int, service: str, pid: int, host: str = 'vm', ready: bool = True, **meta) -> InstanceInfo:
     return InstanceInfo(id='%02d' % n * 16, endpoint='tcp://127.0.0.1:%d' % (40000 + n), services=[service],
-                        pid=pid, host=host, started=T0)
+                        pid=pid, host=host, started=T0, ready=ready, meta=meta)
+
+
+def _breaker(state: str, endpoints: dict[str, str]) -> dict:
+    return {'state': state, 'failures': 5 if state == 'open' else 0, 'retry_in': 2.5 if state == 'open' else None,
+            'endpoints': {e: {'state': s, 'failures': 5 if s == 'open' else 0} for e, s in endpoints.items()}}
 
 
 def _metrics(calls: int, errors: int = 0, p99: float = 1.5, pid: int = 0, uptime: float = 3723.0,
@@ -38,12 +43,19 @@ def _metrics(calls: int, errors: int = 0, p99: float = 1.5, pid: int = 0, uptime
     return figures
 
 
-def fixed_snapshot(extra: int = 0, calls: int = 0) -> Snapshot:
+def fixed_snapshot(extra: int = 0, calls: int = 0, deps: bool = False) -> Snapshot:
     """A cluster with everything top shows: a service under the node (one instance not
     answering, one starting), one on another host, the hub and a redis block, and a
-    block that failed. `extra` instances more of Greeting, `calls` more calls since."""
-    greeting = [_info(i, 'Greeting', 4100 + i) for i in range(1, 4 + extra)]
+    block that failed. `extra` instances more of Greeting, `calls` more calls since. With
+    `deps`, dependencies: Greeting's soft Mailer is down (its breaker open on greeting.1,
+    half-open on greeting.3), a Listen instance misses its hard Store (not ready)."""
+    mailer = {'dependencies': {'hard': [], 'soft': ['Mailer']}, 'missing': ['Mailer']} if deps else {}
+    greeting = [_info(i, 'Greeting', 4100 + i, **mailer) for i in range(1, 4 + extra)]
     listen = [_info(10 + i, 'Listen', 5100 + i, host='db1') for i in range(1, 3)]
+    if deps:
+        store = {'dependencies': {'hard': ['Store'], 'soft': []}}
+        listen = [_info(11, 'Listen', 5101, host='db1', **store, missing=[]),
+                  _info(12, 'Listen', 5102, host='db1', ready=False, **store, missing=['Store'])]
     services = {'Greeting': greeting, 'Listen': listen}
     procs = [{'pid': 4100 + i, 'index': i, 'uptime': 3700.0, 'ready': True, 'stopping': False}
              for i in range(1, 4 + extra)]
@@ -64,6 +76,11 @@ def fixed_snapshot(extra: int = 0, calls: int = 0) -> Snapshot:
         answers = {i.id: _metrics(100 * n + more * n, errors=n - 1, p99=2.5 * n, pid=i.pid, events=50 + more)
                    for n, i in enumerate(greeting + listen, 1)}
         answers[greeting[1].id] = Timeout('no metrics within 0.8s')
+        if deps:
+            answers[greeting[0].id]['breakers'] = {'Mailer': _breaker('open', {'tcp://10.0.0.9:4700': 'open'})}
+            answers[greeting[2].id]['breakers'] = {
+                'Mailer': _breaker('half-open', {'tcp://10.0.0.9:4700': 'half-open'}),
+                'Listen': _breaker('closed', {'tcp://10.0.0.7:4800': 'closed'})}
         rows = build_rows(services, answers, ps, rates, now=float(second), wall=T0 + 3723.0, local_host='vm',
                           local_figures=lambda pid: (0.5, 12 * MiB))
     return Snapshot(rows, 'hub://127.0.0.1:4010', node='node.yml (pid 4000)', node_file='node.yml',

@@ -60,7 +60,11 @@ class AmqpEvents(EventSystem):
         return self.publisher.flush(timeout)
 
     def subscribe(self, queue: str, patterns: list[str], handler: Handler, *, retry: int = 0,
-                  sequential: bool = False, durable: bool = True, exclusive: bool = False) -> Subscription:
+                  sequential: bool = False, durable: bool = True, exclusive: bool = False,
+                  shard: str | None = None, member: str | None = None) -> Subscription:
+        if shard:  # RabbitMQ has no key-ordered delivery to competing consumers without a plugin
+            raise UsageError('%s: sharded event handlers (shard=%r) need the hub\'s broker; events here go to '
+                             'RabbitMQ (amqp://), which cannot hand each key to one consumer in order' % (queue, shard))
         for pattern in patterns:
             if isinstance(pattern, str):  # Subscription checks the rest
                 check_key('pattern', pattern)

@@ -42,6 +42,18 @@ COLUMNS = (
     Column('hps', 'http/s', 6, True),
 )
 
+# Shown after 'state' from the first time a service misses a dependency or has a breaker
+# not closed, and from then on: a cluster that uses neither keeps its narrower table.
+DEPENDENCY_COLUMNS = (
+    Column('deps', 'missing deps', 14),     # dependencies with no ready instance
+    Column('breakers', 'breakers', 16),     # circuit breakers of its calls, those not closed
+)
+
+
+def with_dependencies(columns: tuple[Column, ...]) -> tuple[Column, ...]:
+    at = [c.key for c in columns].index('state') + 1
+    return columns[:at] + DEPENDENCY_COLUMNS + columns[at:]
+
 
 class TopScreen(Screen[None]):
     CSS_PATH = TOP_TCSS
@@ -64,6 +76,7 @@ class TopScreen(Screen[None]):
         self.rows: dict[str, Row] = {}
         self.status: tuple[str, bool, float] = ('', True, 0.0)
         self._lines: dict[str, tuple] = {}
+        self.dependencies = False  # the dependency columns are shown
 
     def compose(self) -> ComposeResult:
         yield Static('fannode top: connecting…', id='summary')
@@ -85,6 +98,9 @@ class TopScreen(Screen[None]):
         selected = self.selected()
         self.snapshot = snapshot
         self.rows = {r.key: r for r in snapshot.rows}
+        if not self.dependencies and any(r.missing or r.breakers for r in snapshot.rows):
+            self.dependencies = True
+            self.table.set_columns(with_dependencies(COLUMNS))
         self.table.set_rows(((r.key, cells(r)) for r in snapshot.rows),
                             follow=selected.group if selected is not None else None)
         self._summary()
