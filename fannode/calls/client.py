@@ -167,6 +167,12 @@ class RpcClient:
                         breaker.was_up = True
                         call.breaker = breaker  # type: ignore[attr-defined]  # a GuardedCall
                     return
+                if key is not NO_KEY and (conn.connected or not conn.was_up):
+                    # The owner is still connecting, or busy: wait for it. Only an owner that is
+                    # gone (or whose breaker is open) hands its keys to the next in rank.
+                    if breaker is not None:
+                        breaker.released()
+                    break
                 if breaker is not None:
                     breaker.released()
                     if breaker.state == HALF_OPEN:  # the probe goes once it is connected again

@@ -211,6 +211,7 @@ class Connection:
         self.pending: dict[int, Call] = {}
         self.on_notify = on_notify
         self._up = gevent.event.Event()
+        self.was_up = False  # it connected once: down now means the peer went, not "still connecting"
         self._notices: collections.deque[wire.Message] = collections.deque()
         self._notifier: gevent.Greenlet | None = None
         self._timer: Any = None  # fires at the earliest deadline of the pending calls
@@ -319,6 +320,7 @@ class Connection:
             event = monitor_event(monitor.recv_multipart(NOBLOCK))
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._up.set()
+                self.was_up = True
             elif event == zmq.EVENT_DISCONNECTED:
                 self._up.clear()
                 # Replies the peer sent before leaving may still wait in the socket:
