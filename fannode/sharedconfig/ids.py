@@ -55,10 +55,10 @@ class IdBlocks:
 
     def next(self, name: str) -> int:
         """The next id of `name`: from the block in hand, or a new block when it is used up."""
-        key = (self.url, name)
+        key = (self.url, check_name(name))
         following, end = _blocks.get(key, (0, 0))
         if following >= end:
-            with _locks.setdefault((self.url, check_name(name)), Semaphore()):  # one trip, however many wait
+            with _locks.setdefault(key, Semaphore()):  # one trip, however many wait
                 following, end = _blocks.get(key, (0, 0))
                 if following >= end:
                     following, count = self._fetch(name)

@@ -151,7 +151,7 @@ def test_unique_ids_are_not_handed_out_again_to_a_new_client(shared_config):
     assert not seen & {later.unique_id('orders') for _ in range(250)}
 
 
-@pytest.mark.parametrize('name', ['', 'a b', 'a/b', None, 'x' * 201])
+@pytest.mark.parametrize('name', ['', 'a b', 'a/b', None, 'x' * 201, ['orders']])
 def test_a_bad_id_name_is_refused_in_one_line(shared_config, name):
     with pytest.raises(UsageError, match='bad id name'):
         shared_config.make().unique_id(name)
