@@ -42,6 +42,7 @@ setup(
         'PyYAML>=6.0',
         'pyzmq>=25.1',
         'rich>=13.0',
+        'semantic_version>=2.10',  # version ranges (^1.2, ~1.4, >=1) for pinned calls
         'textual>=8.0',
         'werkzeug>=3.0',
         'circus>=0.19,<0.20',

@@ -19,7 +19,7 @@ from fannode.core.interface import Interface, rpc
 from fannode.core.plugins import Plugin
 from fannode.exceptions import (
     BadArguments, BadRequest, CircuitOpen, ConfigError, ConnectionLost, DeadlineExceeded, FannodeError, Nack,
-    RegistryUnavailable, RemoteError, RpcError, Timeout, Unavailable, UnknownMethod, UnknownService,
+    RegistryUnavailable, RemoteError, RpcError, Timeout, Unavailable, UnknownMethod, UnknownService, UnknownVersion,
 )
 from fannode.core.deadline import time_left
 from fannode.core.deadline import wall_clock as deadline
@@ -32,7 +32,7 @@ __version__ = '0.1.0'
 __all__ = [
     'BadArguments', 'BadRequest', 'CircuitOpen', 'Config', 'ConfigError', 'ConnectionLost', 'DeadlineExceeded',
     'Event', 'FannodeError', 'Interface', 'Nack', 'Plugin', 'RegistryUnavailable', 'RemoteError', 'RpcError',
-    'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'WebInterface', 'deadline', 'emit', 'event',
+    'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'UnknownVersion', 'WebInterface', 'deadline', 'emit', 'event',
     'proxy', 'rpc', 'time_left', 'unique_id',
 ]
 

@@ -16,6 +16,7 @@
          ├─ BadReply             the reply was not a fannode reply (a broken or hostile server)
          ├─ Nack                 refused at once, never run
          │   ├─ UnknownService   no instance offers that service
+         │   │   └─ UnknownVersion   none of the version asked for (names those there are)
          │   ├─ UnknownMethod    the service has no such method
          │   ├─ BadArguments     the arguments do not fit the method's signature
          │   ├─ Unavailable      the instance is stopping
@@ -99,6 +100,13 @@ class UnknownService(Nack):
     code = 'unknown_service'
 
 
+class UnknownVersion(UnknownService):
+    """Instances of the service run, but none of the version the call asked for
+    (`proxy('Greeting', version='^2')`); the message names the versions there are."""
+
+    code = 'unknown_version'
+
+
 class UnknownMethod(Nack):
     code = 'unknown_method'
 
@@ -115,8 +123,8 @@ class BadRequest(Nack):
     code = 'bad_request'
 
 
-NACK_CODES = {cls.code: cls for cls in (Nack, UnknownService, UnknownMethod, BadArguments, Unavailable,
-                                        BadRequest)}
+NACK_CODES = {cls.code: cls for cls in (Nack, UnknownService, UnknownVersion, UnknownMethod, BadArguments,
+                                        Unavailable, BadRequest)}
 
 
 class _RemoteErrorType(type):

@@ -32,7 +32,8 @@ def test_public_api_is_exactly_this():
     assert sorted(fannode.__all__) == [
         'BadArguments', 'BadRequest', 'CircuitOpen', 'Config', 'ConfigError', 'ConnectionLost',
         'DeadlineExceeded', 'Event', 'FannodeError', 'Interface', 'Nack', 'Plugin', 'RegistryUnavailable',
-        'RemoteError', 'RpcError', 'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'WebInterface',
+        'RemoteError', 'RpcError', 'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'UnknownVersion',
+        'WebInterface',
         'deadline', 'emit', 'event', 'proxy', 'rpc', 'time_left', 'unique_id']
     for name in fannode.__all__:
         assert getattr(fannode, name) is not None
