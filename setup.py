@@ -5,6 +5,7 @@ COMMANDS = [
     'config = fannode.cli.config:ConfigCommand',
     'discover = fannode.cli.discover:DiscoverCommand',
     'emit = fannode.cli.emit:EmitCommand',
+    'gateway = fannode.cli.gateway:GatewayCommand',
     'help = fannode.cli.help:HelpCommand',
     'hub = fannode.cli.hub:HubCommand',
     'inspect = fannode.cli.inspect:InspectCommand',

@@ -23,6 +23,7 @@ from fannode.exceptions import (
 )
 from fannode.core.deadline import time_left
 from fannode.core.deadline import wall_clock as deadline
+from fannode.core.current import headers
 
 if TYPE_CHECKING:
     from fannode.calls.client import Proxy
@@ -33,7 +34,7 @@ __all__ = [
     'BadArguments', 'BadRequest', 'CircuitOpen', 'Config', 'ConfigError', 'ConnectionLost', 'DeadlineExceeded',
     'Event', 'FannodeError', 'Interface', 'Nack', 'Plugin', 'RegistryUnavailable', 'RemoteError', 'RpcError',
     'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'UnknownVersion', 'WebInterface', 'deadline', 'emit', 'event',
-    'proxy', 'rpc', 'time_left', 'unique_id',
+    'headers', 'proxy', 'rpc', 'time_left', 'unique_id',
 ]
 
 
@@ -41,17 +42,18 @@ _NO_KEY: Any = object()  # no shard_key given (None is a key)
 
 
 def proxy(service: str, timeout: float | None = None, breaker: dict | bool | None = None,
-          shard_key: Any = _NO_KEY) -> 'Proxy':
+          shard_key: Any = _NO_KEY, local: bool = True, version: str | None = None) -> 'Proxy':
     """Call `service` from anywhere: `fannode.proxy('Greeting', timeout=5).greet(name='Joe')`.
     The client is found at each call, so a proxy made at import time works too: in an
     instance, the instance's own; elsewhere, one that finds the registry like the CLI does
     (`$FANNODE_REGISTRY`, ./node.yml, local hub). `breaker={'failures': 2, 'cooldown': 1}`
     gives its calls circuit breakers of their own, `breaker=False` none (docs/resilience.md).
-    `shard_key=7` sends every call to the instance owning key 7 (docs/sharding.md)."""
-    from fannode.calls.default import proxy as default_proxy  # gevent and zmq only when used
-    if shard_key is _NO_KEY:
-        return default_proxy(service, timeout, breaker)
-    return default_proxy(service, timeout, breaker, shard_key)
+    `shard_key=7` sends every call to the instance owning key 7 (docs/sharding.md).
+    `local=False` goes over the network even to an instance in this process, and
+    `version='^1.2'` calls only instances of a matching version (docs/services.md)."""
+    from fannode.calls.default import NO_KEY, proxy as default_proxy  # gevent and zmq only when used
+    return default_proxy(service, timeout, breaker, NO_KEY if shard_key is _NO_KEY else shard_key,
+                         local, version)
 
 
 def emit(event_type: str, body: dict | None = None, delay: float | None = None,
@@ -78,4 +80,7 @@ def __getattr__(name: str) -> object:
     if name == 'WebInterface':  # werkzeug is imported only by services that serve HTTP
         from fannode.web.interface import WebInterface
         return WebInterface
+    if name == 'web':  # `fannode.web.route` after a bare `import fannode`
+        import importlib
+        return importlib.import_module('fannode.web')
     raise AttributeError("module 'fannode' has no attribute %r" % name)

@@ -1,9 +1,10 @@
 """Calls to services: client-side round-robin over the ready instances discovery knows,
 past the ones whose circuit breaker is open (breaker.py); a call refused unrun is retried,
-and a call to an idempotent method also after its instance was lost."""
+and a call to an idempotent method also after its instance was lost. An instance running
+in this process is called through its door (local.py), without a network hop; a proxy's
+`version=` keeps to the instances whose version matches (fannode.core.versions)."""
 from __future__ import annotations
 
-import contextvars
 import itertools
 import random
 import time
@@ -12,28 +13,27 @@ from typing import Any, NamedTuple
 import gevent
 import zmq
 
+from fannode.calls import local
+from fannode.calls.options import NO_KEY
+from fannode.calls.options import breaker as _breaker, local as _local, shard_key as _shard_key, version as _pin
 from fannode.calls.breaker import (
     HALF_OPEN, BreakerConfig, Breakers, GuardedCall, ServiceBreakers, Settings, settings_from,
 )
-from fannode.core import deadline, trace
+from fannode.core import current, deadline, trace
 from fannode.core.dependencies import missing_hard, strings
 from fannode.core.interface import BUILTINS
 from fannode.core.shards import instances_by_rank
+from fannode.core.versions import Pin, existing, pin
 from fannode.discovery import Registry
 from fannode.exceptions import (
     CircuitOpen, ConnectionLost, DeadlineExceeded, DiscoveryFailed, RegistryUnavailable, Unavailable, UnknownService,
+    UnknownVersion,
 )
 from fannode.core import wire
 from fannode.zmqrpc.connection import Call, Connection, encode_request, shared_context
 
 DEFAULT_TIMEOUT = 3.0
 _ids = itertools.count(1)
-# A proxy's own `breaker=` for the call it is making. Passed beside the arguments, not as
-# one, so that a subclass's call() (the toolkit's recording client) need not know of it.
-_breaker: contextvars.ContextVar[Settings | bool | None] = contextvars.ContextVar('fannode_breaker', default=None)
-NO_KEY: Any = object()  # a call routed round-robin, not by a shard key
-# A proxy's `shard_key=`, passed the same way.
-_shard_key: contextvars.ContextVar[Any] = contextvars.ContextVar('fannode_shard_key', default=NO_KEY)
 
 
 class Known(NamedTuple):
@@ -45,11 +45,13 @@ class Known(NamedTuple):
 
 
 class RpcClient:
-    """Owns one connection per endpoint; shared by every proxy in a process."""
+    """Owns one connection per endpoint; shared by every proxy in a process. With `local`
+    (an instance's client, the toolkit's), instances in this process are called directly."""
 
     def __init__(self, registry: Registry, context: zmq.Context | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, breakers: BreakerConfig | None = None):
+                 timeout: float = DEFAULT_TIMEOUT, breakers: BreakerConfig | None = None, local: bool = False):
         self.registry = registry
+        self.local = local
         self.context = context or shared_context()
         self.timeout = timeout
         self.connections: dict[str, Connection] = {}
@@ -60,12 +62,13 @@ class RpcClient:
         # per service: (the registry's list, its ready instances, the methods they may retry,
         # method → the argument its calls are routed by)
         self._known: dict[str, Known] = {}
+        self._pinned: dict[tuple[str, str], tuple[Known, list, list]] = {}  # (service, pin) → its instances
         registry.add_listener(self._on_change)
         self._sweeper = gevent.spawn(self._sweep)
 
     def proxy(self, service: str, timeout: float | None = None, breaker: Any = None,
-              shard_key: Any = NO_KEY) -> 'Proxy':
-        return Proxy(self, service, timeout or self.timeout, breaker, shard_key)
+              shard_key: Any = NO_KEY, local: bool = True, version: Any = None) -> 'Proxy':
+        return Proxy(self, service, timeout or self.timeout, breaker, shard_key, local, version)
 
     def call(self, service: str, method: str, kwargs: dict[str, Any],
              timeout: float | None = None) -> Call:
@@ -78,7 +81,8 @@ class RpcClient:
         call = (Call(subject, next(_ids), timeout) if guard is None
                 else GuardedCall(subject, next(_ids), timeout, clamped=timeout < wanted))
         msg = wire.Message(wire.REQ, call.id, subject, kwargs, trace_id=trace.ensure_id(),
-                           span_id=trace.get_span(), deadline_ms=wire.budget_ms(timeout))
+                           span_id=trace.get_span(), deadline_ms=wire.budget_ms(timeout),
+                           headers=current.outgoing.get())
         self._send(service, encode_request(msg), call, guard, self.shard_key(service, method, kwargs, subject))
         return call
 
@@ -142,12 +146,16 @@ class RpcClient:
         delay = 0.001
         lost: set = set()  # breakers already told their endpoint went down: once per call, not per pass
         while True:
-            instances, ready = self.known(service, call.subject)[:2]
+            instances, ready = self.eligible(service, call.subject)
             if not ready:
                 raise self._none_ready(service, instances)
+            order = self._order(service, call.subject, ready, key)
+            near = self.local and bool(local.doors) and _local.get()  # those in this process: directly
+            if near and key is NO_KEY:  # but a shard key goes to its owner, wherever it runs
+                order = local.nearest_first(order)
             bad, shut, down = [], 0, []
             now = time.monotonic()
-            for info in self._order(service, call.subject, ready, key):
+            for info in order:
                 endpoint = info.endpoint
                 breaker = None
                 if guard is not None:
@@ -155,8 +163,9 @@ class RpcClient:
                     if not breaker.allow(now):
                         shut += 1
                         continue
+                door = local.doors.get(endpoint) if near else None
                 try:
-                    conn = self.connection(endpoint)
+                    conn: Connection | local.LocalDoor = door if door is not None else self.connection(endpoint)
                 except ValueError as e:  # a bad registration: the other instances may do
                     bad.append(str(e))
                     if breaker is not None:
@@ -196,6 +205,21 @@ class RpcClient:
                                        % (call.subject, len(ready), service, call.timeout))
             gevent.sleep(delay)
             delay = min(delay * 2, 0.05)
+
+    def eligible(self, service: str, subject: str) -> tuple[list, list]:
+        """(instances, the ready ones) of `service` a call may go to: all of them, or
+        those matching the proxy's `version=`; UnknownVersion when none does."""
+        known = self.known(service, subject)
+        wanted = _pin.get()
+        if wanted is None or not known.instances:
+            return known.instances, known.ready
+        cached = self._pinned.get((service, wanted.text))
+        if cached is None or cached[0] is not known:  # once per change of the registry's list
+            cached = self._pinned[(service, wanted.text)] = (known, *wanted.select(known.instances, known.ready))
+        if not cached[1]:
+            raise UnknownVersion('%s: no instance of %s matches version %s: there are %s' % (
+                subject, service, wanted.text, existing(known.instances))).as_received()
+        return cached[1], cached[2]
 
     def _none_ready(self, service: str, instances: list) -> Exception:
         if not instances:
@@ -283,15 +307,18 @@ def breaker_option(breaker: Any) -> Settings | bool | None:
 class Proxy:
     """`proxy('Greeting').greet(name='Joe')` blocks; `.greet.defer(name='Joe')` returns a future.
     `breaker=` as in breaker_option; `shard_key=` routes every call by that key
-    (docs/sharding.md)."""
+    (docs/sharding.md); `local=False` never calls an instance in this process directly;
+    `version='^1.2'` calls only instances of a matching version (UsageError when bad)."""
 
     def __init__(self, client: RpcClient | None, service: str, timeout: float | None = DEFAULT_TIMEOUT,
-                 breaker: Any = None, shard_key: Any = NO_KEY):
+                 breaker: Any = None, shard_key: Any = NO_KEY, local: bool = True, version: Any = None):
         self._client = client
         self._service = service
         self._timeout = timeout
         self._breaker = breaker_option(breaker)
         self._shard_key = shard_key
+        self._local = bool(local)
+        self._pin = pin(version)
 
     def __getattr__(self, name: str) -> 'Method':
         if name.startswith('_'):
@@ -300,23 +327,27 @@ class Proxy:
 
     def _method(self, name: str, timeout: float | None) -> 'Method':
         assert self._client is not None
-        return Method(self._client, self._service, name, timeout, self._breaker, self._shard_key)
+        return Method(self._client, self._service, name, timeout, self._breaker, self._shard_key,
+                      self._local, self._pin)
 
     def __repr__(self) -> str:
         return '<Proxy %s timeout=%gs>' % (self._service, self._timeout or 0)
 
 
 class Method:
-    __slots__ = ('client', 'service', 'name', 'timeout', 'breaker', 'shard_key')
+    __slots__ = ('client', 'service', 'name', 'timeout', 'breaker', 'shard_key', 'local', 'pin')
 
     def __init__(self, client: RpcClient | None, service: str, name: str, timeout: float | None,
-                 breaker: Settings | bool | None = None, shard_key: Any = NO_KEY):
+                 breaker: Settings | bool | None = None, shard_key: Any = NO_KEY, local: bool = True,
+                 pin: Pin | None = None):
         self.client = client
         self.service = service
         self.name = name
         self.timeout = timeout  # None: the client's
         self.breaker = breaker  # None: the client's config
         self.shard_key = shard_key  # NO_KEY: the method's own shard argument, if any
+        self.local = local  # False: over the network even to an instance in this process
+        self.pin = pin  # None: any version
 
     def target(self) -> RpcClient:
         """The client this call goes through."""
@@ -335,18 +366,22 @@ class Method:
         """The client's `how` ('call' or 'call_retrying'; a subclass's, in the toolkit) with
         this proxy's breaker and shard key in effect."""
         send = getattr(self.target(), how)
-        if self.breaker is None and self.shard_key is NO_KEY:
+        if self.breaker is None and self.shard_key is NO_KEY and self.local and self.pin is None:
             return send(self.service, self.name, kwargs, self.timeout)
         breaker, key = _breaker.set(self.breaker), _shard_key.set(self.shard_key)
+        near, wanted = _local.set(self.local), _pin.set(self.pin)
         try:
             return send(self.service, self.name, kwargs, self.timeout)
         finally:
+            _pin.reset(wanted)
+            _local.reset(near)
             _shard_key.reset(key)
             _breaker.reset(breaker)
 
     def with_timeout(self, timeout: float) -> 'Method':
         """This method with a timeout of its own: `proxy.slow.with_timeout(10)(x=1)`."""
-        return type(self)(self.client, self.service, self.name, timeout, self.breaker, self.shard_key)
+        return type(self)(self.client, self.service, self.name, timeout, self.breaker, self.shard_key,
+                          self.local, self.pin)
 
     def _no_positional(self, args: tuple) -> None:
         if args:

@@ -35,7 +35,7 @@ def get_client(registry_url: str | None = None) -> RpcClient:
     if _client is None:
         from fannode.discovery import get_registry
         from fannode.settings import resolve_url
-        _client = RpcClient(get_registry(resolve_url('registry', registry_url)))
+        _client = RpcClient(get_registry(resolve_url('registry', registry_url)), local=True)
     return _client
 
 
@@ -48,19 +48,21 @@ def registry_url() -> str:
     return resolve_url('registry', None)
 
 
-def proxy(service: str, timeout: float | None = None, breaker: Any = None, shard_key: Any = NO_KEY) -> Proxy:
-    return LazyProxy(service, timeout, breaker, shard_key)
+def proxy(service: str, timeout: float | None = None, breaker: Any = None, shard_key: Any = NO_KEY,
+          local: bool = True, version: Any = None) -> Proxy:
+    return LazyProxy(service, timeout, breaker, shard_key, local, version)
 
 
 class LazyProxy(Proxy):
     """A proxy whose client is found at each call (see the module's docstring)."""
 
     def __init__(self, service: str, timeout: float | None = None, breaker: Any = None,
-                 shard_key: Any = NO_KEY):
-        super().__init__(None, service, timeout, breaker, shard_key)
+                 shard_key: Any = NO_KEY, local: bool = True, version: Any = None):
+        super().__init__(None, service, timeout, breaker, shard_key, local, version)
 
     def _method(self, name: str, timeout: float | None) -> Method:
-        return LazyMethod(None, self._service, name, timeout, self._breaker, self._shard_key)
+        return LazyMethod(None, self._service, name, timeout, self._breaker, self._shard_key, self._local,
+                          self._pin)
 
     def __repr__(self) -> str:
         return '<Proxy %s timeout=%s>' % (self._service, '%gs' % self._timeout if self._timeout else 'default')

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from fannode.cli.base import Command, patch_gevent
+
+if TYPE_CHECKING:
+    from fannode.core.config import Config
 
 
 class InstanceCommand(Command):
@@ -37,6 +41,11 @@ class InstanceCommand(Command):
                             help='serve a Python console for `fannode shell --remote` on a unix socket only your user may open '
                                  '(also $FANNODE_BACKDOOR=1 or `backdoor: true` in the config)')
 
+    def config(self, args: argparse.Namespace) -> Config:
+        """The service config to run: the file --config names (`fannode gateway` builds one)."""
+        from fannode.core.config import load_config
+        return load_config(args.config)
+
     def run(self, args: argparse.Namespace) -> int:
         patch_gevent()  # so service code's sockets and sleeps cooperate with gevent
 
@@ -49,7 +58,6 @@ class InstanceCommand(Command):
 
         from fannode.runtime.container import ServiceContainer
         from fannode.core import logsetup
-        from fannode.core.config import load_config
         from fannode.events import default as events_default
         from fannode.logs.ship import instance_shipper
         from fannode.web.sockets import inherited_sockets
@@ -59,7 +67,7 @@ class InstanceCommand(Command):
         sys.path.insert(0, os.getcwd())
         if args.backdoor:
             os.environ['FANNODE_BACKDOOR'] = '1'  # read where the container starts
-        config = load_config(args.config)
+        config = self.config(args)
         container = ServiceContainer(config, resolve_url('registry', args.registry), args.ip, args.port,
                                      events=resolve_events_url(args.events, args.registry),
                                      sockets={**inherited_sockets(), **inherited_sockets(','.join(args.socket))})

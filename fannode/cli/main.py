@@ -75,7 +75,9 @@ def run(argv: list[str] | None = None) -> int:
         return 2
     except FannodeError as e:
         output.error(str(e))
-        return 1
+        # A command may tell error kinds apart by exit status (request: docs/cli.md).
+        exit_code = getattr(commands[args.command], 'exit_code', None)
+        return exit_code(e) if exit_code is not None else 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -62,9 +62,13 @@ def describe(name: str, func: Callable[..., Any], builtin: bool = False) -> dict
     """One method as `inspect` shows it."""
     sig = inspect.signature(func)
     params = [p for p in sig.parameters.values() if p.name != 'self']
-    return {'name': name, 'params': [p.name for p in params],
-            'signature': '(%s)' % ', '.join(str(p) for p in params),
-            'doc': inspect.getdoc(func) or '', 'builtin': builtin}
+    described = {'name': name, 'params': [p.name for p in params],
+                 'signature': '(%s)' % ', '.join(str(p) for p in params),
+                 'doc': inspect.getdoc(func) or '', 'builtin': builtin}
+    routes = getattr(func, '_fannode_routes', None)  # its HTTP door too (fannode.web.doors.route)
+    if routes:
+        described['http'] = [{'path': r['path'], 'methods': r['methods'], 'status': r['status']} for r in routes]
+    return described
 
 
 class Container(Protocol):
@@ -77,7 +81,7 @@ class Container(Protocol):
     @property
     def shared_config(self) -> Any: ...  # a fannode.sharedconfig.SharedConfig
 
-    def proxy(self, service: str, timeout: float | None = None, **options: Any) -> Any: ...  # breaker, shard_key
+    def proxy(self, service: str, timeout: float | None = None, **options: Any) -> Any: ...  # see Interface.proxy
 
     def emit(self, event_type: str, body: dict | None = None, delay: float | None = None,
              ttl: float | None = None) -> None: ...
@@ -110,9 +114,9 @@ class Interface:
 
     def proxy(self, service: str, timeout: float | None = None, **options: Any) -> Any:
         """A proxy to call another service: `self.proxy('Greeting').greet(name='Joe')`;
-        `breaker={'failures': 2, 'cooldown': 1}` or `breaker=False`, and `shard_key=7`, as
-        in fannode.proxy. Options are passed on only when given (a test double's container
-        may take none)."""
+        `breaker={'failures': 2, 'cooldown': 1}` or `breaker=False`, `shard_key=7`, `local=False`
+        and `version='^1.2'`, as in fannode.proxy. Options are passed on only when given
+        (a test double's container may take none)."""
         return self._running().proxy(service, timeout, **options)
 
     def emit(self, event_type: str, body: dict | None = None, delay: float | None = None,

@@ -253,7 +253,7 @@ class ServiceContainer:
         return self._shared_config
 
     def proxy(self, service: str, timeout: float | None = None, **options: Any) -> Any:
-        return self.client.proxy(service, timeout, **options)  # breaker=, shard_key=
+        return self.client.proxy(service, timeout, **options)  # breaker=, shard_key=, local=, version=
 
     def emit(self, event_type: str, body: dict | None = None, delay: float | None = None,
              ttl: float | None = None) -> None:

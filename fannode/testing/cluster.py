@@ -2,8 +2,9 @@
 
 Each service is a real instance (ServiceContainer) serving over ZeroMQ on 127.0.0.1, on
 a private `local://` registry and event broker, so calls and events take the same code
-path as in production, without a hub. Every RPC call and event the services (or the
-test) make is recorded for the assertions.
+path as in production, without a hub. Calls between them (and the test's) are local
+calls (fannode.calls.local): no network hop, the same semantics. Every RPC call and
+event the services (or the test) make is recorded for the assertions.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ class RecordingClient(RpcClient):
     """The real client, which records every call and answers mocked ones itself."""
 
     def __init__(self, registry, recorder: Recorder, mocks: dict[str, Any], timeout: float):
-        super().__init__(registry, timeout=timeout)
+        super().__init__(registry, timeout=timeout, local=True)  # services here are called directly
         self.recorder, self.mocks = recorder, mocks
 
     def call(self, service: str, method: str, kwargs: dict[str, Any], timeout: float | None = None) -> Call:
@@ -214,8 +215,9 @@ class TestCluster:
 
     # -- acting ------------------------------------------------------------------
 
-    def proxy(self, service: str, timeout: float | None = None) -> Proxy:
-        return self.client.proxy(service, timeout)
+    def proxy(self, service: str, timeout: float | None = None, **options: Any) -> Proxy:
+        """As `fannode.proxy`: breaker=, shard_key=, local=False (over ZeroMQ), version=."""
+        return self.client.proxy(service, timeout, **options)
 
     def emit(self, event_type: str, body: dict | None = None, trace_id: str | None = None,
              delay: float | None = None) -> Event:

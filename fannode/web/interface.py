@@ -7,6 +7,8 @@
             return self.proxy('Greeting').greet(name=request.args['name'])
 
 It is an Interface too: it may have @rpc methods and @event handlers, emit and proxy.
+A method marked `@fannode.web.route(path)` is served at `path` too, with keyword arguments
+and a JSON reply: with @rpc it answers both doors (fannode.web.doors).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from fannode.core.config import Config
 from fannode.core.interface import Interface, rpc
 from fannode.core.jsonable import to_json
 from fannode.exceptions import ConnectionLost, Nack, RemoteError, Timeout
-from fannode.web import shards
+from fannode.web import doors, shards
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger('fannode.web.access')
@@ -71,6 +73,14 @@ class WebInterface(Interface):
     url_map: Map = Map([])
     transports = ('rpc', 'http')
     closing = False  # set by the server when it stops
+    _declared_map: Map = url_map  # the url_map as written, without the @route rules
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Adds a rule to url_map for each @route of a method (fannode.web.doors)."""
+        super().__init_subclass__(**kwargs)
+        cls._declared_map = cls.__dict__.get('url_map', cls._declared_map)
+        if any(doors.routes_of(getattr(cls, name, None)) for name in dir(cls)):
+            cls.url_map = doors.build_map(cls, cls._declared_map)
 
     def apply_config(self, config: Config) -> None:
         super().apply_config(config)
@@ -141,10 +151,15 @@ class WebInterface(Interface):
                     log.error("%s: url_map rule '%s' names endpoint '%s', but there is no such "
                               "method; answering 500", self.name, rule.rule, endpoint)
                 return self._error(500, 'Internal Server Error', trace_id)
-            field = shards.shard_arg(handler)
+            if doors.is_door(rule):  # a method with two doors: kwargs in, JSON out
+                field = doors.shard_field(handler)
+                serve = lambda: doors.serve(self, handler, request, rule, args)  # noqa: E731
+            else:
+                field = shards.shard_arg(handler)
+                serve = lambda: to_response(handler(request, **args))  # noqa: E731
             if field is not None and field in args:
-                return self._sharded(request, args[field], lambda: to_response(handler(request, **args)))
-            return to_response(handler(request, **args))
+                return self._sharded(request, args[field], serve)
+            return serve()
         except HTTPException as e:
             return e.get_response(request.environ)
         except Exception as e:

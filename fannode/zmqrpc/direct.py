@@ -6,12 +6,17 @@ import itertools
 import time
 from typing import Any
 
-from fannode.core import deadline, trace
+from fannode.core import current, deadline, trace
 from fannode.exceptions import ConnectionLost, Timeout
 from fannode.core import wire
 from fannode.zmqrpc.connection import Call, Connection, encode_request, shared_context
 
 _ids = itertools.count(1)
+
+
+class CannotConnect(Timeout):
+    """No connection to the instance within the call's timeout: nobody listens there
+    (still a Timeout, for the callers that wait on any)."""
 
 
 def call_on(conn: Connection, subject: str, kwargs: dict[str, Any], timeout: float) -> Any:
@@ -20,9 +25,10 @@ def call_on(conn: Connection, subject: str, kwargs: dict[str, Any], timeout: flo
     timeout = deadline.clamp(timeout, subject)
     call = Call(subject, next(_ids), timeout)  # its deadline counts the wait to connect too
     if not conn.wait_connected(timeout):
-        raise Timeout('%s: cannot connect to %s within %gs' % (subject, conn.endpoint, timeout))
+        raise CannotConnect('%s: cannot connect to %s within %gs' % (subject, conn.endpoint, timeout))
     msg = wire.Message(wire.REQ, call.id, subject, kwargs, trace_id=trace.ensure_id(),
-                       span_id=trace.get_span(), deadline_ms=wire.budget_ms(call.deadline - time.monotonic()))
+                       span_id=trace.get_span(), deadline_ms=wire.budget_ms(call.deadline - time.monotonic()),
+                       headers=current.outgoing.get())  # user headers set around the call
     if not conn.send(encode_request(msg), call):
         raise ConnectionLost('%s: lost the connection to %s' % (subject, conn.endpoint))
     return call.get()

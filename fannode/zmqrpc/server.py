@@ -27,6 +27,7 @@ import gevent.event
 import zmq
 from gevent.hub import Waiter
 
+from fannode.core import current
 from fannode.core import deadline as current_deadline
 from fannode.core import trace
 from fannode.exceptions import BadRequest, ConfigError, DeadlineExceeded, Nack, RemoteError, Unavailable
@@ -178,9 +179,7 @@ class RpcServer:
             self._bad(identity, 'a %s, not a request' % wire.TYPE_NAMES[msg.type])
             return
         try:
-            if self.stopping:
-                raise Unavailable('instance is stopping')
-            func = self.resolve(identity, msg)
+            func = self.admit(msg, lambda: self.resolve(identity, msg))
         except Nack as e:
             self._refuse(identity, msg, e)
             return
@@ -221,9 +220,30 @@ class RpcServer:
         if deadline and time.monotonic() > deadline:
             self._expired(identity, msg, deadline)  # waited past the caller's deadline
             return
+        oneway = msg.headers.get('oneway')
+        self.serve(msg, func, deadline, lambda frame: None if oneway else self._send_frame(identity, frame))
+
+    def admit(self, msg: wire.Message, resolve: Callable[[], Callable[[], Any]]) -> Callable[[], Any]:
+        """The handler for request `msg` (`resolve()`), or a Nack: the instance is stopping,
+        or its user headers are not what they may be (from the network: checked before use)."""
+        if self.stopping:
+            raise Unavailable('instance is stopping')
+        if current.USER_HEADERS in msg.headers:
+            problem = current.header_problem(msg.headers[current.USER_HEADERS], wire.MAX_HEADERS)
+            if problem:
+                raise BadRequest('headers.%s: %s' % (current.USER_HEADERS, problem))
+        return resolve()
+
+    def serve(self, msg: wire.Message, func: Callable[[], Any], deadline: float,
+              send: Callable[[bytes], None], **span_extra: Any) -> None:
+        """Run `func`, the method `msg` asks for, as its handler: in its caller's trace, under
+        its deadline and with its headers; hand the reply's frame (or the error's) to `send`;
+        record the span and the metrics. The one way a request is answered, over the wire or
+        in the caller's process (fannode.calls.local)."""
         span = trace.begin(msg.trace_id, msg.span_id)  # the caller's span is our parent
         # Fresh context per job (Workers): no reset needed, nothing leaks to the next.
         current_deadline.set(deadline or None)
+        current.incoming.set(msg.headers.get(current.USER_HEADERS) or {})  # fannode.headers()
         error = False
         tracebacks = bool(self.tracebacks)
         try:
@@ -244,11 +264,11 @@ class RpcServer:
                 log.exception('%s failed', msg.subject)
         frame, sendable = self._frame(msg, reply)
         error = error or not sendable
-        if not msg.headers.get('oneway'):
-            self._send_frame(identity, frame)
+        send(frame)
         quiet = self.quiet(msg.subject)
-        extra = {'budget_ms': msg.deadline_ms} if msg.deadline_ms else {}
-        seconds = span.end('rpc', msg.subject, 'error' if error else 'ok', report=not quiet, **extra)
+        if msg.deadline_ms:
+            span_extra['budget_ms'] = msg.deadline_ms
+        seconds = span.end('rpc', msg.subject, 'error' if error else 'ok', report=not quiet, **span_extra)
         if self.on_done is not None and not quiet:
             self.on_done(msg.subject, seconds, error)
 

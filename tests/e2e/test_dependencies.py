@@ -44,7 +44,7 @@ def test_an_instance_missing_a_hard_dependency_is_listed_not_ready_and_gets_no_c
     status, body = get(needy.health)
     assert status == 503 and json.loads(body) == {'status': 'not ready', 'missing': ['Greeting']}
 
-    error = one_line_error(needy.run('request', 'Orders.place', '{"name": "Joe"}'), 1)
+    error = one_line_error(needy.run('request', 'Orders.place', '{"name": "Joe"}'), 3)  # unavailable
     assert 'no ready instance of Orders' in error and 'Greeting' in error
     assert 'placing an order' not in output(needy.needy)
     assert 'hard dependency Greeting has no ready instance; not ready until it has' in output(needy.needy)

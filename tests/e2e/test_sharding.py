@@ -126,7 +126,7 @@ def test_keyed_calls_land_on_one_instance_and_scaling_moves_only_what_it_must(cl
     wait_until(lambda: cluster.count('Store') == 4, 20, message='four Store instances')
     four = owners(cluster, tmp_path)
     assert len(set(four.values())) == 4
-    shown = cluster.run('request', 'Store.owner', '{"store_id": 7}', '--show-instance', '--json')
+    shown = cluster.run('request', 'Store.owner', '{"store_id": 7}', '--json')
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)['reply'] == json.loads(shown.stdout)['instance']['id'] == four[7]
     pinned = subprocess.run([sys.executable, '-c', "import fannode; print(fannode.proxy('Store', shard_key=7)"

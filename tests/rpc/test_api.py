@@ -34,7 +34,7 @@ def test_public_api_is_exactly_this():
         'DeadlineExceeded', 'Event', 'FannodeError', 'Interface', 'Nack', 'Plugin', 'RegistryUnavailable',
         'RemoteError', 'RpcError', 'Timeout', 'Unavailable', 'UnknownMethod', 'UnknownService', 'UnknownVersion',
         'WebInterface',
-        'deadline', 'emit', 'event', 'proxy', 'rpc', 'time_left', 'unique_id']
+        'deadline', 'emit', 'event', 'headers', 'proxy', 'rpc', 'time_left', 'unique_id']
     for name in fannode.__all__:
         assert getattr(fannode, name) is not None
 
