@@ -53,6 +53,8 @@ class InspectCommand(Command):
         for m in methods:
             doc = m['doc'].splitlines()[0] if m['doc'] else ''
             output.out.print('  [cyan]%s.%s[/]%s  [dim]%s[/]' % (args.service, m['name'], m['signature'], doc))
+            for r in m.get('http') or []:  # a two-door method: its HTTP routes too
+                output.out.print('    [dim]HTTP %s %s[/]' % (escape(','.join(r['methods'])), escape(r['path'])))
         if not methods:
             output.out.print('  [dim](no RPC methods)[/]')
         for line in describe(health):

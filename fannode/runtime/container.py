@@ -142,6 +142,9 @@ class ServiceContainer:
         self.dependencies[name] = declared(cls, section)
         methods = {n: Method(getattr(self, 'builtin_' + n), builtin=True) for n in BUILTINS}
         for method_name, func in rpc_methods(cls).items():
+            if getattr(func, '_fannode_routes', None) and 'http' not in cls.transports:  # fannode.web.doors
+                raise section.error('class', '%s.%s has @route, but %s is not a WebInterface: nothing serves '
+                                             'its HTTP door' % (cls.__name__, method_name, cls.__name__))
             marks = getattr(func, '_fannode_rpc')
             methods[method_name] = Method(getattr(iface, func.__name__), marks.raises, idempotent=marks.idempotent,
                                           shard=marks.shard)

@@ -379,7 +379,7 @@ instances:
   slow:
     command: python3 -c "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"
     numprocesses: {slow}
-    stop_timeout: 8
+    stop_timeout: 4
 '''
     node.write(topology(3))
     node.up()

@@ -77,3 +77,8 @@ def test_inspect_shows_both_doors(shop):
     assert result.returncode == 0, result.stderr
     methods = {m['name']: m for m in json.loads(result.stdout)['methods']}
     assert methods['patch']['http'] == [{'path': '/items/<int:id>', 'methods': ['PATCH'], 'status': 200}]
+    human = shop.run('inspect', 'Items')
+    assert human.returncode == 0, human.stderr
+    lines = human.stdout.splitlines()
+    patch = next(i for i, line in enumerate(lines) if line.strip().startswith('Items.patch('))
+    assert lines[patch + 1].strip() == 'HTTP PATCH /items/<int:id>'

@@ -199,3 +199,21 @@ def test_query_parameters_follow_int_float_and_bool_annotations(odd):
 def test_a_query_parameter_of_the_wrong_type_is_400_naming_it(odd, query, error):
     r = odd.http.get('/page?' + query)
     assert r.status_code == 400 and body(r)['error'] == error
+
+
+def test_a_route_on_an_interface_without_an_http_door_stops_it_at_start_in_one_line():
+    import fannode
+    from fannode.core.config import Config
+    from fannode.exceptions import ConfigError
+    from fannode.runtime.container import ServiceContainer
+    from fannode.web import route
+
+    class Plain(fannode.Interface):
+        @route('/x', methods=['GET'])
+        @fannode.rpc()
+        def x(self):
+            return 1
+
+    with pytest.raises(ConfigError, match="interfaces.Plain.class: Plain.x has @route, but Plain is not a "
+                                          "WebInterface: nothing serves its HTTP door"):
+        ServiceContainer(Config({'interfaces': {'Plain': {'class': Plain}}}, 'svc.yml'), 'local://route-check')
