@@ -15,6 +15,7 @@ fails again is logged at DEBUG only, so a dependency that stays down costs one l
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -193,7 +194,8 @@ class ServiceBreakers:
     def snapshot(self, now: float) -> dict[str, Any]:
         state = self.state()
         return {'state': state, 'failures': max((b.failures for b in self.endpoints.values()), default=0),
-                'retry_in': round(self.retry_in(now) or 0.0, 3) if state == OPEN else None,
+                # Rounded up to the millisecond: 0.0 only once the probe may really go.
+                'retry_in': math.ceil((self.retry_in(now) or 0.0) * 1000) / 1000 if state == OPEN else None,
                 'settings': self.settings._asdict(),
                 'endpoints': {e: b.snapshot() for e, b in sorted(self.endpoints.items())}}
 
