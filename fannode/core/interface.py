@@ -71,6 +71,24 @@ def describe(name: str, func: Callable[..., Any], builtin: bool = False) -> dict
     return described
 
 
+def argument_problem(signature: inspect.Signature, kwargs: dict[str, Any]) -> str:
+    """What is wrong with calling `signature` with `kwargs`, naming every bad argument:
+    '' when they fit. The names come from the network (an RPC body, an HTTP query or body):
+    at most ten unexpected ones are named, each cut to 64 characters."""
+    params = signature.parameters
+    named = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    problems = []
+    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+        unexpected = [k for k in kwargs if k not in named]
+        if unexpected:
+            shown = ', '.join(repr(k[:64]) for k in unexpected[:10])
+            problems.append('unexpected argument%s %s' % ('s' * (len(unexpected) > 1), shown))
+    missing = [n for n in named if n not in kwargs and params[n].default is params[n].empty]
+    if missing:
+        problems.append('missing argument%s %s' % ('s' * (len(missing) > 1), ', '.join(repr(n) for n in missing)))
+    return '; '.join(problems)
+
+
 class Container(Protocol):
     """What an interface uses of the instance running it (fannode.runtime.container)."""
 

@@ -17,7 +17,7 @@ from fannode.core import current, loglevel, plugins, trace
 from fannode.core.config import Config, import_object
 from fannode.core.dependencies import Dependencies, declared, merged
 from fannode.core.events import Event, EventSpec, check_body, check_type, event_handlers
-from fannode.core.interface import BUILTINS, Interface, describe, rpc_methods
+from fannode.core.interface import BUILTINS, Interface, argument_problem, describe, rpc_methods
 from fannode.core.metrics import Metrics
 from fannode.core.transport import Transport
 from fannode.discovery import InstanceInfo, Registry, get_registry
@@ -56,23 +56,6 @@ class Method:
         if self._required <= keys and (self._any or keys <= self._named):
             return ''
         return argument_problem(self.signature, kwargs)
-
-
-def argument_problem(signature: inspect.Signature, kwargs: dict[str, Any]) -> str:
-    """What is wrong with calling `signature` with `kwargs`, naming every bad argument."""
-    params = signature.parameters
-    named = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    problems = []
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        unexpected = [k for k in kwargs if k not in named]
-        if unexpected:
-            problems.append('unexpected argument%s %s' % (
-                's' * (len(unexpected) > 1), ', '.join(repr(k) for k in unexpected)))
-    missing = [n for n in named if n not in kwargs and params[n].default is params[n].empty]
-    if missing:
-        problems.append('missing argument%s %s' % (
-            's' * (len(missing) > 1), ', '.join(repr(n) for n in missing)))
-    return '; '.join(problems)
 
 
 class ServiceContainer:

@@ -25,6 +25,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from fannode.core import trace
+from fannode.core.interface import argument_problem
 from fannode.core.jsonable import to_json
 from fannode.exceptions import UsageError
 
@@ -106,7 +107,7 @@ def serve(owner: Any, handler: Callable[..., Any], request: Request, rule: Rule,
     subject = '%s.%s' % (owner.name, getattr(spec, 'name', handler.__name__))
     try:
         kwargs = arguments(request, url_args, handler)
-        problem = argument_problem(handler, kwargs)
+        problem = argument_problem(inspect.signature(handler), kwargs)
         if problem:
             raise Refused(400, '%s: %s' % (subject, problem))
         reply = handler(**kwargs)
@@ -176,22 +177,6 @@ def _add(kwargs: dict[str, Any], name: str, value: Any, where: str) -> None:
     if name in kwargs:
         raise Refused(400, "argument '%s' is given twice (in %s, and in the URL or query)" % (name[:64], where))
     kwargs[name] = value
-
-
-def argument_problem(func: Callable[..., Any], kwargs: dict[str, Any]) -> str:
-    """'' when `kwargs` fit `func`; else which arguments are unexpected or missing."""
-    params = inspect.signature(func).parameters
-    named = [n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
-    problems = []
-    if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        unexpected = [k for k in kwargs if k not in named]
-        if unexpected:
-            shown = ', '.join(repr(k[:64]) for k in unexpected[:10])
-            problems.append('unexpected argument%s %s' % ('s' * (len(unexpected) > 1), shown))
-    missing = [n for n in named if n not in kwargs and params[n].default is params[n].empty]
-    if missing:
-        problems.append('missing argument%s %s' % ('s' * (len(missing) > 1), ', '.join(repr(n) for n in missing)))
-    return '; '.join(problems)
 
 
 def contract_status(exc: BaseException) -> int:
