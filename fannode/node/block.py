@@ -8,11 +8,8 @@ which exits were deliberate. Its methods run on the node's loop, some from insid
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import shutil
 import signal
-import sys
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,13 +25,6 @@ if TYPE_CHECKING:
 STABLE = 5.0          # a process that ran this long before dying did not fail to start
 BACKOFF_FIRST = 0.5   # delay before the second quick restart, doubled after each
 BACKOFF_CAP = 30.0
-
-
-def fannode_command() -> str:
-    """The fannode next to this Python (the venv's), so node.yml can say `fannode ...`
-    without the venv on PATH."""
-    mine = os.path.join(os.path.dirname(sys.executable), 'fannode')
-    return mine if os.access(mine, os.X_OK) else shutil.which('fannode') or 'fannode'
 
 
 def describe_exit(code: int | None) -> str:
@@ -315,46 +305,3 @@ class Block:
             port = self.node.topology.sockets[self.spec.sockets[0]].port
             return 'http://127.0.0.1:%d%s' % (port, target)
         return target
-
-    # -- the watcher -------------------------------------------------------------
-
-    def make_watcher(self) -> Watcher:
-        from fannode.node.watcher import GroupWatcher
-        spec = self.spec
-        argv = list(spec.argv)
-        argv[0] = self.executable()
-        env = {'PYTHONUNBUFFERED': '1', 'FANNODE_REGISTRY': self.node.topology.registry,
-               'FANNODE_EVENTS': self.node.topology.events, 'FANNODE_NODE': self.node.name,
-               'FANNODE_BLOCK': self.name}
-        if spec.runs_fannode:  # records for childlogs.parse; a fannode under `sh -c` writes lines
-            env['FANNODE_LOG_FORMAT'] = 'json'
-        env.update(spec.env_dict())
-        if spec.sockets:
-            env['FANNODE_SOCKETS'] = ','.join(
-                '%s=%d' % (name, self.node.arbiter.sockets[name].fileno()) for name in spec.sockets)
-        hooks = {name: (getattr(self, name), False)
-                 for name in ('before_spawn', 'after_spawn', 'before_signal', 'after_reap')}
-        return GroupWatcher(self.name, argv[0], args=argv[1:], numprocesses=self.target,
-                            working_dir=spec.cwd or self.node.directory, env=env, copy_env=True,
-                            graceful_timeout=spec.stop_timeout, use_sockets=bool(spec.sockets),
-                            stdout_stream={'stream': self.out}, stderr_stream={'stream': self.err},
-                            hooks=hooks, max_retry=1, loop=self.node.loop)
-
-    def executable(self) -> str:
-        """argv[0] as run: `fannode` is the node's own; a relative path is relative to
-        node.yml's directory (as the docs say), not to the block's cwd."""
-        argv0 = self.spec.argv[0]
-        if argv0 == 'fannode':
-            return fannode_command()
-        return os.path.join(self.node.directory, argv0) if os.sep in argv0 else argv0
-
-    def missing_command(self) -> str | None:
-        argv0 = self.executable()
-        if argv0 == fannode_command():
-            return None
-        path = dict(self.spec.env_dict()).get('PATH', os.environ.get('PATH'))
-        if os.sep in argv0:
-            found = os.access(argv0, os.X_OK)
-        else:
-            found = shutil.which(argv0, path=path) is not None
-        return None if found else 'command not found: %s' % self.spec.argv[0]

@@ -20,8 +20,10 @@ import psutil
 from fannode.exceptions import FannodeError
 from fannode.node import childlogs
 from fannode.node import edits
+from fannode.node import launch
 from fannode.node import paths
 from fannode.node import ready
+from fannode.node import readyloop
 from fannode.node.block import Block
 from fannode.node.orphans import Groups
 from fannode.node.output import Printer
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
 
 CHECK_DELAY = 0.2     # circus finds dead children on this tick
 POLL = 0.1            # readiness checks
-RECHECK = 1.0         # ready instances are asked again this often: one may lose a hard dependency
 
 
 async def retry_conflict(call: Callable[[], Any]) -> Any:
@@ -124,7 +125,7 @@ class Node:
         context = zmq.asyncio.Context.instance()
         self.probe = ready.probe_for(self.topology.registry, context)
         self.forwarder = childlogs.Forwarder(self.log_hub_url())
-        tasks = [asyncio.ensure_future(t) for t in (self.readiness(), self.sweeping(),
+        tasks = [asyncio.ensure_future(t) for t in (readyloop.readiness(self), self.sweeping(),
                                                     control_server.serve(self, control, context), edits.watch(self))]
         await self.start_all()
         await self.stop_requested.wait()
@@ -220,7 +221,7 @@ class Node:
 
     async def launch(self, block: Block) -> None:
         spec = block.spec
-        problem = block.missing_command()
+        problem = launch.missing_command(block)
         if problem:
             block.failed = problem
             self.printer.error('%s: %s' % (spec.name, problem))
@@ -232,7 +233,7 @@ class Node:
             block.failed = str(e)
             self.printer.error('%s: %s' % (spec.name, e))
             return
-        watcher = block.make_watcher()
+        watcher = launch.make_watcher(block)
         block.watcher = watcher
         self.register(watcher)
         await retry_conflict(watcher.start)
@@ -298,16 +299,6 @@ class Node:
                 self.trouble('stopping process groups', e)
             await asyncio.sleep(POLL)
 
-    # -- readiness -------------------------------------------------------------
-
-    async def readiness(self) -> None:
-        while True:
-            try:
-                await self.check_readiness()
-            except Exception as e:  # a strange answer from a probe must not end readiness for good
-                self.trouble('readiness', e)
-            await asyncio.sleep(POLL)
-
     def trouble(self, what: str, e: Exception) -> None:
         """An unexpected error in one of the node's loops: said once, logged, and the loop goes on."""
         text = '%s: %s: %s' % (what, type(e).__name__, e)
@@ -315,51 +306,6 @@ class Node:
         if text not in self.troubles and len(self.troubles) < 100:  # then the log only
             self.troubles.add(text)
             self.printer.error('%s; going on' % text)
-
-    async def check_readiness(self) -> None:
-        pending = [b for b in self.blocks.values() if b.watcher is not None and not b.is_ready]
-        registered: dict[int, list[str]] = {}
-        waiting: dict[int, list[str]] = {}  # registered as not ready: a hard dependency has no instance
-        asked = False
-        now = time.monotonic()
-        recheck = now - self.rechecked >= RECHECK and any(
-            b.spec.ready.kind == 'registered' and b.ready_pids for b in self.blocks.values())
-        if self.probe is not None and (recheck or any(b.spec.ready.kind == 'registered' for b in pending)):
-            self.rechecked = now
-            registered, waiting = await self.probe.registrations()
-            asked = True
-        for block in list(self.blocks.values()):
-            block.forget_removed()
-            if asked:
-                block.unready(waiting)
-        for block in pending:
-            was = block.ready_since
-            await block.check_ready(registered)
-            if block.is_ready and was is None:
-                block.ready_since = time.monotonic()
-                self.printer.event('%s ready: %d/%d' % (block.name, block.target, block.desired), 'green')
-        for block in self.blocks.values():
-            if not block.is_ready:
-                block.ready_since = None
-        self.announce()
-
-    def announce(self) -> None:
-        """Say "cluster ready" each time everything has become ready (again)."""
-        all_ready = not self.starting and all(b.is_ready or b.failed for b in self.blocks.values())
-        if all_ready and not self.announced:
-            self.announced = True
-            failed = [b.name for b in self.blocks.values() if b.failed]
-            summary = ', '.join('%s %d/%d' % (b.name, b.running, b.desired) for b in self.blocks.values()
-                                if b.name != HUB_BLOCK)
-            took = time.monotonic() - self.started
-            if failed:
-                self.printer.error('cluster up with failures in %.1fs: %s; failed: %s' % (
-                    took, summary, ', '.join(failed)))
-            else:
-                self.printer.event('[bold green]cluster ready[/] in %.1fs: %s' % (took, summary))
-        elif not all_ready and self.announced:
-            self.announced = False
-            self.started = time.monotonic()
 
     # -- live edits (fannode.node.edits) --------------------------------------
 

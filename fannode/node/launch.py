@@ -1,0 +1,63 @@
+"""Starting a block's processes: the circus watcher made from its spec, and the command
+it runs (`fannode` is the node's own)."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from circus.watcher import Watcher
+
+    from fannode.node.block import Block
+
+
+def fannode_command() -> str:
+    """The fannode next to this Python (the venv's), so node.yml can say `fannode ...`
+    without the venv on PATH."""
+    mine = os.path.join(os.path.dirname(sys.executable), 'fannode')
+    return mine if os.access(mine, os.X_OK) else shutil.which('fannode') or 'fannode'
+
+
+
+def make_watcher(block: Block) -> Watcher:
+    from fannode.node.watcher import GroupWatcher
+    spec = block.spec
+    argv = list(spec.argv)
+    argv[0] = executable(block)
+    env = {'PYTHONUNBUFFERED': '1', 'FANNODE_REGISTRY': block.node.topology.registry,
+           'FANNODE_EVENTS': block.node.topology.events, 'FANNODE_NODE': block.node.name,
+           'FANNODE_BLOCK': block.name}
+    if spec.runs_fannode:  # records for childlogs.parse; a fannode under `sh -c` writes lines
+        env['FANNODE_LOG_FORMAT'] = 'json'
+    env.update(spec.env_dict())
+    if spec.sockets:
+        env['FANNODE_SOCKETS'] = ','.join(
+            '%s=%d' % (name, block.node.arbiter.sockets[name].fileno()) for name in spec.sockets)
+    hooks = {name: (getattr(block, name), False)
+             for name in ('before_spawn', 'after_spawn', 'before_signal', 'after_reap')}
+    return GroupWatcher(block.name, argv[0], args=argv[1:], numprocesses=block.target,
+                        working_dir=spec.cwd or block.node.directory, env=env, copy_env=True,
+                        graceful_timeout=spec.stop_timeout, use_sockets=bool(spec.sockets),
+                        stdout_stream={'stream': block.out}, stderr_stream={'stream': block.err},
+                        hooks=hooks, max_retry=1, loop=block.node.loop)
+
+def executable(block: Block) -> str:
+    """argv[0] as run: `fannode` is the node's own; a relative path is relative to
+    node.yml's directory (as the docs say), not to the block's cwd."""
+    argv0 = block.spec.argv[0]
+    if argv0 == 'fannode':
+        return fannode_command()
+    return os.path.join(block.node.directory, argv0) if os.sep in argv0 else argv0
+
+def missing_command(block: Block) -> str | None:
+    argv0 = executable(block)
+    if argv0 == fannode_command():
+        return None
+    path = dict(block.spec.env_dict()).get('PATH', os.environ.get('PATH'))
+    if os.sep in argv0:
+        found = os.access(argv0, os.X_OK)
+    else:
+        found = shutil.which(argv0, path=path) is not None
+    return None if found else 'command not found: %s' % block.spec.argv[0]
