@@ -24,10 +24,13 @@ provision:
 
 # The whole test suite, as CI runs it, after installing what tests/integration needs.
 # Without root a developer still gets the rest: those tests skip, except under CI=true.
-# Exit status 5 (a -m/-k selection matched no tests) is not a failure.
+# Exit status 5 (a -m/-k selection matched no tests) is not a failure. Most tests wait on real
+# processes rather than compute, so they run on TEST_WORKERS pytest-xdist workers (3 on 2 cores);
+# the tests that need ZooKeeper or RabbitMQ share one worker (tests/conftest.py). TEST_WORKERS=0: serial.
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	scripts/provision install || [ "$$CI" != true ]
-	$(BIN)/python -m pytest $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
 # Every benchmark case beside its anchors, one table, bench/results/<time>.json: BENCH_ARGS=--quick for a
 # smoke run (< 2 min), --only rpc,web to pick cases. Makes bench/.anchors-venv (nameko, zerorpc) on first

@@ -14,7 +14,10 @@ COMMANDS = [
     'ps = fannode.cli.ps:PsCommand',
     'reload = fannode.cli.reload:ReloadCommand',
     'request = fannode.cli.request:RequestCommand',
+    'route = fannode.cli.route:RouteCommand',
     'restart = fannode.cli.restart:RestartCommand',
+    'rollback = fannode.cli.rollback:RollbackCommand',
+    'rollout = fannode.cli.rollout:RolloutCommand',
     'scale = fannode.cli.scale:ScaleCommand',
     'shard = fannode.cli.shard:ShardCommand',
     'shell = fannode.cli.shell:ShellCommand',
@@ -40,7 +43,9 @@ setup(
         'msgpack>=1.0.5',
         'pika>=1.3',
         'psutil>=5.9',
+        'prometheus_client>=0.17',  # node.yml `metrics:`: the exposition format Prometheus reads
         'PyYAML>=6.0',
+        'python-dotenv>=1.0,<2',  # .env files as docker compose reads them (fannode.node.envfiles)
         'pyzmq>=25.1',
         'rich>=13.0',
         'semantic_version>=2.10',  # version ranges (^1.2, ~1.4, >=1) for pinned calls
@@ -48,13 +53,19 @@ setup(
         'werkzeug>=3.0',
         'circus>=0.19,<0.20',
         'tornado>=6.3,<7',   # circus 0.19's signal handling uses an API tornado 7 removes
+        'watchfiles>=0.21',  # autoreload: inotify/FSEvents through Rust notify, asyncio and sync APIs
     ],
     extras_require={
         'test': ['pytest>=7.4', 'hypothesis>=6.80', 'pytest-timeout>=2.1', 'pytest-textual-snapshot>=1.0',
+                 'pytest-xdist>=3.5',  # `make test` runs on several workers: most tests wait on processes
                  'sentry-sdk>=2.0',  # so the Sentry plugin's test runs
+                 # so the OTLP plugin's test runs (opentelemetry-proto decodes what it sends)
+                 'opentelemetry-sdk>=1.20', 'opentelemetry-exporter-otlp-proto-http>=1.20',
                  # the layers (docs/architecture.md) and the types, checked by tests/test_architecture.py
                  'import-linter>=2.0', 'mypy>=1.10', 'types-PyYAML', 'types-psutil'],
         'sentry': ['sentry-sdk>=2.0'],  # fannode.contrib.sentry:SentryPlugin
+        # fannode.contrib.otel:OtlpPlugin: spans to an OpenTelemetry collector over OTLP/HTTP
+        'otel': ['opentelemetry-sdk>=1.20', 'opentelemetry-exporter-otlp-proto-http>=1.20'],
     },
     entry_points={
         'console_scripts': ['fannode = fannode.cli.main:main'],

@@ -3,10 +3,12 @@ started here is killed by PID when its test ends."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,35 @@ def cluster(tmp_path):
     c = Cluster(tmp_path)
     yield c
     c.stop()
+
+
+# Tests that need a real ZooKeeper or RabbitMQ share one worker under `pytest -n` (--dist
+# loadgroup): the servers are session fixtures, started once per worker that asks for them.
+_SERVER_FIXTURES = {'provisioned', 'start_server', 'zookeeper', 'rabbitmq'}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _SERVER_FIXTURES & set(getattr(item, 'fixturenames', ())):
+            item.add_marker(pytest.mark.xdist_group('servers'))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist sets COLUMNS=80 LINES=24 in its workers; a TUI started by a test (in tmux)
+    # would take that for its terminal's size instead of asking the terminal.
+    os.environ.pop('COLUMNS', None)
+    os.environ.pop('LINES', None)
+    # Under `-n`, a worker's temp dir is BASETEMP/popen-gwN; below pytest's own
+    # /tmp/pytest-of-USER/pytest-N, a test's node sockets would pass the 107 bytes a Unix
+    # socket path may have. The controller picks a short base; its workers inherit it.
+    if (getattr(config.option, 'numprocesses', None) and config.option.basetemp is None
+            and not hasattr(config, 'workerinput')):
+        config.option.basetemp = tempfile.mkdtemp(prefix='fn-', dir='/tmp')
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """That short base is ours to remove once everything passed (kept after a failure)."""
+    base = session.config.option.basetemp
+    if (exitstatus == 0 and not hasattr(session.config, 'workerinput') and base
+            and os.path.basename(str(base)).startswith('fn-')):
+        shutil.rmtree(str(base), ignore_errors=True)

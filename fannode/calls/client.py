@@ -2,7 +2,8 @@
 past the ones whose circuit breaker is open (breaker.py); a call refused unrun is retried,
 and a call to an idempotent method also after its instance was lost. An instance running
 in this process is called through its door (local.py), without a network hop; a proxy's
-`version=` keeps to the instances whose version matches (fannode.core.versions)."""
+`version=` keeps to the instances whose version matches, and an unpinned call to the
+service's current version when several run (routes.py)."""
 from __future__ import annotations
 
 import itertools
@@ -16,6 +17,7 @@ import zmq
 from fannode.calls import local
 from fannode.calls.options import NO_KEY
 from fannode.calls.options import breaker as _breaker, local as _local, shard_key as _shard_key, version as _pin
+from fannode.calls.routes import Routes
 from fannode.calls.breaker import (
     HALF_OPEN, BreakerConfig, Breakers, GuardedCall, ServiceBreakers, Settings, settings_from,
 )
@@ -23,11 +25,10 @@ from fannode.core import current, deadline, trace
 from fannode.core.dependencies import missing_hard, strings
 from fannode.core.interface import BUILTINS
 from fannode.core.shards import instances_by_rank
-from fannode.core.versions import Pin, existing, pin
+from fannode.core.versions import Pin, pin
 from fannode.discovery import Registry
 from fannode.exceptions import (
     CircuitOpen, ConnectionLost, DeadlineExceeded, DiscoveryFailed, RegistryUnavailable, Unavailable, UnknownService,
-    UnknownVersion,
 )
 from fannode.core import wire
 from fannode.zmqrpc.connection import Call, Connection, encode_request, shared_context
@@ -62,7 +63,7 @@ class RpcClient:
         # per service: (the registry's list, its ready instances, the methods they may retry,
         # method → the argument its calls are routed by)
         self._known: dict[str, Known] = {}
-        self._pinned: dict[tuple[str, str], tuple[Known, list, list]] = {}  # (service, pin) → its instances
+        self.routes = Routes(registry.url)  # which version unpinned calls go to
         registry.add_listener(self._on_change)
         self._sweeper = gevent.spawn(self._sweep)
 
@@ -207,19 +208,10 @@ class RpcClient:
             delay = min(delay * 2, 0.05)
 
     def eligible(self, service: str, subject: str) -> tuple[list, list]:
-        """(instances, the ready ones) of `service` a call may go to: all of them, or
-        those matching the proxy's `version=`; UnknownVersion when none does."""
-        known = self.known(service, subject)
-        wanted = _pin.get()
-        if wanted is None or not known.instances:
-            return known.instances, known.ready
-        cached = self._pinned.get((service, wanted.text))
-        if cached is None or cached[0] is not known:  # once per change of the registry's list
-            cached = self._pinned[(service, wanted.text)] = (known, *wanted.select(known.instances, known.ready))
-        if not cached[1]:
-            raise UnknownVersion('%s: no instance of %s matches version %s: there are %s' % (
-                subject, service, wanted.text, existing(known.instances))).as_received()
-        return cached[1], cached[2]
+        """(instances, the ready ones) of `service` a call may go to: those matching the
+        proxy's `version=` (UnknownVersion when none does), else those of the service's
+        current version (fannode.calls.routes)."""
+        return self.routes.eligible(service, subject, self.known(service, subject), _pin.get())
 
     def _none_ready(self, service: str, instances: list) -> Exception:
         if not instances:
@@ -281,6 +273,7 @@ class RpcClient:
     def close(self) -> None:
         self.closed = True
         self._sweeper.kill(block=False)
+        self.routes.close()
         for conn in self.connections.values():
             conn.close()
         self.connections.clear()

@@ -12,8 +12,8 @@ class ConfigCommand(Command):
     """Shared config of the cluster, kept where its registry is (the hub, ZooKeeper):
 
         fannode config get KEY [--json]        the value (exit 1 if there is none)
-        fannode config set KEY VALUE [--string]
-        fannode config delete KEY
+        fannode config set KEY VALUE [--string] [--json]
+        fannode config delete KEY [--json]
         fannode config list [PREFIX] [--json]  keys and values
         fannode config watch KEY... [--json]   print each change until Ctrl-C
 
@@ -81,11 +81,17 @@ class ConfigCommand(Command):
             except ValueError:
                 pass  # not JSON: the string as typed
         config.set(key, value)
+        if args.json:
+            from fannode.cli import output
+            output.print_json({'key': key, 'value': value})
         return 0
 
     def run_delete(self, config, operands: list[str], args: argparse.Namespace) -> int:
         if not config.delete(operands[0]):
             raise missing(operands[0])
+        if args.json:
+            from fannode.cli import output
+            output.print_json({'key': operands[0], 'deleted': True})
         return 0
 
     def run_list(self, config, operands: list[str], args: argparse.Namespace) -> int:

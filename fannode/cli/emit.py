@@ -31,6 +31,7 @@ class EmitCommand(Command):
                                  'seconds of now (default: no limit)')
         parser.add_argument('--timeout', type=float, default=5.0, metavar='SECONDS',
                             help='how long to wait for the broker (default: 5)')
+        parser.add_argument('--json', action='store_true', help='print {"type", "id", "trace_id"} on stdout')
 
     def run(self, args: argparse.Namespace) -> int:
         from fannode.cli import output
@@ -57,5 +58,8 @@ class EmitCommand(Command):
         if not events.flush(args.timeout):
             raise RegistryUnavailable('the event broker at %s did not take the event within %gs'
                                       % (url, args.timeout))
-        output.err.print('emitted %s %s (trace %s)' % (event.type, event.id, event.trace_id))
+        if args.json:
+            output.print_json({'type': event.type, 'id': event.id, 'trace_id': event.trace_id})
+        else:
+            output.err.print('emitted %s %s (trace %s)' % (event.type, event.id, event.trace_id))
         return 0

@@ -40,6 +40,9 @@ class InstanceCommand(Command):
         parser.add_argument('--backdoor', action='store_true',
                             help='serve a Python console for `fannode shell --remote` on a unix socket only your user may open '
                                  '(also $FANNODE_BACKDOOR=1 or `backdoor: true` in the config)')
+        parser.add_argument('--reload', action='store_true',
+                            help='run the instance again whenever a Python file changes in the directories '
+                                 'its interfaces come from (for development)')
 
     def config(self, args: argparse.Namespace) -> Config:
         """The service config to run: the file --config names (`fannode gateway` builds one)."""
@@ -47,6 +50,11 @@ class InstanceCommand(Command):
         return load_config(args.config)
 
     def run(self, args: argparse.Namespace) -> int:
+        import os
+        if getattr(args, 'reload', False) and not os.environ.get('FANNODE_RELOAD_CHILD'):
+            from fannode.cli import rerun  # before gevent: this process only watches and re-runs
+            config = self.config(args)
+            return rerun.run(config, ','.join(config.get('interfaces') or []) or args.config, args.stop_timeout)
         patch_gevent()  # so service code's sockets and sleeps cooperate with gevent
 
         import os

@@ -66,20 +66,20 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     args.parser = parser
     args.commands = commands
-    from fannode.cli import output
-    from fannode.exceptions import ConfigError, FannodeError, UsageError
+    from fannode.cli import exitcodes, output
+    from fannode.exceptions import FannodeError
     try:
         return commands[args.command].run(args) or 0
-    except (UsageError, ConfigError) as e:
-        output.error(str(e))
-        return 2
     except FannodeError as e:
+        # one table for every command (docs/cli.md); a plugin's command may have its own
+        exit_code = getattr(commands[args.command], 'exit_code', exitcodes.for_error)
+        code = exit_code(e)
         output.error(str(e))
-        # A command may tell error kinds apart by exit status (request: docs/cli.md).
-        exit_code = getattr(commands[args.command], 'exit_code', None)
-        return exit_code(e) if exit_code is not None else 1
+        if getattr(args, 'json', False):  # a script reading stdout gets JSON either way
+            output.print_json(exitcodes.json_error(e, code))
+        return code
     except KeyboardInterrupt:
-        return 130
+        return exitcodes.INTERRUPTED
     except BrokenPipeError:
         return 0
 

@@ -11,6 +11,10 @@ class ReloadCommand(NodeCommand):
 
     help = 'Apply node.yml changes now.'
 
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument('--json', action='store_true', help='print {"applied": [...], "ignored": [...]}')
+
     def run(self, args: argparse.Namespace) -> int:
         from rich.markup import escape
 
@@ -19,6 +23,9 @@ class ReloadCommand(NodeCommand):
         done = self.node(args).reload()
         if done.get('error'):
             raise ConfigError(done['error'] + '; the node keeps running the previous topology')
+        if args.json:
+            output.print_json({'applied': done['applied'], 'ignored': done.get('ignored', [])})
+            return 0
         for line in done['applied'] or ['no changes']:
             output.out.print(escape(line))
         for reason in done.get('ignored', []):

@@ -233,20 +233,6 @@ def check_address(address: str) -> None:
 
 
 def exit_code(exc: BaseException) -> int:
-    """The exit status for an error of `fannode request` (docs/cli.md)."""
-    from fannode.exceptions import (
-        BadArguments, BadRequest, CircuitOpen, ConfigError, ConnectionLost, RegistryUnavailable, RemoteError,
-        Timeout, Unavailable, UnknownMethod, UnknownService, UsageError,
-    )
-    from fannode.zmqrpc.direct import CannotConnect
-    unavailable = (UnknownService, Unavailable, CircuitOpen, RegistryUnavailable, ConnectionLost, CannotConnect)
-    checks: list[tuple[tuple[type, ...], int]] = [
-        ((UsageError, ConfigError, BadArguments, UnknownMethod, BadRequest), 2),
-        (unavailable, 3),
-        ((Timeout,), 4),
-        ((RemoteError,), 1),
-    ]
-    for types, code in checks:
-        if isinstance(exc, types):
-            return code
-    return 1
+    """The exit status for an error (the table every command uses: fannode.cli.exitcodes)."""
+    from fannode.cli.exitcodes import for_error
+    return for_error(exc)

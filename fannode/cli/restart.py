@@ -14,9 +14,13 @@ class RestartCommand(NodeCommand):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         super().add_arguments(parser)
         parser.add_argument('name', help='the instance block in node.yml')
+        parser.add_argument('--json', action='store_true', help='print {"block", "restarted"}')
 
     def run(self, args: argparse.Namespace) -> int:
         from fannode.cli import output
-        self.node(args).restart(args.name)
+        done = self.node(args).restart(args.name)
+        if args.json:
+            output.print_json({'block': done.get('name', args.name), 'restarted': True})
+            return 0
         output.out.print('%s restarted' % args.name)
         return 0

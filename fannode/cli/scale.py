@@ -15,9 +15,13 @@ class ScaleCommand(NodeCommand):
         super().add_arguments(parser)
         parser.add_argument('name', help='the instance block in node.yml')
         parser.add_argument('count', type=int, help='processes to run')
+        parser.add_argument('--json', action='store_true', help='print {"block", "from", "to"}')
 
     def run(self, args: argparse.Namespace) -> int:
         from fannode.cli import output
         done = self.node(args).scale(args.name, args.count)
+        if args.json:
+            output.print_json({'block': done['name'], 'from': done['before'], 'to': done['count']})
+            return 0
         output.out.print('%s: %d → %d processes' % (done['name'], done['before'], done['count']))
         return 0

@@ -27,6 +27,7 @@ class ShardCommand(Command):
         import json
 
         from fannode.cli import cluster, output
+        from fannode.cli.exitcodes import UNAVAILABLE
         from fannode.core.shards import instances_by_rank
         from fannode.exceptions import UnknownService
 
@@ -44,7 +45,7 @@ class ShardCommand(Command):
                          'next': ranked[1].id if len(ranked) > 1 else None})
         if args.json:
             output.print_json(rows)
-            return 0 if all(r['instance'] for r in rows) else 1
+            return 0 if all(r['instance'] for r in rows) else UNAVAILABLE
         width = max(len(json.dumps(r['key'])) for r in rows)
         for row in rows:
             i = row['instance']
@@ -54,4 +55,4 @@ class ShardCommand(Command):
             else:
                 output.out.print('%-*s  → %s  %s  pid %s on %s' % (width, json.dumps(row['key']), i['id'][:12],
                                                                  i['endpoint'], i['pid'], i['host']), highlight=False)
-        return 0 if all(r['instance'] for r in rows) else 1
+        return 0 if all(r['instance'] for r in rows) else UNAVAILABLE

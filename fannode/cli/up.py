@@ -20,26 +20,49 @@ class UpCommand(Command):
     uses_cluster = False
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument('--file', '-f', default='node.yml', metavar='FILE', help='the topology (default: ./node.yml)')
+        parser.add_argument('--file', '-f', metavar='FILE',
+                            help='the topology: node.yml, or a Procfile (default: ./node.yml, else ./Procfile)')
+        parser.add_argument('--env-file', action='append', default=[], metavar='FILE',
+                            help='variables for every process and for ${VAR} in the file, after ./.env (repeatable)')
+        parser.add_argument('--show-env', metavar='BLOCK',
+                            help="with --check: print the environment BLOCK's processes get, and where each variable is from")
+        parser.add_argument('--reveal', action='store_true', help='with --show-env: print secrets too')
         parser.add_argument('--check', action='store_true', help='validate the file and exit: 0 if it is fine')
+        parser.add_argument('--json', action='store_true', help='with --check: print {"file", "ok", "blocks"} (with --show-env: the variables)')
         parser.add_argument('--quiet', '-q', action='store_true', help="do not print the instances' output")
+        parser.add_argument('--reload', action='store_true',
+                            help='restart the blocks that run Python when their sources change (node.yml `reload:` per block)')
 
     def run(self, args: argparse.Namespace) -> int:
         import asyncio
         import logging
 
         from fannode.cli import output
+        from fannode.cli.nodefile import default_file
         from fannode.exceptions import FannodeError
         from fannode.node import paths
         from fannode.node.lockfile import take_lock
         from fannode.node.output import Printer
         from fannode.node.topology import load
 
+        from fannode.node import envfiles
+        if args.file is None:  # foreman's habit: a directory with only a Procfile runs it
+            args.file = default_file()
         if not os.path.exists(args.file):
-            raise FannodeError('%s: no such file (run `fannode up` where node.yml is, or pass --file)' % args.file)
+            raise FannodeError('%s: no such file (run `fannode up` where node.yml or a Procfile is, or pass '
+                               '--file)' % args.file)
+        envfiles.use(args.env_file)  # read again with node.yml on every edit
         topology = load(args.file)
+        if args.show_env:
+            from fannode.cli.showenv import show_env
+            return show_env(topology, args.show_env, args.reveal, args.json)
         for line in disagreements(topology):
             output.err.print('[yellow]note:[/] ' + line)
+        if args.check and args.json:
+            output.print_json({'file': args.file, 'ok': True, 'blocks': [
+                {'name': s.name, 'numprocesses': s.numprocesses, 'after': list(s.after)}
+                for s in topology.instances.values()]})
+            return 0
         if args.check:
             blocks = ', '.join('%s ×%d' % (s.name, s.numprocesses) for s in topology.instances.values())
             output.out.print('%s is fine: %s' % (args.file, blocks or 'no instances'), markup=False)
@@ -56,6 +79,7 @@ class UpCommand(Command):
 
         from fannode.node.supervisor import Node
         node = Node(topology, Printer(quiet=args.quiet))
+        node.reload_all = args.reload
         circus = (paths.node_path(args.file, 'circus'), paths.node_path(args.file, 'circus-pub'))
         endpoints = ('ipc://' + circus[0], 'ipc://' + circus[1])
         try:

@@ -2,6 +2,7 @@
 HTTP route, a service's own metrics, and process figures."""
 from __future__ import annotations
 
+import bisect
 import collections
 import gc
 import os
@@ -12,12 +13,15 @@ import psutil
 
 SAMPLES = 1024  # latencies kept per name: enough for a p99 of recent traffic
 KINDS = ('rpc', 'event', 'http')
+# Upper bounds (seconds) of the latency histogram's buckets, as Prometheus takes them
+# (`le`); fixed, so histograms of every instance add up. The last bucket is +Inf.
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Stats:
     """Calls, errors and recent latencies of one method, handler, route or timer."""
 
-    __slots__ = ('calls', 'errors', 'total', 'latencies', 'expired')
+    __slots__ = ('calls', 'errors', 'total', 'latencies', 'expired', 'buckets')
 
     def __init__(self) -> None:
         self.calls = 0
@@ -25,12 +29,14 @@ class Stats:
         self.errors = 0
         self.total = 0.0
         self.latencies: collections.deque[float] = collections.deque(maxlen=SAMPLES)
+        self.buckets = [0] * (len(BUCKETS) + 1)  # calls per bucket, not cumulative
 
     def add(self, seconds: float, error: bool = False) -> None:
         self.calls += 1
         self.errors += error
         self.total += seconds
         self.latencies.append(seconds)
+        self.buckets[bisect.bisect_left(BUCKETS, seconds)] += 1
 
     def snapshot(self) -> dict[str, Any]:
         ordered = sorted(self.latencies)
@@ -44,7 +50,8 @@ class Stats:
         return {'calls': self.calls, 'errors': self.errors, 'deadline_exceeded': self.expired,
                 'mean_ms': ms(self.total / self.calls) if self.calls else 0.0,
                 'p50_ms': pct(0.50), 'p90_ms': pct(0.90), 'p99_ms': pct(0.99),
-                'max_ms': ms(ordered[-1]) if ordered else 0.0}
+                'max_ms': ms(ordered[-1]) if ordered else 0.0,
+                'sum_s': self.total, 'buckets': list(self.buckets)}  # all calls, for histograms
 
 
 class Counter:

@@ -7,6 +7,8 @@ never matches a range, but does match a pin that is exactly the same string, so
 `version: blue` can still be pinned with `version='blue'`.
 
 `split_versioned('Greeting@^1.2')` is how the CLI and the gateway read `Service@range`.
+`newest` orders versions for unpinned calls (fannode.calls.routes); `route_key` is the
+shared-config key `fannode route` keeps a service's route under.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import semantic_version  # type: ignore[import-untyped]  # no type information s
 from fannode.exceptions import UsageError
 
 MAX_PIN = 100  # characters: a pin comes from command lines and HTTP paths too
+ROUTE_PREFIX = 'fannode.route.'  # + service: the version unpinned calls go to (`fannode route`)
 
 
 class Pin:
@@ -82,6 +85,42 @@ def split_versioned(name: str) -> tuple[str, str | None]:
 
 
 def existing(instances: Iterable[Any]) -> str:
-    """The versions instances announce, most common first: '1.4.2 ×2, 1.0.0 ×1'."""
-    counts = collections.Counter(getattr(i, 'version', '') or '(none)' for i in instances)
-    return ', '.join('%s ×%d' % (v, n) for v, n in counts.most_common())
+    """The versions instances announce, most common first, then newest first:
+    '1.4.2 ×2, 2.0.0 ×1, 1.0.0 ×1'."""
+    found = collections.Counter(version_of(i) for i in instances)
+    ordered = sorted(found, key=lambda v: (found[v], rank(v)), reverse=True)
+    return ', '.join('%s ×%d' % (v or '(none)', found[v]) for v in ordered)
+
+
+def version_of(instance: Any) -> str:
+    """An instance's announced version, '' when it has none."""
+    version = getattr(instance, 'version', '')
+    return version if isinstance(version, str) else ''
+
+
+def rank(version: str) -> tuple:
+    """Sort key of versions: semantic versions in semver order, above any other label
+    (in string order), above no version at all."""
+    try:
+        return (2, semantic_version.Version(version), '')
+    except ValueError:
+        return (1 if version else 0, _ZERO, version)
+
+
+_ZERO = semantic_version.Version('0.0.0')
+
+
+def newest(versions: Iterable[str]) -> str:
+    """The highest of `versions` by `rank` ('' when there are none)."""
+    return max(versions, key=rank, default='')
+
+
+def counts(instances: Iterable[Any]) -> dict[str, int]:
+    """{version: how many instances}, newest first ('' for instances without one)."""
+    found = collections.Counter(version_of(i) for i in instances)
+    return {v: found[v] for v in sorted(found, key=rank, reverse=True)}
+
+
+def route_key(service: str) -> str:
+    """The shared-config key of `service`'s route."""
+    return ROUTE_PREFIX + service

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from fannode.core.limits import KIB, MIB, setting
 from fannode.exceptions import Unavailable
 from fannode.hub.budget import Budget, measure
+from fannode.hub.logdisk import LogDisk
 
 log = logging.getLogger(__name__)
 
@@ -80,13 +81,24 @@ class Follower:
 
 
 class LogState:
-    def __init__(self, push: Push):
+    def __init__(self, push: Push, disk: LogDisk | None = None):
         self.push = push
+        self.disk = disk  # the ring on disk, when the hub has a journal
         self.kept: collections.deque[tuple[dict[str, Any], int]] = collections.deque()  # oldest first, with sizes
         self.traces: dict[str, list[dict[str, Any]]] = {}
         self.followers: dict[bytes, Follower] = {}
         self.budget = Budget('the log hub', BUDGET, 'FANNODE_HUB_LOG_BUDGET')
         self.received = 0
+        if disk is not None:  # what the hub kept before it was stopped or killed: the newest that fit
+            loaded, room = [], BUDGET
+            for record in disk.newest():
+                size = measure(record)[0]
+                room -= size + (TRACE_COST if record.get('trace') else 0)
+                if room < 0:
+                    break
+                loaded.append((record, size))
+            for record, size in reversed(loaded):
+                self._keep(record, size)
 
     def add(self, records: list[Any], dropped: int = 0) -> None:
         sized = [kept for kept in map(self._size, records) if kept is not None]
@@ -97,6 +109,8 @@ class LogState:
             sized.insert(0, (note, *measure(note)))
         for record, size, _ in sized:
             self._keep(record, size)
+            if self.disk is not None:
+                self.disk.add(record)
         while self.budget.over() and self.kept:
             self._forget_oldest()
         self.received += len(sized)
@@ -206,6 +220,15 @@ class LogState:
                 break
             records.append(record)
         return records
+
+    def flush(self) -> None:
+        """The records that came since the last flush, to disk (the hub's tick)."""
+        if self.disk is not None:
+            self.disk.flush()
+
+    def close(self) -> None:
+        if self.disk is not None:
+            self.disk.close()
 
     def expire(self) -> None:
         now = time.monotonic()

@@ -26,6 +26,7 @@ from fannode.hub.broker import DEFAULT_PREFETCH, MAX_PATTERNS, MAX_PREFETCH, Bro
 from fannode.hub.configstore import MAX_VALUE, ConfigState
 from fannode.hub.idstore import MAX_BLOCK as MAX_ID_BLOCK, IdCounters
 from fannode.hub.journal import SqliteJournal
+from fannode.hub.logdisk import LogDisk, ring_path
 from fannode.hub.logstore import LEVELS, MAX_HISTORY, Filter, LogState
 from fannode.hub.registry import RegistryState
 from fannode.hub.schema import (
@@ -85,7 +86,8 @@ class Hub:
                 log.info('restored %d queued event(s) from %s', restored, journal)
         self.config = ConfigState(self.server.push, self.registry.epoch, self.journal)
         self.ids = IdCounters(self.journal)
-        self.logs = LogState(self.server.push)
+        ring = ring_path(journal)  # the log ring on disk, beside the journal
+        self.logs = LogState(self.server.push, LogDisk(ring) if ring else None)
         self._loops: list[gevent.Greenlet] = []
         self._failing: set[str] = set()  # loop steps whose failure was logged
 
@@ -101,6 +103,7 @@ class Hub:
         self.server.close()
         if self.journal is not None:
             self.journal.close()
+        self.logs.close()
 
     def resolve(self, peer: bytes, msg: wire.Message) -> Callable[[], Any]:
         prefix, _, name = msg.subject.partition('.')
@@ -287,6 +290,7 @@ class Hub:
             self._step('delayed events', lambda: self.broker.release_due(time.monotonic()))
             if self.journal is not None:
                 self._step('the journal', self.journal.commit)
+            self._step('the log ring', self.logs.flush)
 
     def _expire(self) -> None:
         while True:

@@ -14,6 +14,8 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fannode.node import childlogs
+from fannode.node import limitwatch
+from fannode.node import liveness
 from fannode.node import ready
 from fannode.node.orphans import Groups
 from fannode.node.output import LineSink, Printer
@@ -88,6 +90,9 @@ class Block:
         self.last_exit = ''
         self.next_index = 0
         self.ready_since: float | None = None
+        self.exits: list[int | None] = []  # codes of processes not restarted (the policy): one-shot outcomes
+        self.alive: set[int] = set()  # pids whose last liveness probe passed (fannode.node.liveness)
+        self.notes: dict[int, str] = {}  # pid → why the node killed it, for last_exit
         self.out = LineSink(lambda pid, line: self.on_line(pid, line, 'stdout'))
         self.err = LineSink(lambda pid, line: self.on_line(pid, line, 'stderr'))
 
@@ -109,6 +114,14 @@ class Block:
     def is_ready(self) -> bool:
         return self.failed is None and self.held == 0 and len(self.ready_pids & self.live) >= self.target
 
+    def healthy(self, pid: int) -> bool:
+        """Ready, and its liveness probe (if it has one) passed last time."""
+        return pid in self.ready_pids and (self.spec.liveness is None or pid in self.alive)
+
+    @property
+    def is_healthy(self) -> bool:
+        return self.is_ready and sum(self.healthy(pid) for pid in self.live) >= self.target
+
     @property
     def state(self) -> str:
         if self.failed:
@@ -117,6 +130,8 @@ class Block:
             return 'waiting'
         if self.held:
             return 'backoff'
+        if self.exits and not self.target and all(code == 0 for code in self.exits):
+            return 'completed'  # a one-shot block (restart: never, on-failure) whose processes all exited 0
         if self.is_ready:
             return 'ready' if self.target else 'stopped'
         return 'starting'
@@ -143,6 +158,7 @@ class Block:
         """A new count from the user: also a fresh start for a failed block."""
         self.desired, self.gone, self.failed = count, 0, None
         self.failures.clear()
+        self.exits.clear()
         self.sync()
 
     def status(self) -> dict[str, Any]:
@@ -152,22 +168,27 @@ class Block:
             'ready': len(self.ready_pids & self.live), 'restarts': self.restarts,
             'command': self.spec.command, 'failed': self.failed, 'last_exit': self.last_exit,
             'processes': [{'pid': pid, 'index': i, 'uptime': round(now - self.since.get(pid, now), 1),
-                           'ready': pid in self.ready_pids, 'stopping': pid in self.stopping}
+                           'ready': pid in self.ready_pids, 'stopping': pid in self.stopping,
+                           'healthy': self.healthy(pid)}
                           for pid, i in sorted(self.index.items(), key=lambda kv: kv[1])],
+            'liveness': liveness.describe(self.spec.liveness), 'limits': limitwatch.status(self.spec.limits),
         }
 
     # -- circus hooks (called on the loop, from inside circus) -------------------
 
     def before_spawn(self, watcher: Watcher, **_: Any) -> bool:
-        used = set(self.index.values())
+        used = {i for pid, i in self.index.items() if pid not in self.stopping}  # a replacement takes its index
         self.next_index = next(i for i in range(1, len(used) + 2) if i not in used)
         watcher.env['FANNODE_WORKER_INDEX'] = str(self.next_index)
+        if self.spec.port is not None:  # a Procfile's, as foreman: web.1 5000, web.2 5001
+            watcher.env['PORT'] = str(self.spec.port + self.next_index - 1)
         return True
 
     def after_spawn(self, pid: int, **_: Any) -> bool:
         self.node.groups.add(pid, self.spec.stop_timeout)  # circus made it a group leader
         self.index[pid] = self.next_index
         self.since[pid] = time.monotonic()
+        limitwatch.placed(self, pid)  # its cgroup, when the node may make them
         if self.spec.ready.kind == 'started':
             self.ready_pids.add(pid)
         self.node.printer.event('%s.%d started (pid %d)' % (self.name, self.next_index, pid), 'dim')
@@ -197,16 +218,20 @@ class Block:
         uptime = time.monotonic() - self.since.pop(pid, time.monotonic())
         self.ready_pids.discard(pid)
         self.log_seen.discard(pid)
+        self.alive.discard(pid)
         who = '%s.%d' % (self.name, index)
         if pid in self.deliberate or self.node.stopping:
             self.deliberate.discard(pid)
             self.node.printer.event('%s stopped (pid %d)' % (who, pid), 'dim')
             self.sync()
             return
-        self.last_exit = describe_exit(code)
+        self.last_exit = limitwatch.exit_reason(self, pid) or describe_exit(code)
         policy = self.spec.restart
         if policy == 'never' or (policy == 'on-failure' and code == 0):
             self.gone += 1
+            self.exits.append(code)
+            if code != 0 and self.gone >= self.desired:  # a one-shot that did not complete
+                self.failed = '%s (restart: %s)' % (self.last_exit, policy)
             self.node.printer.event('%s %s; not restarted (restart: %s)' % (who, self.last_exit, policy))
             self.sync()
             return
@@ -258,6 +283,9 @@ class Block:
             self.log_seen.add(pid)
         if text is not None:
             self.node.printer.line(self.name, index, text)
+            files = getattr(self.node, 'logfiles', None)  # a node.yml `logs:` (fannode.node.logfiles)
+            if files is not None and self.spec.logs is not None:
+                files.write(self.spec.logs, self.name, index, text)
         if self.node.forwarder is not None:
             self.node.forwarder.add(record)
 

@@ -10,11 +10,17 @@ from typing import Any
 
 from fannode.core.config import Config
 from fannode.exceptions import ConfigError
+from fannode.node import dependson, envfiles
+from fannode.node.livecheck import read_liveness
 from fannode.node.readycheck import ReadyCheck, read_ready
+from fannode.node.resources import read_limits
+from fannode.node.reloadkey import read_reload
+from fannode.node.rolloutspec import read_rollout, read_version
 from fannode.node.spec import NAME_MAX, InstanceSpec, SocketSpec
 
 BLOCK_KEYS = ('command', 'numprocesses', 'sockets', 'env', 'cwd', 'stop_timeout', 'restart',
-              'max_restarts', 'depends_on', 'ready')
+              'max_restarts', 'depends_on', 'ready', 'reload', 'logs',
+              'version', 'rollout', 'liveness', 'limits', 'env_file')
 RESTART_POLICIES = ('always', 'on-failure', 'never')
 
 
@@ -32,7 +38,7 @@ def read_env(owner: Config, key: str) -> dict[str, str]:
 
 
 def read_block(instances: Config, name: str, names: list[str], node_env: dict[str, str],
-              sockets: dict[str, SocketSpec], base_dir: str) -> InstanceSpec:
+              sockets: dict[str, SocketSpec], base_dir: str, node_from: dict[str, str] | None = None) -> InstanceSpec:
     prefix = 'instances.%s' % name
     if isinstance(instances.get(name), (str, list)):
         # `greeting: fannode instance ...` is short for {command: ...}; errors point at the name
@@ -49,8 +55,9 @@ def read_block(instances: Config, name: str, names: list[str], node_env: dict[st
             declared = ', '.join(sockets) or 'none'
             raise block.error(_item('sockets', i, block), "unknown socket '%s' (declared under "
                                                            'sockets: %s)' % (sock, declared))
-    env = dict(node_env)
-    env.update(read_env(block, 'env'))
+    # node env < the block's env_file < its env (fannode.node.envfiles); env_from: where each is from
+    env, env_from = envfiles.layer(block, (node_env, node_from or {}), read_env(block, 'env'), base_dir,
+                                   prefix + '.env')
     if env.get('PYTHONPATH'):  # relative to node.yml, as the docs say, not to the block's cwd
         env['PYTHONPATH'] = os.pathsep.join(os.path.join(base_dir, p) if p else p
                                             for p in env['PYTHONPATH'].split(os.pathsep))
@@ -64,7 +71,8 @@ def read_block(instances: Config, name: str, names: list[str], node_env: dict[st
     if restart not in RESTART_POLICIES:
         raise block.error('restart', 'expected one of: %s, got %r' % (', '.join(RESTART_POLICIES), restart))
     max_restarts = _at_least(block, 'max_restarts', int, 10, 0)
-    depends_on = _names(block, 'depends_on')
+    conditions = dependson.read(block, name, names)  # `{db: {condition: ...}}`; None for a list
+    depends_on = _names(block, 'depends_on') if conditions is None else tuple(c[0] for c in conditions)
     for i, dep in enumerate(depends_on):
         key = _item('depends_on', i, block)
         if dep == name:
@@ -76,7 +84,11 @@ def read_block(instances: Config, name: str, names: list[str], node_env: dict[st
                         line=instances._line(prefix) or 0)  # Config has no public line lookup
     default = ReadyCheck('registered' if spec.is_service else 'started')
     ready = read_ready(block, used) if 'ready' in block else default
-    return replace(spec, ready=ready)
+    return replace(spec, ready=ready, reload=read_reload(block, cwd or base_dir, env, base_dir),
+                   version=read_version(block), rollout=read_rollout(block),
+                   liveness=read_liveness(block, used, spec.is_service), limits=read_limits(block),
+                   conditions=dependson.plain(depends_on) if conditions is None else conditions,
+                   env_from=tuple(sorted(env_from.items())))
 
 
 def bad_name(section: Config, name: Any, what: str) -> ConfigError:

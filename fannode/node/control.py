@@ -25,6 +25,7 @@ from fannode.node import capacity
 from fannode.node import paths
 from fannode.node.block import Block
 from fannode.node.output import Printer
+from fannode.node.rollout import Rollouts, rollout_verb
 from fannode.node.topology import NAME_MAX, Topology
 
 # Bigger requests make libzmq drop the connection before they are read into memory.
@@ -43,6 +44,7 @@ class Controlled(Protocol):
     printer: Printer
     blocks: dict[str, Block]
     changing: asyncio.Lock  # one change at a time: control requests and node.yml edits
+    rollouts: Rollouts
 
     def block(self, name: str) -> Block: ...
 
@@ -106,6 +108,7 @@ class Server:
 
     async def answer(self, identity: bytes, msg: wire.Message) -> None:
         try:
+            self.node.rollouts.refuse_busy(msg.subject)  # rather than wait for its end
             async with self.node.changing:
                 body = await handle(self.node, msg.subject, msg.body)
             reply = msg.reply(wire.REP, body)
@@ -131,7 +134,7 @@ class Server:
     def ps(self) -> dict[str, Any]:
         node = self.node
         return {'node': node.name, 'file': node.topology.path, 'registry': node.topology.registry,
-                'pid': os.getpid(), 'blocks': [b.status() for b in node.blocks.values()],
+                'pid': os.getpid(), 'blocks': node.rollouts.statuses(),
                 'max_processes': capacity.limit(), 'control': {'dropped': self.dropped}}
 
 
@@ -203,4 +206,6 @@ async def handle(node: Controlled, subject: str, body: Any) -> Any:
         raise UsageError('pid %d is not a process of this node' % pid)
     if subject == 'node.reload':
         return await node.reload()
+    if subject in ('node.rollout', 'node.rollback'):  # started here, followed with node.ps
+        return rollout_verb(node, subject, _name(body))
     raise UsageError('the node has no method %s' % short(subject))

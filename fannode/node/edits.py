@@ -8,12 +8,13 @@ import dataclasses
 import os
 from typing import Any, Protocol
 
-from fannode.exceptions import ConfigError
+from fannode.exceptions import ConfigError, UsageError
 from fannode.node.changes import diff
 from fannode.node.topology import load
 
 from fannode.node.block import Block
 from fannode.node.output import Printer
+from fannode.node.rollout import Rollouts
 from fannode.node.topology import InstanceSpec, Topology
 
 
@@ -24,6 +25,7 @@ class Edited(Protocol):
     printer: Printer
     blocks: dict[str, Block]
     changing: asyncio.Lock  # held while a change is applied
+    rollouts: Rollouts
 
     async def add(self, spec: InstanceSpec) -> None: ...
 
@@ -75,7 +77,7 @@ async def reload(node: Edited) -> dict[str, Any]:
         return {'applied': [], 'ignored': changes.node}
     applied = changes.describe()
     for line in applied:
-        node.printer.event('node.yml changed: %s' % line, 'cyan')
+        node.printer.event('%s changed: %s' % (os.path.basename(path), line), 'cyan')
     old = node.topology
     node.topology = new
     if changes.node:  # keep what was not applied as it runs
@@ -85,6 +87,12 @@ async def reload(node: Edited) -> dict[str, Any]:
         await node.remove(name)
     for name in changes.restarted:
         await node.replace(name, new.instances[name])
+    for name in changes.rolling:  # a task of its own, once this edit is applied
+        try:
+            node.rollouts.begin(name, new.instances[name], 'node.yml')
+        except UsageError as e:
+            node.printer.error('%s; restarting it instead' % e)
+            await node.replace(name, new.instances[name])
     for name in changes.added:
         await node.add(new.instances[name])
     for name, count in changes.scaled.items():

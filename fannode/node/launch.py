@@ -7,10 +7,15 @@ import shutil
 import sys
 from typing import TYPE_CHECKING
 
+from fannode.node import limitwatch
+
 if TYPE_CHECKING:
     from circus.watcher import Watcher
 
     from fannode.node.block import Block
+
+
+LEAVE_GRACE = 0.5  # seconds: callers see an instance leave (a push from the hub) well within it
 
 
 def fannode_command() -> str:
@@ -22,7 +27,7 @@ def fannode_command() -> str:
 
 
 def make_watcher(block: Block) -> Watcher:
-    from fannode.node.watcher import GroupWatcher
+    from fannode.node.reapwatcher import ReapingWatcher as GroupWatcher  # a stopped process is not respawned
     spec = block.spec
     argv = list(spec.argv)
     argv[0] = executable(block)
@@ -32,6 +37,9 @@ def make_watcher(block: Block) -> Watcher:
     if spec.runs_fannode:  # records for childlogs.parse; a fannode under `sh -c` writes lines
         env['FANNODE_LOG_FORMAT'] = 'json'
     env.update(spec.env_dict())
+    if spec.version:  # the service container announces it over its config's `version:`
+        env['FANNODE_VERSION'] = spec.version
+    env.setdefault('FANNODE_LEAVE_GRACE', str(LEAVE_GRACE))  # a stopped instance serves this long after leaving discovery
     if spec.sockets:
         env['FANNODE_SOCKETS'] = ','.join(
             '%s=%d' % (name, block.node.arbiter.sockets[name].fileno()) for name in spec.sockets)
@@ -41,7 +49,8 @@ def make_watcher(block: Block) -> Watcher:
                         working_dir=spec.cwd or block.node.directory, env=env, copy_env=True,
                         graceful_timeout=spec.stop_timeout, use_sockets=bool(spec.sockets),
                         stdout_stream={'stream': block.out}, stderr_stream={'stream': block.err},
-                        hooks=hooks, max_retry=1, loop=block.node.loop)
+                        hooks=hooks, max_retry=1, loop=block.node.loop,
+                        rlimits=limitwatch.rlimits(spec.limits))  # nofile (fannode.node.limitwatch)
 
 def executable(block: Block) -> str:
     """argv[0] as run: `fannode` is the node's own; a relative path is relative to

@@ -10,6 +10,7 @@ import hashlib
 import os
 
 from fannode.core.rundir import check_private, runtime_dir
+from fannode.exceptions import FannodeError
 
 __all__ = ['check_private', 'control_endpoint', 'node_key', 'node_path', 'private_file', 'runtime_dir']
 
@@ -19,8 +20,17 @@ def node_key(node_file: str) -> str:
     return hashlib.sha1(os.path.realpath(node_file).encode()).hexdigest()[:12]
 
 
+# sizeof(sockaddr_un.sun_path) - 1 on Linux: a longer socket path cannot be bound at all
+SOCKET_PATH_MAX = 107
+
+
 def node_path(node_file: str, suffix: str) -> str:
-    return os.path.join(runtime_dir(), 'node-%s.%s' % (node_key(node_file), suffix))
+    path = os.path.join(runtime_dir(), 'node-%s.%s' % (node_key(node_file), suffix))
+    if len(os.fsencode(path)) > SOCKET_PATH_MAX:
+        raise FannodeError('the runtime directory %s is too long for the node\'s sockets (their paths '
+                           'would be %d bytes, at most %d fit): set $XDG_RUNTIME_DIR to a shorter directory'
+                           % (os.path.dirname(path), len(os.fsencode(path)), SOCKET_PATH_MAX))
+    return path
 
 
 def control_endpoint(node_file: str) -> str:

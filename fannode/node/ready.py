@@ -73,6 +73,10 @@ class HubProbe:
     async def registrations(self) -> Registrations:
         return _split(await self.listed())
 
+    async def endpoints(self, host: str) -> Endpoints:
+        """pid → (its RPC endpoint, a service it serves), for instances on `host`."""
+        return _endpoints(await self.listed(), host)
+
     async def forget(self, pid: int, host: str) -> None:
         """Unregister the instances of a dead process, rather than wait for their lease."""
         ids = {i['id'] for _, i in await self.listed()
@@ -135,6 +139,10 @@ class ZookeeperProbe:
         found = await self._run(self._instances) or []
         return _split([(path.rsplit('/', 2)[1], info) for path, info in found if isinstance(info, dict)])
 
+    async def endpoints(self, host: str) -> Endpoints:
+        found = await self._run(self._instances) or []
+        return _endpoints([(path.rsplit('/', 2)[1], info) for path, info in found if isinstance(info, dict)], host)
+
     async def forget(self, pid: int, host: str) -> None:
         def delete() -> None:
             from kazoo.exceptions import NoNodeError
@@ -160,6 +168,17 @@ class ZookeeperProbe:
 Probe = HubProbe | ZookeeperProbe  # what the node asks about registrations
 # pid → services it registered as ready; pid → dependencies it waits for (registered not ready)
 Registrations = tuple[dict[int, list[str]], dict[int, list[str]]]
+Endpoints = dict[int, tuple[str, str]]  # pid → (RPC endpoint, service), for liveness probes
+
+
+def _endpoints(records: list[tuple[str, dict[str, Any]]], host: str) -> Endpoints:
+    found: Endpoints = {}
+    for name, info in records:
+        pid, endpoint = info.get('pid'), info.get('endpoint')
+        if (isinstance(pid, int) and isinstance(endpoint, str) and endpoint.startswith(('tcp://', 'ipc://'))
+                and info.get('host', host) == host):
+            found.setdefault(pid, (endpoint, name))
+    return found
 
 
 def is_ready(info: dict[str, Any]) -> bool:

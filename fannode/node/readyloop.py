@@ -9,6 +9,7 @@ from typing import Protocol
 from fannode.node import ready
 from fannode.node.block import Block
 from fannode.node.output import Printer
+from fannode.node.rollout import NEXT
 from fannode.node.topology import HUB_BLOCK
 
 POLL = 0.1            # readiness checks
@@ -67,13 +68,15 @@ async def check_readiness(node: Node) -> None:
 
 
 def announce(node: Node) -> None:
-    """Say "cluster ready" each time everything has become ready (again)."""
-    all_ready = not node.starting and all(b.is_ready or b.failed for b in node.blocks.values())
+    """Say "cluster ready" each time everything has become ready (again). A rollout's new
+    processes (NAME@next) are not counted: the block they replace keeps serving meanwhile."""
+    blocks = [b for name, b in node.blocks.items() if not name.endswith(NEXT)]
+    all_ready = not node.starting and all(b.is_ready or b.failed for b in blocks)
     if all_ready and not node.announced:
         node.announced = True
-        failed = [b.name for b in node.blocks.values() if b.failed]
-        summary = ', '.join('%s %d/%d' % (b.name, b.running, b.desired) for b in node.blocks.values()
-                            if b.name != HUB_BLOCK)
+        failed = [b.name for b in blocks if b.failed]
+        summary = ', '.join('%s %s' % (b.name, 'completed' if b.state == 'completed' else '%d/%d' % (
+            b.running, b.desired)) for b in blocks if b.name != HUB_BLOCK)
         took = time.monotonic() - node.started
         if failed:
             node.printer.error('cluster up with failures in %.1fs: %s; failed: %s' % (

@@ -7,7 +7,12 @@ import re
 from dataclasses import dataclass, field
 
 from fannode.core.limits import setting
+from fannode.node.logconf import LogSpec
+from fannode.node.livecheck import Liveness
 from fannode.node.readycheck import ReadyCheck
+from fannode.node.resources import Limits
+from fannode.node.reloadkey import SourceWatch
+from fannode.node.rolloutspec import RolloutSpec, rolling
 
 # A name prefixes every line its processes print: a long one is a mistake (or an attack
 # through the control socket, which checks names against this too).
@@ -38,6 +43,16 @@ class InstanceSpec:
     ready: ReadyCheck = ReadyCheck('started')
     # (block, service): hard dependencies of its service config that other blocks serve
     implied: tuple[tuple[str, str], ...] = ()
+    reload: SourceWatch | None = None  # sources that restart it when they change
+    logs: LogSpec | None = None  # its output to files (fannode.node.logfiles)
+    version: str = ''  # FANNODE_VERSION of its processes
+    rollout: RolloutSpec | None = None  # None: rolling when readiness is seen per process
+    liveness: Liveness | None = None  # restarts a wedged process (fannode.node.liveness)
+    limits: Limits = Limits()  # memory, cpu, pids, nofile (fannode.node.limitwatch)
+    # (block, condition, restart with it) for each of depends_on (fannode.node.dependson)
+    conditions: tuple[tuple[str, str, bool], ...] = ()
+    port: int | None = None  # a Procfile's: PORT is this + worker index - 1 (fannode.node.procfile)
+    env_from: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # variable → its file or key
     line: int = field(default=0, compare=False)  # moving a block in the file changes nothing
 
     @property
@@ -50,6 +65,11 @@ class InstanceSpec:
                 and argv[1] == '-m' and argv[2] in ('fannode', 'fannode.cli')):
             return argv[3:]
         return None
+
+    @property
+    def rolls(self) -> bool:
+        """A change of it replaces its processes one at a time (fannode.node.rollout)."""
+        return rolling(self.rollout, self.numprocesses, self.ready.kind)
 
     @property
     def is_service(self) -> bool:

@@ -19,13 +19,19 @@ import psutil
 
 from fannode.exceptions import FannodeError
 from fannode.node import childlogs
+from fannode.node import conditions
+from fannode.node import autoreload
 from fannode.node import edits
 from fannode.node import launch
+from fannode.node import limitwatch
+from fannode.node import liveness
 from fannode.node import paths
 from fannode.node import ready
 from fannode.node import readyloop
 from fannode.node.block import Block
+from fannode.node.logfiles import LogFiles
 from fannode.node.orphans import Groups
+from fannode.node.rollout import Rollouts
 from fannode.node.output import Printer
 from fannode.node.topology import HUB_BLOCK, InstanceSpec, ReadyCheck, Topology
 
@@ -85,6 +91,9 @@ class Node:
         self.changing = asyncio.Lock()  # one change at a time: control requests, node.yml edits
         self.troubles: set[str] = set()  # errors the node's loops reported (each once)
         self.rechecked = 0.0  # when ready service instances were last looked up
+        self.reload_all = False  # fannode up --reload: blocks running Python restart on source changes
+        self.logfiles = LogFiles(self.printer.error)  # blocks' output to files (node.yml `logs:`)
+        self.rollouts = Rollouts(self)  # rolling replace and rollback (fannode.node.rollout)
 
     @property
     def arbiter(self) -> Arbiter:
@@ -101,6 +110,7 @@ class Node:
 
         from fannode.node import control as control_server
         from fannode.node.orphans import patch_circus
+        from fannode.node import prometheus
 
         patch_circus()
         logging.getLogger('tornado.application').addFilter(_no_conflicts)
@@ -118,6 +128,7 @@ class Node:
         try:
             for name in self.topology.sockets:
                 self.ensure_socket(name)
+            exporter = prometheus.Exporter(self) if self.topology.metrics else None  # /metrics
         except FannodeError:
             await retry_conflict(self.arbiter.stop)
             raise
@@ -126,7 +137,11 @@ class Node:
         self.probe = ready.probe_for(self.topology.registry, context)
         self.forwarder = childlogs.Forwarder(self.log_hub_url())
         tasks = [asyncio.ensure_future(t) for t in (readyloop.readiness(self), self.sweeping(),
-                                                    control_server.serve(self, control, context), edits.watch(self))]
+                                                    control_server.serve(self, control, context), edits.watch(self),
+                                                    autoreload.watch(self), conditions.cascade(self))]
+        tasks += [asyncio.ensure_future(liveness.watch(self)), asyncio.ensure_future(limitwatch.watch(self))]
+        if exporter is not None:
+            tasks.append(asyncio.ensure_future(exporter.gathering()))
         await self.start_all()
         await self.stop_requested.wait()
         for task in tasks:
@@ -181,7 +196,7 @@ class Node:
             argv = ('fannode', 'hub', '--registry', url)
             address = hub_endpoint(url)[len('tcp://'):]
         return InstanceSpec(name=HUB_BLOCK, command=shlex.join(argv), argv=argv, numprocesses=1,
-                            ready=ReadyCheck('tcp', address, 30.0), stop_timeout=5.0)
+                            ready=ReadyCheck('tcp', address, 30.0), stop_timeout=5.0, logs=t.logs)
 
     async def start_all(self) -> None:
         waves = self.topology.start_waves()
@@ -194,26 +209,8 @@ class Node:
         for wave in waves:  # every block listed at once, so `fannode ps` shows the waiting ones
             for name in wave:
                 self.blocks[name] = Block(self, specs[name])
-        for wave in waves:
-            if self.stop_requested.is_set():
-                return
-            for name in wave:
-                await self.launch(self.blocks[name])
-            await self.wait_ready(wave)
+        await conditions.start(self, waves)  # each block once its depends_on conditions hold
         self.starting = False
-
-    async def wait_ready(self, names: list[str]) -> None:
-        blocks = [self.blocks[n] for n in names if n in self.blocks]
-        deadline = time.monotonic() + max((b.spec.ready.timeout for b in blocks), default=0)
-        while not all(b.is_ready or b.failed for b in blocks):
-            if self.stop_requested.is_set():
-                return
-            if time.monotonic() > deadline:
-                late = ', '.join(b.name for b in blocks if not b.is_ready)
-                self.printer.error('%s not ready after %gs; starting what depends on it anyway' % (
-                    late, max(b.spec.ready.timeout for b in blocks)))
-                return
-            await asyncio.sleep(POLL / 2)
 
     async def add(self, spec: InstanceSpec) -> None:
         self.blocks[spec.name] = block = Block(self, spec)
@@ -269,14 +266,15 @@ class Node:
     async def shutdown(self) -> None:
         """Services first (they unregister and finish their work), the hub last."""
         self.stopping = True
-        names = [n for n in self.blocks if n != HUB_BLOCK]
-        await asyncio.gather(*(self.stop_block(n) for n in names))
+        for wave in conditions.stop_waves(self):  # the reverse of the start order
+            await asyncio.gather(*(self.stop_block(n) for n in wave))
         if HUB_BLOCK in self.blocks:
             await self.stop_block(HUB_BLOCK)
         await retry_conflict(self.arbiter.stop)
         await self.groups.drain()  # what the processes started and left behind
         if self.forwarder is not None:
             self.forwarder.close()
+        self.logfiles.close()
         self.printer.event('stopped')
 
     async def stop_block(self, name: str) -> None:

@@ -15,8 +15,14 @@ from fannode.backends import schemes
 from fannode.core.config import Config, load_config, loads_config
 from fannode.exceptions import ConfigError
 from fannode.node import capacity
+from fannode.node import envfiles
+from fannode.node import logconf
+from fannode.node import procfile
 from fannode.node import servicedeps
+from fannode.node.dependson import check as check_conditions
 from fannode.node.blockread import bad_name, read_block, read_env
+from fannode.node.logconf import LogSpec
+from fannode.node.metricsconf import MetricsSpec, read_metrics
 from fannode.node.readycheck import ReadyCheck
 from fannode.node.spec import NAME, NAME_MAX, InstanceSpec, SocketSpec
 from fannode.settings import DEFAULT_HUB
@@ -24,7 +30,7 @@ from fannode.settings import DEFAULT_HUB
 __all__ = ['HUB_BLOCK', 'NAME_MAX', 'InstanceSpec', 'ReadyCheck', 'SocketSpec', 'Topology', 'load', 'loads']
 
 HUB_BLOCK = 'hub'  # reserved instance name when the node hosts the hub
-_TOP_KEYS = ('registry', 'events', 'env', 'sockets', 'instances')
+_TOP_KEYS = ('registry', 'events', 'env', 'sockets', 'instances', 'logs', 'metrics', 'env_file')
 _LOCAL_HOSTS = ('127.0.0.1', 'localhost')
 
 
@@ -36,6 +42,8 @@ class Topology:
     env: tuple[tuple[str, str], ...]
     sockets: dict[str, SocketSpec] = field(compare=True)
     instances: dict[str, InstanceSpec] = field(compare=True)
+    logs: LogSpec | None = None          # top-level `logs:` (each block has its own)
+    metrics: MetricsSpec | None = None   # where /metrics is served (fannode.node.prometheus)
 
     @property
     def hosts_hub(self) -> bool:
@@ -84,8 +92,16 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Topol
         mode = stat.S_IFREG  # load_config says why, in its words
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):  # it bounds the size of what it reads
         raise ConfigError('%s: not a regular file (a pipe or a device is read once, or never ends)' % path)
+    base_dir = os.path.dirname(os.path.abspath(path))
+    project = envfiles.project(base_dir, os.environ if env is None else env)  # .env, --env-file
+    env = envfiles.interpolation(os.environ if env is None else env, project[0])
+    if procfile.is_procfile(path):  # the same topology, from `name: command` lines
+        config, places = procfile.read(path, path)
+        ports = procfile.ports(places, procfile.base_port(env, path))
+        topology = _build(config, os.path.abspath(path), base_dir, env, project)
+        return replace(topology, instances={n: replace(s, port=ports[n]) for n, s in topology.instances.items()})
     config = load_config(path, env)  # messages name the path as the user gave it
-    return _build(config, os.path.abspath(path), os.path.dirname(os.path.abspath(path)), env)
+    return _build(config, os.path.abspath(path), base_dir, env, project)
 
 
 def loads(text: str, source: str = 'node.yml', base_dir: str = '.',
@@ -94,7 +110,8 @@ def loads(text: str, source: str = 'node.yml', base_dir: str = '.',
     return _build(config, os.path.abspath(os.path.join(base_dir, source)), os.path.abspath(base_dir), env)
 
 
-def _build(config: Config, path: str, base_dir: str, env: Mapping[str, str] | None = None) -> Topology:
+def _build(config: Config, path: str, base_dir: str, env: Mapping[str, str] | None = None,
+           project: envfiles.Layers = ({}, {})) -> Topology:
     if not config:
         raise config.error('', 'empty file; expected %s' % '/'.join(_TOP_KEYS))
     config.check_keys(_TOP_KEYS)
@@ -107,7 +124,8 @@ def _build(config: Config, path: str, base_dir: str, env: Mapping[str, str] | No
         # as settings.resolve_events_url: events follow a hub registry; `events: hub`
         # means the hub this node runs, wherever the registry puts it
         events = registry if registry.startswith('hub://') else DEFAULT_HUB
-    node_env = read_env(config, 'env')
+    # .env and --env-file < env_file < env, with where each variable comes from (for --show-env)
+    node_env, node_from = envfiles.layer(config, project, read_env(config, 'env'), base_dir, 'env')
     sockets = _sockets(config)
     if 'instances' not in config:
         raise config.error('instances', 'missing (an empty cluster is `instances: {}`)')
@@ -120,12 +138,17 @@ def _build(config: Config, path: str, base_dir: str, env: Mapping[str, str] | No
         if name == HUB_BLOCK and runs_hub:
             raise instances.error(name, "'%s' is reserved for the hub the node runs" % HUB_BLOCK)
         names.append(name)
-    specs = {name: read_block(instances, name, names, node_env, sockets, base_dir) for name in names}
+    specs = {name: read_block(instances, name, names, node_env, sockets, base_dir, node_from) for name in names}
+    logs = logconf.read_top(config, base_dir)
+    for name in names:
+        specs[name] = replace(specs[name], logs=logconf.for_block(instances, name, logs, base_dir))
     capacity.check_topology(instances, {name: spec.numprocesses for name, spec in specs.items()})
     for name, pairs in servicedeps.implied(specs, base_dir, env).items():
         specs[name] = replace(specs[name], implied=pairs)
     _check_cycles(instances, specs)
-    return Topology(path, registry, events, tuple(sorted(node_env.items())), sockets, specs)
+    check_conditions(instances, specs)
+    return Topology(path, registry, events, tuple(sorted(node_env.items())), sockets, specs,
+                    logs, read_metrics(config))
 
 
 def _url(config: Config, key: str, schemes: tuple[str, ...]) -> str | None:

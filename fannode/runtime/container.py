@@ -18,6 +18,7 @@ from fannode.core.config import Config, import_object
 from fannode.core.dependencies import Dependencies, declared, merged
 from fannode.core.events import Event, EventSpec, check_body, check_type, event_handlers
 from fannode.core.interface import BUILTINS, Interface, argument_problem, describe, rpc_methods
+from fannode.core.limits import setting
 from fannode.core.metrics import Metrics
 from fannode.core.transport import Transport
 from fannode.discovery import InstanceInfo, Registry, get_registry
@@ -70,7 +71,7 @@ class ServiceContainer:
         self.plugins = plugins.load(config, self.id)  # early: a config error leaves no socket open
         self.ip = ip or os.environ.get('FANNODE_IP') or None  # else the rpc transport's config says
         self.port = port
-        self.version = str(config.get('version', ''))
+        self.version = os.environ.get('FANNODE_VERSION') or str(config.get('version', ''))  # node.yml's wins
         self.state = 'created'
         self.metrics = Metrics()
         self.registry = get_registry(registry) if isinstance(registry, str) else registry
@@ -180,6 +181,8 @@ class ServiceContainer:
         self.readiness.stop()
         if self.info is not None:
             self.registry.unregister(self.info)
+            # under `fannode up`: callers learn it left while it still serves, so none is sent a call it drops
+            time.sleep(setting('FANNODE_LEAVE_GRACE', 0.0, low=0.0))
         for transport in reversed(self.transports[1:]):  # health checks say 503, running requests finish
             transport.stop(timeout)
         for sub in self.subscriptions:  # no new events; running handlers finish and ack

@@ -12,7 +12,8 @@ from fannode.tui.table import Cell
 STATE_STYLES = {
     'running': 'green', 'ready': 'green', 'starting': 'yellow', 'waiting': 'yellow', 'backoff': 'yellow',
     'degraded': 'yellow', 'stopping': 'dim', 'stopped': 'dim', 'unresponsive': 'bold red',
-    'error': 'bold red', 'failed': 'bold red', 'not ready': 'bold yellow',
+    'error': 'bold red', 'failed': 'bold red', 'not ready': 'bold yellow', 'completed': 'green',
+    'rolling out': 'cyan',
 }
 BREAKER_STYLES = {'open': 'bold red', 'half-open': 'yellow'}
 LEVEL_STYLES = {'DEBUG': 'dim', 'INFO': '', 'WARNING': 'yellow', 'ERROR': 'bold red', 'CRITICAL': 'bold white on red'}
@@ -66,6 +67,7 @@ def cells(row: Row) -> dict[str, Cell]:
         'state': (row.state, STATE_STYLES.get(row.state, '')),
         'deps': deps(row),
         'breakers': breaker_cell(row),
+        'version': (row.version, 'bold' if group else '' if row.serving else 'dim'),
         'uptime': ('' if group else uptime(row.uptime), ''),
         'restarts': ('' if row.restarts is None else str(row.restarts), 'yellow' if row.restarts else ''),
         'cpu': (num(row.cpu), ''),

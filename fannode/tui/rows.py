@@ -10,6 +10,7 @@ from fannode.calls.breaker import open_endpoints
 from fannode.core.dependencies import announced
 from fannode.core.interface import BUILTINS
 from fannode.exceptions import ConnectionLost, Timeout
+from fannode.tui.versions import versioned, with_versions
 
 LEVELS = ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL')
 STATE_ORDER = ('failed', 'backoff', 'unresponsive', 'error', 'not ready', 'starting', 'waiting', 'stopping',
@@ -46,6 +47,8 @@ class Row:
     instance: str = ''              # the instance id, when discovery lists it
     missing: tuple[tuple[str, bool], ...] = ()   # (dependency with no ready instance, hard?)
     breakers: tuple[tuple[str, str], ...] = ()   # (dependency, breaker state) of those not closed
+    version: str = ''               # an instance's version; a service's: where unpinned calls go
+    serving: bool = True            # an instance unpinned calls reach (its version is the current one)
 
     @property
     def is_group(self) -> bool:
@@ -210,11 +213,11 @@ def _worst(states: list[str]) -> str:
 def build_rows(services: dict[str, list[Any]], answers: dict[str, Any], ps: dict[str, Any] | None,
                rates: Rates, now: float, wall: float, local_host: str,
                local_figures: Callable[[int], tuple[float | None, int | None]] = lambda pid: (None, None),
-               ) -> tuple[Row, ...]:
+               routes: dict[str, str | None] | None = None) -> tuple[Row, ...]:
     """`services`: discovery ({name: [InstanceInfo]}); `answers`: instance id → its
     get_metrics reply, or the exception asking raised (missing: not asked yet); `ps`: the
     node's ps reply or None; `local_figures(pid)`: (cpu %, rss) of a local process that
-    is no instance (a node block like redis, or the hub)."""
+    is no instance (a node block like redis, or the hub); `routes`: {service: its route}."""
     blocks = {b['name']: b for b in (ps or {}).get('blocks', [])}
     procs: dict[int, tuple[dict, dict]] = {}  # pid → (block, process), this machine only
     for block in blocks.values():
@@ -246,9 +249,12 @@ def build_rows(services: dict[str, list[Any]], answers: dict[str, Any], ps: dict
         # some instances in trouble: degraded; 'not ready' when none is ready
         if state in ('unresponsive', 'error') or (state == 'not ready' and any(r.state == 'running' for r in live)):
             state = 'degraded'
-        rows.append(_group_row(group, 'service', service, children, '%d/%d' % (
+        version = ''
+        if versioned(instances):  # which version each runs, and which one unpinned calls reach
+            children, version = with_versions(children, instances, (routes or {}).get(service))
+        rows.append(dataclasses.replace(_group_row(group, 'service', service, children, '%d/%d' % (
             len(live), desired if desired is not None else len(instances)), state,
-            sum(b['restarts'] for b in mine.values()) if mine else None, service, tuple(mine)))
+            sum(b['restarts'] for b in mine.values()) if mine else None, service, tuple(mine)), version=version))
         rows.extend(children)
     for block in blocks.values():  # the node's other blocks: the hub, redis, unregistered services
         pids = [p['pid'] for p in block['processes']]

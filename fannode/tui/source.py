@@ -32,7 +32,9 @@ from typing import Any, Callable, Protocol
 from fannode.exceptions import FannodeError, Timeout, UsageError
 from fannode.logs.records import ts_of
 from fannode.tui.logfeed import LogFeed, record_filter
+from fannode.tui.procs import LocalFigures
 from fannode.tui.rows import LogBatch, Rates, Row, Snapshot, Status, TraceResult, build_rows, is_local
+from fannode.tui.versions import RouteSwitch
 
 Deliver = Callable[[str, Any], None]
 
@@ -45,6 +47,7 @@ class Source(Protocol):
     def stop(self) -> None: ...
     def scale(self, row: Row, delta: int) -> None: ...
     def restart(self, row: Row) -> None: ...
+    def route(self, row: Row) -> None: ...
     def follow_logs(self, row: Row | None, level: str | None = None) -> int: ...
     def stop_logs(self) -> None: ...
     def trace(self, trace_id: str) -> None: ...
@@ -74,10 +77,11 @@ class TopSource:
         self._rates = Rates()
         self._ps: dict[str, Any] | None = None
         self._pending: dict[str, tuple[int, float]] = {}  # block → (count asked, when)
-        self._procs: dict[int, Any] = {}  # psutil.Process of local non-instance processes
+        self._local_figures = LocalFigures()  # of local processes that are no instance
         self._logs: LogFeed | None = None
         self._follow: tuple[int, Any] = (0, None)
         self._buffer: list[dict] = []
+        self.routes = RouteSwitch(registry_url)  # `v`, and each service's route in the rows
 
     # -- from the app's thread: never block -------------------------------------
 
@@ -95,6 +99,7 @@ class TopSource:
         self._thread.start()
         self._ready.wait(wait)
         if self._failed is not None:
+            self._thread.join(wait)  # its gevent hub is gone before the process exits
             raise self._failed
 
     def stop(self, timeout: float = 3.0) -> None:
@@ -107,6 +112,9 @@ class TopSource:
 
     def restart(self, row: Row) -> None:
         self._request('restart', row)
+
+    def route(self, row: Row) -> None:
+        self._request('route', row)
 
     def follow_logs(self, row: Row | None, level: str | None = None) -> int:
         """Follow the logs of `row` (a service, a block or an instance; None: all); the
@@ -145,6 +153,7 @@ class TopSource:
             self._open()
         except BaseException as e:  # noqa: BLE001 - handed to start(), which raises it
             self._failed = e
+            self._close_opened()  # sockets left on a destroyed loop crash the interpreter at exit
         else:
             self._ready.set()
             loops = [gevent.spawn(self._poll_loop), gevent.spawn(self._flush_loop), gevent.spawn(self._act_loop)]
@@ -168,10 +177,15 @@ class TopSource:
         self.registry = get_registry(self.registry_url)
         self.registry.services()  # the first contact: an absent hub is an error at start
 
+    def _close_opened(self) -> None:
+        for part in (getattr(self, '_calls', None), getattr(self, 'registry', None)):
+            if part is not None:
+                part.close()
+
     def _close(self) -> None:
         self._stop_follow()
-        self._calls.close()
-        self.registry.close()
+        self._close_opened()
+        self.routes.close()
 
     def _drain(self) -> None:
         """In the loop (must not block): start what the app asked for."""
@@ -181,7 +195,7 @@ class TopSource:
             if name == 'stop':
                 self._done.set()
                 return
-            if name in ('scale', 'restart'):  # one after the other, in the order of the keys
+            if name in ('scale', 'restart', 'route'):  # one after the other, in the order of the keys
                 self._actions.put((getattr(self, '_do_' + name), args))
                 continue
             job = gevent.spawn(self._guarded, getattr(self, '_do_' + name), *args)
@@ -244,14 +258,13 @@ class TopSource:
             problems.append(node_problem)
         self._ps = ps
         rows = build_rows(self._services, answers, ps, self._rates, time.monotonic(), time.time(),
-                          self.local_host, self._local_figures)
+                          self.local_host, self._local_figures, self.routes.routes(self._services))
         node = '%s (pid %s)' % (self.node_file, ps['pid']) if ps else ''
         return Snapshot(rows, self.registry_url, node, self.node_file, tuple(problems), time.time(),
                         len(self._services), len(instances))
 
     def _node_ps(self) -> tuple[dict | None, str]:
-        """The node's ps, or None when no node runs node.yml (not a problem). The call
-        looks for the node itself: once a poll, not once here and again there."""
+        """The node's ps, or None when no node runs node.yml (not a problem)."""
         from fannode.node.client import NotRunning
         try:
             return self._blocking(self.node.ps, timeout=max(self.timeout, 0.5)), ''
@@ -268,21 +281,6 @@ class TopSource:
     def _get_metrics(self, endpoint: str, service: str) -> dict:
         """Any service an instance serves answers get_metrics the same: the process's."""
         return self._calls.call(endpoint, '%s.get_metrics' % service, {}, self.timeout)
-
-    def _local_figures(self, pid: int) -> tuple[float | None, int | None]:
-        """cpu % and rss of a process of the node that is not an instance (the hub, redis)."""
-        import psutil
-        proc = self._procs.get(pid)
-        try:
-            if proc is None:
-                proc = self._procs[pid] = psutil.Process(pid)
-                proc.cpu_percent(None)
-                return None, proc.memory_info().rss
-            with proc.oneshot():
-                return proc.cpu_percent(None), proc.memory_info().rss
-        except psutil.Error:
-            self._procs.pop(pid, None)
-            return None, None
 
     # -- actions ----------------------------------------------------------------
 
@@ -327,6 +325,9 @@ class TopSource:
             self.deliver('status', Status('restarting %s…' % name))
             self._blocking(self.node.restart, name)
             self.deliver('status', Status('%s restarted' % name))
+
+    def _do_route(self, row: Row) -> None:
+        self.deliver('status', Status(self.routes.switch(row.service, self._services.get(row.service, []))))
 
     # -- logs and traces ----------------------------------------------------------
 

@@ -58,7 +58,7 @@ def test_mistakes_are_one_line_errors(cluster):
 
 
 def test_no_hub_is_a_one_line_error(cluster):
-    assert 'cannot reach the hub' in one_line_error(cluster.run('config', 'get', 'k'), 1, stdout='')
+    assert 'cannot reach the hub' in one_line_error(cluster.run('config', 'get', 'k'), 3, stdout='')
 
 
 def test_a_config_file_still_prints(cluster):

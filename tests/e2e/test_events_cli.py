@@ -122,9 +122,9 @@ def _ready(cluster) -> int:
     (['emit', 'greeted', '[1]'], 2, 'error: event greeted: the body must be a mapping of names to values, got list'),
     (['emit', 'greeted', '--delay', '-1'], 2, 'error: --delay must not be negative'),
     (['subscribe', 'a..b'], 2, "error: bad event pattern 'a..b'"),
-    (['emit', 'greeted', '--events', 'hub://127.0.0.1:9'], 1,
+    (['emit', 'greeted', '--events', 'hub://127.0.0.1:9'], 3,
      'error: cannot reach the event broker at hub://127.0.0.1:9: start one with `fannode hub`'),
-    (['subscribe', 'greeted', '--events', 'hub://127.0.0.1:9'], 1,
+    (['subscribe', 'greeted', '--events', 'hub://127.0.0.1:9'], 3,
      'error: cannot reach the event broker at hub://127.0.0.1:9'),
     (['emit', 'greeted', '--events', 'kafka://x'], 2, "error: no events backend for scheme 'kafka'"),
 ])

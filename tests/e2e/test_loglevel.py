@@ -59,7 +59,7 @@ def test_one_logger_only_and_json(chatty):
 
 def test_mistakes_are_one_line(chatty):
     for args, code, message in [
-        (['Nope', 'DEBUG'], 1, "error: no instance of service 'Nope' is registered (services: Chatty)"),
+        (['Nope', 'DEBUG'], 3, "error: no instance of service 'Nope' is registered (services: Chatty)"),
         (['Chatty', 'LOUD'], 2, "error: unknown log level 'LOUD' (expected one of DEBUG, INFO, WARNING, "
                                 "ERROR, CRITICAL)"),
         (['Chatty', 'DEBUG', '--period', '0'], 2,

@@ -476,9 +476,9 @@ def test_fannode_emit_and_subscribe_on_rabbitmq(workshop):
 
 @pytest.mark.e2e
 @pytest.mark.parametrize('args, code, message', [
-    (['emit', 'greeted', '--events', 'amqp://guest:guest@127.0.0.1:1/%2F'], 1,
+    (['emit', 'greeted', '--events', 'amqp://guest:guest@127.0.0.1:1/%2F'], 3,
      'error: cannot reach RabbitMQ at 127.0.0.1:1: Connection refused'),
-    (['subscribe', 'greeted', '--events', 'amqp://guest:guest@127.0.0.1:1/%2F'], 1,
+    (['subscribe', 'greeted', '--events', 'amqp://guest:guest@127.0.0.1:1/%2F'], 3,
      'error: cannot reach RabbitMQ at 127.0.0.1:1: Connection refused'),
     (['emit', 'greeted', '--events', 'amqp://guest:guest@127.0.0.1:port/'], 2,
      "error: bad RabbitMQ URL 'amqp://guest:guest@127.0.0.1:port/': Port could not be cast to integer"),
@@ -500,6 +500,6 @@ def test_an_instance_whose_broker_is_unreachable_exits_with_the_reason(tmp_path)
                              '--registry', 'local://x', '--events', 'amqp://guest:guest@127.0.0.1:1/%2F'],
                             capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env,
                             stdin=subprocess.DEVNULL)
-    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    assert result.returncode == 3 and 'Traceback' not in result.stderr  # unavailable
     last = result.stderr.strip().splitlines()[-1]
     assert last == 'error: cannot reach RabbitMQ at 127.0.0.1:1: Connection refused'

@@ -16,12 +16,14 @@ from fannode.core import wire
 from fannode.node import control
 from fannode.node.client import request
 from fannode.node.output import Printer
+from fannode.node.rollout import Rollouts
 
 
 class Block:
     def __init__(self, name, desired=1):
         self.name, self.desired = name, desired
         self.live, self.index = {101}, {101: 1}
+        self.spec = SimpleNamespace(version='')
 
     def status(self):
         return {'name': self.name, 'desired': self.desired}
@@ -38,6 +40,7 @@ class FakeNode:
         self.printer = Printer(console=Console(file=self.out, width=500))
         self.blocks = {'web': Block('web')}
         self.changing = asyncio.Lock()
+        self.rollouts = Rollouts(self)
         self.release = asyncio.Event()
 
     def block(self, name):
@@ -81,7 +84,7 @@ def test_an_exception_in_a_handler_is_an_error_reply_and_the_next_request_is_ans
         assert (reply.type, reply.body['message']) == (wire.ERROR, 'the node failed to handle node.restart: boom')
         assert 'control request node.restart failed: RuntimeError: boom' in node.out.getvalue()
         reply = await call('node.ps')
-        assert reply.type == wire.REP and reply.body['blocks'] == [{'name': 'web', 'desired': 1}]
+        assert reply.type == wire.REP and reply.body['blocks'] == [{'name': 'web', 'desired': 1, 'version': ''}]
     run(tmp_path, scenario)
 
 

@@ -76,3 +76,13 @@ def test_private_file(tmp_path):
     paths.private_file(str(path))
     assert path.stat().st_mode & 0o777 == 0o600
     paths.private_file(str(tmp_path / 'absent'))  # gone already: nothing to do
+
+
+def test_a_runtime_dir_too_long_for_a_socket_path_is_one_line(tmp_path, monkeypatch):
+    deep = tmp_path / ('d' * 100)
+    deep.mkdir()
+    monkeypatch.setenv('XDG_RUNTIME_DIR', str(deep))
+    with pytest.raises(FannodeError) as e:
+        paths.control_endpoint(str(tmp_path / 'node.yml'))
+    assert str(e.value).startswith('the runtime directory %s/fannode is too long' % deep)
+    assert 'at most 107 fit' in str(e.value) and '\n' not in str(e.value)

@@ -3,8 +3,10 @@ import textwrap
 import pytest
 
 from fannode.exceptions import ConfigError
+from fannode.node.blockread import BLOCK_KEYS
 from fannode.node.changes import Changes, diff
 from fannode.node.topology import HUB_BLOCK, InstanceSpec, ReadyCheck, SocketSpec, Topology, load, loads
+from fannode.node.topology import _TOP_KEYS  # what node.yml allows at the top, as errors list it
 from fannode.settings import DEFAULT_HUB
 
 EXAMPLE = '''\
@@ -202,8 +204,9 @@ def test_urls():
     ('# nothing\n', "node.yml: empty file;"),
     ('registry: hub\n', "node.yml: instances: missing"),
     ('registry: hub\ninstance: {}\n',
-     "node.yml:2: unknown key 'instance' (expected one of: env, events, instances, registry, sockets); "
-     "did you mean 'instances'?"),
+     # the keys as the node lists them: each feature adds its own
+     "node.yml:2: unknown key 'instance' (expected one of: %s); did you mean 'instances'?"
+     % ', '.join(sorted(_TOP_KEYS))),
     ('instances: [a, b]\n', "node.yml:1: instances: expected a mapping, got list"),
     ('registry: etcd://x\ninstances: {}\n',
      "node.yml:1: registry: expected 'hub' or a URL with scheme hub://, local://, zookeeper://, got 'etcd://x'"),
@@ -215,9 +218,8 @@ def test_urls():
     ('instances:\n  -bad: x\n', "node.yml:2: instances.-bad: bad instance name '-bad'"),
     ('instances:\n  hub: x\n', "node.yml:2: instances.hub: 'hub' is reserved for the hub the node runs"),
     ('instances:\n  a: x\n  greeting: {command: x, numprocess: 2}\n',
-     "node.yml:3: instances.greeting: unknown key 'numprocess' (expected one of: command, cwd, "
-     "depends_on, env, max_restarts, numprocesses, ready, restart, sockets, stop_timeout); "
-     "did you mean 'numprocesses'?"),
+     "node.yml:3: instances.greeting: unknown key 'numprocess' (expected one of: %s); "
+     "did you mean 'numprocesses'?" % ', '.join(sorted(BLOCK_KEYS))),
     ('instances:\n  greeting:\n    numprocesses: 2\n', "node.yml:2: instances.greeting.command: missing"),
     ('instances:\n  greeting:\n', "node.yml:2: instances.greeting.command: missing"),
     ('instances:\n  greeting: {command: "  "}\n', "node.yml:2: instances.greeting.command: must not be empty"),
@@ -352,7 +354,7 @@ def test_add_and_remove():
 
 
 def test_command_change_restarts_and_wins_over_scale():
-    changes = edited('conf/greeting.yml, numprocesses: 3', 'conf/greeting2.yml, numprocesses: 5')
+    changes = edited('conf/greeting.yml, numprocesses: 3', 'conf/greeting2.yml, numprocesses: 5, rollout: false')
     assert changes.restarted == ['greeting'] and changes.scaled == {}
     assert changes.describe() == ['greeting: restarted (command changed)']
 
@@ -369,8 +371,8 @@ def test_block_env_cwd_and_stop_timeout_restart(tmp_path):
 
 def test_top_level_env_restarts_every_block():
     changes = edited('env: {PYTHONPATH: services}', 'env: {PYTHONPATH: services, X: 1}')
-    assert changes.restarted == ['web', 'greeting', 'listen', 'redis']
-    assert 'web: restarted (env changed)' in changes.describe()
+    assert changes.rolling == ['web', 'greeting', 'listen'] and changes.restarted == ['redis']  # services roll
+    assert 'web: rolling replace (env changed)' in changes.describe()
 
 
 def test_block_overriding_the_changed_variable_is_not_restarted():
@@ -390,7 +392,8 @@ def test_restart_policy_change_is_updated_in_place():
 
 
 def test_sockets_list_change_restarts():
-    changes = edited('conf/greeting.yml, numprocesses: 3', 'conf/greeting.yml, numprocesses: 3, sockets: [web]')
+    changes = edited('conf/greeting.yml, numprocesses: 3',
+                     'conf/greeting.yml, numprocesses: 3, sockets: [web], rollout: false')
     assert changes.restarted == ['greeting']
     assert changes.describe() == ['greeting: restarted (sockets changed)']
 

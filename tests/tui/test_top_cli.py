@@ -13,7 +13,7 @@ pytestmark = pytest.mark.e2e
     (['--file', 'nope.yml'], 2, 'error: nope.yml: no such file'),
     (['--registry', 'bogus://x'], 2, "error: no registry backend for scheme 'bogus' in 'bogus://x'"),
     (['--registry', 'hub://127.0.0.1:notaport'], 2, "error: bad port in hub URL 'hub://127.0.0.1:notaport'"),
-    (['--registry', 'hub://127.0.0.1:{port}'], 1, 'error: cannot reach the hub at hub://127.0.0.1:{port}'),
+    (['--registry', 'hub://127.0.0.1:{port}'], 3, 'error: cannot reach the hub at hub://127.0.0.1:{port}'),
 ])
 def test_bad_input_and_no_cluster_are_one_line_errors(tmp_path, args, status, error):
     import os

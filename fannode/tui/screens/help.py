@@ -17,6 +17,8 @@ HELP = """\
   r               restart the selected instance (the node starts a new one)
   R               restart every process of the selected service or block
   l               logs of the selected row (service, block or instance)
+  v               switch the selected service's version: unpinned calls go to
+                  the next older live version; after the oldest, the newest
   t               trace view: type a trace id
   ?               this help          q   quit
 

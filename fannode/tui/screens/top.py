@@ -50,9 +50,19 @@ DEPENDENCY_COLUMNS = (
 )
 
 
+# Shown after 'inst' from the first time a service announces versions: each instance's,
+# and on a service row the version its unpinned calls reach (docs/versions.md).
+VERSION_COLUMN = Column('version', 'version', 20)
+
+
 def with_dependencies(columns: tuple[Column, ...]) -> tuple[Column, ...]:
     at = [c.key for c in columns].index('state') + 1
     return columns[:at] + DEPENDENCY_COLUMNS + columns[at:]
+
+
+def with_versions(columns: tuple[Column, ...]) -> tuple[Column, ...]:
+    at = [c.key for c in columns].index('count') + 1
+    return columns[:at] + (VERSION_COLUMN,) + columns[at:]
 
 
 class TopScreen(Screen[None]):
@@ -64,6 +74,7 @@ class TopScreen(Screen[None]):
         Binding('R', 'restart_group', 'restart service'),
         Binding('l', 'logs', 'logs'),
         Binding('t', 'trace', 'trace'),
+        Binding('v', 'route', 'switch version', show=False),  # in the help (?): the footer is full
     ]
 
     def __init__(self, source: Source, deliver: Deliver, clock: Callable[[], float] = time.time):
@@ -77,6 +88,7 @@ class TopScreen(Screen[None]):
         self.status: tuple[str, bool, float] = ('', True, 0.0)
         self._lines: dict[str, tuple] = {}
         self.dependencies = False  # the dependency columns are shown
+        self.versions = False  # the version column is shown
 
     def compose(self) -> ComposeResult:
         yield Static('fannode top: connecting…', id='summary')
@@ -98,9 +110,12 @@ class TopScreen(Screen[None]):
         selected = self.selected()
         self.snapshot = snapshot
         self.rows = {r.key: r for r in snapshot.rows}
-        if not self.dependencies and any(r.missing or r.breakers for r in snapshot.rows):
-            self.dependencies = True
-            self.table.set_columns(with_dependencies(COLUMNS))
+        shown = (self.dependencies or any(r.missing or r.breakers for r in snapshot.rows),
+                 self.versions or any(r.version for r in snapshot.rows))
+        if shown != (self.dependencies, self.versions):
+            self.dependencies, self.versions = shown
+            columns = with_dependencies(COLUMNS) if self.dependencies else COLUMNS
+            self.table.set_columns(with_versions(columns) if self.versions else columns)
         self.table.set_rows(((r.key, cells(r)) for r in snapshot.rows),
                             follow=selected.group if selected is not None else None)
         self._summary()
@@ -170,6 +185,11 @@ class TopScreen(Screen[None]):
         row = self._target('restart')
         if row is not None:
             self.source.restart(row if row.is_group else self.rows.get(row.group, row))
+
+    def action_route(self) -> None:
+        row = self._target('switch the version of')
+        if row is not None:
+            self.source.route(row)
 
     def action_logs(self) -> None:
         self.app.push_screen(LogScreen(self.source, self.selected()))
