@@ -1,9 +1,11 @@
 from setuptools import find_packages, setup
 
 COMMANDS = [
+    'attach = fannode.cli.attach:AttachCommand',
     'change-loglevel = fannode.cli.change_loglevel:ChangeLoglevelCommand',
     'config = fannode.cli.config:ConfigCommand',
     'discover = fannode.cli.discover:DiscoverCommand',
+    'down = fannode.cli.down:DownCommand',
     'emit = fannode.cli.emit:EmitCommand',
     'gateway = fannode.cli.gateway:GatewayCommand',
     'help = fannode.cli.help:HelpCommand',

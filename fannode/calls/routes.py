@@ -13,7 +13,10 @@ none matches). An unpinned call goes to the service's *current* version:
 So a call never fails for want of the "right" version while some instance is ready; a
 route is followed, not enforced (docs/versions.md). The route is read through the
 registry's shared-config backend, found like every backend by the URL's scheme, and
-followed by a subscription: a change reaches this client within a second.
+followed by a subscription: a change reaches this client within a second. It is read in
+a greenlet of its own; the first calls to a service of several versions wait for it at most
+FIRST_WAIT (a one-shot `fannode request` must see the route, but a ZooKeeper that is away
+would hold them for its whole connect timeout), then go as if there were no route.
 """
 from __future__ import annotations
 
@@ -21,6 +24,8 @@ import logging
 import time
 from typing import Any, Callable
 
+import gevent
+import gevent.event
 from gevent.lock import Semaphore
 
 from fannode.backends import load_backend
@@ -31,6 +36,8 @@ from fannode.exceptions import UnknownVersion, UsageError
 log = logging.getLogger(__name__)
 
 RETRY_AFTER = 5.0  # seconds before asking again for a route that could not be read
+FIRST_WAIT = 2.0   # seconds the first calls to a service of several versions wait for its route
+SHOWN = 80  # characters of a bad route's value in the log
 
 
 def current(instances: list, ready: list, route: Pin | None) -> tuple[list, list]:
@@ -56,50 +63,69 @@ def parse_route(value: Any) -> Pin | None:
     try:
         return Pin(value)
     except UsageError as e:
-        log.warning('ignoring the route %r: %s', value, e)
+        log.warning('ignoring the route %s: %s', repr(value)[:SHOWN], str(e)[:SHOWN * 2])
         return None
 
 
 class Routes:
     """The routes of the services one client calls, read on first need and followed.
-    `eligible` caches its answer per (registry list, pin or route)."""
+    `eligible` keeps its last answer per service, pinned and unpinned: one entry each,
+    good while the registry's list and the pin (or route) are the same."""
 
-    def __init__(self, url: str, connect: Callable[[str], Any] | None = None):
+    def __init__(self, url: str, connect: Callable[[str], Any] | None = None, first_wait: float = FIRST_WAIT):
         self.url = url
+        self.first_wait = first_wait
+        self.reading: dict[str, gevent.event.Event] = {}  # service → set once its route was read
         self.connect = connect or (lambda u: load_backend('fannode.config', u)(u))
         self.config: Any = None
         self.pins: dict[str, Pin | None] = {}
         self.retry: dict[str, float] = {}  # service → when to try reading its route again
-        self.cache: dict[tuple[str, str | None, str | None], tuple[Any, list, list]] = {}
+        # (service, pinned?) → (registry list, pin or route text, instances, ready ones)
+        self.cache: dict[tuple[str, bool], tuple[Any, str | None, list, list]] = {}
         self.single: dict[str, tuple[Any, bool]] = {}  # service → (registry list, one version only?)
         self.closed = False
         self.connecting = Semaphore()
 
     def route(self, service: str) -> Pin | None:
-        """The route of `service`; read once, then kept current by a subscription."""
+        """The route of `service`; the first ask starts reading it (then a subscription keeps
+        it current) and waits for it at most `first_wait`: until then there is none."""
         if service in self.pins:
-            return self.pins[service]
+            pending = self.reading.get(service)
+            if pending is not None and not pending.is_set():
+                pending.wait(self.first_wait)
+            return self.pins.get(service)
         if self.closed or time.monotonic() < self.retry.get(service, 0.0):
             return None
-        self.pins[service] = None  # meanwhile (reading yields): other calls take the newest
         key = route_key(service)
         try:
             check_key(key)
         except UsageError:  # a name no key can hold has no route: the newest, for good
+            self.pins[service] = None
             return None
+        self.pins[service] = None  # meanwhile: the newest
+        done = self.reading[service] = gevent.event.Event()
+        gevent.spawn(self._read, service, key, done)
+        done.wait(self.first_wait)
+        return self.pins.get(service)
+
+    def _read(self, service: str, key: str, done: gevent.event.Event) -> None:
         try:
             with self.connecting:  # one connection, however many services are read at once
-                if self.config is None:
+                if self.config is None and not self.closed:
                     self.config = self.connect(self.url)
+            if self.closed:  # while it connected: what it made goes too
+                self.close()
+                return
+            assert self.config is not None
             self.config.subscribe(key, self._changed)
             self.pins[service] = parse_route(self.config.get(key))
         except Exception as e:  # no shared config here: calls go to the newest version
-            del self.pins[service]
+            self.pins.pop(service, None)
             self.retry[service] = time.monotonic() + RETRY_AFTER
             log.warning('cannot read the route of %s at %s (calls go to its newest version): %s',
                         service, self.url, str(e) or type(e).__name__)
-            return None
-        return self.pins[service]
+        finally:
+            done.set()
 
     def _changed(self, key: str, value: Any) -> None:
         self.pins[key[len(route_key('')):]] = parse_route(value)
@@ -110,22 +136,22 @@ class Routes:
         instances, ready = known[0], known[1]
         if not instances:
             return instances, ready
-        cache_key: tuple[str, str | None, str | None]
         if wanted is None:
             if self.one_version(service, known):  # no route to read
                 return instances, ready
             route = self.route(service)
-            cache_key = (service, None, route.text if route is not None else None)
+            text = route.text if route is not None else None
         else:
-            route, cache_key = None, (service, wanted.text, None)
-        cached = self.cache.get(cache_key)
-        if cached is None or cached[0] is not known:  # once per change of the registry's list (or route)
+            route, text = None, wanted.text
+        cached = self.cache.get((service, wanted is not None))
+        if cached is None or cached[0] is not known or cached[1] != text:  # the list, pin or route changed
             chosen = wanted.select(instances, ready) if wanted is not None else current(instances, ready, route)
-            cached = self.cache[cache_key] = (known, *chosen)
-        if not cached[1]:
+            cached = self.cache[service, wanted is not None] = (known, text, *chosen)
+        chosen_instances, chosen_ready = cached[2], cached[3]
+        if not chosen_instances:
             raise UnknownVersion('%s: no instance of %s matches version %s: there are %s' % (
                 subject, service, wanted.text if wanted else '', existing(instances))).as_received()
-        return cached[1], cached[2]
+        return chosen_instances, chosen_ready
 
     def one_version(self, service: str, known: Any) -> bool:
         """Whether every instance announces the same version (or none), once per registry list."""

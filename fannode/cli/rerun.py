@@ -47,6 +47,7 @@ def run(config: Any, label: str, stop_timeout: float) -> int:
 
     from fannode.cli import output
     from fannode.exceptions import UsageError
+    from fannode.node.reloadkey import listed
     sys.path.insert(0, os.getcwd())  # as the instance has it: its modules are found the same way
     dirs = source_dirs(config)
     if not dirs:
@@ -68,8 +69,7 @@ def run(config: Any, label: str, stop_timeout: float) -> int:
                 continue
             said = False
             files = sorted({os.path.relpath(path) for _, path in changes})
-            shown = ', '.join(files[:3]) + (' and %d more' % (len(files) - 3) if len(files) > 3 else '')
-            output.err.print('%s: reloading (%s changed)' % (label, shown), markup=False, highlight=False)
+            output.err.print('%s: reloading (%s changed)' % (label, listed(files)), markup=False, highlight=False)
             _stop(child, stop_timeout)
             child = _start()
     finally:

@@ -53,8 +53,11 @@ def follow(node: Any, name: str, rollout_id: int, say: Any) -> dict[str, Any]:
     shown, missing = 0, 0
     while True:
         blocks = {b['name']: b for b in node.ps()['blocks']}
-        record = (blocks.get(name) or {}).get('rollout') or {}
-        if record.get('id') != rollout_id:
+        block = blocks.get(name) or {}
+        # the one running or last, and those that ended lately (another may have begun since)
+        records = [block.get('rollout') or {}] + list(block.get('rollouts') or [])
+        record = next((r for r in records if isinstance(r, dict) and r.get('id') == rollout_id), {})
+        if not record:
             missing += 1  # the block was removed by an edit of node.yml meanwhile
             if missing * POLL > 5.0:
                 raise FannodeError('%s: the rollout is no longer known to the node' % name)

@@ -35,13 +35,19 @@ def resolved(topology: Any, spec: Any) -> tuple[dict[str, str], dict[str, str]]:
     """What fannode.node.launch gives a process, with the source of each variable; the
     ones known only once it runs (its worker index, socket descriptors) are shown for
     the first process."""
+    from fannode.node.launch import LEAVE_GRACE
     env = {'PYTHONUNBUFFERED': '1', 'FANNODE_REGISTRY': topology.registry, 'FANNODE_EVENTS': topology.events,
-           'FANNODE_NODE': os.uname().nodename, 'FANNODE_BLOCK': spec.name, 'FANNODE_WORKER_INDEX': '1'}
+           'FANNODE_NODE': os.uname().nodename,  # the node's name (Node.name)
+           'FANNODE_BLOCK': spec.name, 'FANNODE_WORKER_INDEX': '1'}
     if spec.runs_fannode:
         env['FANNODE_LOG_FORMAT'] = 'json'
     origin = dict.fromkeys(env, 'node')
     env.update(spec.env_dict())
     origin.update(dict(spec.env_from))
+    if spec.version:  # as fannode.node.launch: over the block's env
+        env['FANNODE_VERSION'], origin['FANNODE_VERSION'] = spec.version, 'node: version'
+    if 'FANNODE_LEAVE_GRACE' not in env:
+        env['FANNODE_LEAVE_GRACE'], origin['FANNODE_LEAVE_GRACE'] = str(LEAVE_GRACE), 'node'
     if spec.sockets:
         env['FANNODE_SOCKETS'] = ','.join('%s=FD' % s for s in spec.sockets)
         origin['FANNODE_SOCKETS'] = 'node'

@@ -30,8 +30,12 @@ class UpCommand(Command):
         parser.add_argument('--check', action='store_true', help='validate the file and exit: 0 if it is fine')
         parser.add_argument('--json', action='store_true', help='with --check: print {"file", "ok", "blocks"} (with --show-env: the variables)')
         parser.add_argument('--quiet', '-q', action='store_true', help="do not print the instances' output")
+        parser.add_argument('--no-tui', action='store_true',
+                            help='print lines, never the dashboard (the default when stdout is no terminal, or $CI is set)')
         parser.add_argument('--reload', action='store_true',
                             help='restart the blocks that run Python when their sources change (node.yml `reload:` per block)')
+        parser.add_argument('--detach', '-D', action='store_true',
+                            help='run the node in the background, its output to a log file; back once it answers')
 
     def run(self, args: argparse.Namespace) -> int:
         import asyncio
@@ -71,6 +75,11 @@ class UpCommand(Command):
                 if spec.implied:
                     output.out.print(describe(spec.name, spec.implied), markup=False)
             return 0
+        if args.detach:  # fannode.node.detach: this command returns once the node answers
+            from fannode.node import detach
+            code = detach.start(args.file, topology.logs)
+            if code is not None:
+                return code
         lock_path = paths.node_path(args.file, 'lock')
         lock = take_lock(lock_path, args.file)
         logging.basicConfig(level=logging.WARNING, format='%(asctime)s %(levelname)s %(name)s %(message)s')
@@ -83,12 +92,23 @@ class UpCommand(Command):
         circus = (paths.node_path(args.file, 'circus'), paths.node_path(args.file, 'circus-pub'))
         endpoints = ('ipc://' + circus[0], 'ipc://' + circus[1])
         try:
+            if wants_dashboard(args):  # the node in a thread, the dashboard in this one
+                from fannode.tui import nodeapp
+                return nodeapp.run(node, endpoints, paths.control_endpoint(args.file))
             return asyncio.run(node.run(endpoints, paths.control_endpoint(args.file)))
         finally:
             for path in circus + (paths.node_path(args.file, 'control'), lock_path):
                 if os.path.exists(path):
                     os.unlink(path)
             lock.close()
+
+
+def wants_dashboard(args: argparse.Namespace) -> bool:
+    """The dashboard in a terminal; lines (as ever, byte for byte) anywhere else."""
+    import sys
+    if args.no_tui or os.environ.get('CI') or os.environ.get('TERM', '') in ('', 'dumb'):
+        return False
+    return all(f is not None and f.isatty() for f in (sys.stdin, sys.stdout, sys.stderr))  # Textual draws on stderr
 
 
 def disagreements(topology: Any) -> list[str]:

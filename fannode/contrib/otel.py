@@ -11,11 +11,15 @@ Each span fannode makes (an RPC handled, an event handled, an HTTP request serve
 id and parent, so a trace that crosses fannode and other instrumented code is one trace in
 Jaeger, Tempo or Honeycomb. The spans are sent in batches by the SDK's BatchSpanProcessor
 (its queue is bounded: when the collector is away, spans are dropped, never the request
-slowed); what is queued is sent when the instance stops.
+slowed); what is queued is sent when the instance stops, for at most `shutdown_timeout`
+seconds (2 by default: the SDK's own shutdown may wait 30 s for a collector that is away,
+longer than the node lets an instance take to stop).
 """
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 from typing import Any
 
 from fannode.core import trace
@@ -24,6 +28,8 @@ from fannode.core.plugins import Plugin, PluginError, require
 # fannode's span type → OTLP span kind (opentelemetry.trace.SpanKind member names)
 KINDS = {'rpc': 'SERVER', 'http': 'SERVER', 'event': 'CONSUMER'}
 FIELDS = ('kind', 'ts', 'trace', 'span', 'parent', 'type', 'name', 'status', 'duration_ms')
+
+log = logging.getLogger(__name__)
 
 
 def number(text: str, digits: int) -> int:
@@ -39,7 +45,8 @@ def number(text: str, digits: int) -> int:
 
 class OtlpPlugin(Plugin):
     def __init__(self, endpoint: str | None = None, headers: dict[str, str] | None = None,
-                 service_name: str | None = None, timeout: float = 10.0, schedule_delay: float = 1.0):
+                 service_name: str | None = None, timeout: float = 10.0, schedule_delay: float = 1.0,
+                 shutdown_timeout: float = 2.0):
         require('opentelemetry.sdk.trace', 'opentelemetry-sdk')  # imported here: optional packages
         exporter = require('opentelemetry.exporter.otlp.proto.http.trace_exporter',
                            'opentelemetry-exporter-otlp-proto-http')
@@ -47,7 +54,11 @@ class OtlpPlugin(Plugin):
         if headers is not None and not (isinstance(headers, dict) and all(
                 isinstance(k, str) and isinstance(v, str) for k, v in headers.items())):
             raise PluginError('headers: expected a mapping of names to strings')
+        if not isinstance(shutdown_timeout, (int, float)) or isinstance(shutdown_timeout, bool) \
+                or not 0 <= shutdown_timeout <= 60:
+            raise PluginError('shutdown_timeout: expected seconds from 0 to 60, got %r' % (shutdown_timeout,))
         self.service_name = service_name
+        self.shutdown_timeout = float(shutdown_timeout)
         self.processor = BatchSpanProcessor(
             exporter.OTLPSpanExporter(endpoint=endpoint, headers=headers, timeout=timeout),
             schedule_delay_millis=schedule_delay * 1000)
@@ -67,8 +78,8 @@ class OtlpPlugin(Plugin):
             self.previous(record)
         try:
             self.processor.on_end(self.span(record))
-        except (ValueError, TypeError):  # a record this plugin cannot read: not sent
-            pass
+        except Exception:  # on the request's path: a record this plugin cannot read is not sent, nothing raised
+            log.debug('span not sent to OTLP: %r', record, exc_info=True)
 
     def span(self, record: dict[str, Any]) -> Any:
         from opentelemetry import trace as api
@@ -95,4 +106,13 @@ class OtlpPlugin(Plugin):
     def on_stop(self, container: Any) -> None:
         if trace.sink == self.sink:
             trace.sink = self.previous
-        self.processor.shutdown()  # sends what is queued
+        # sends what is queued; not waited for past shutdown_timeout (the thread is a daemon)
+        done = threading.Thread(target=self._shutdown, name='otlp-shutdown', daemon=True)
+        done.start()
+        done.join(self.shutdown_timeout)
+
+    def _shutdown(self) -> None:
+        try:
+            self.processor.shutdown()
+        except Exception:
+            log.debug('OTLP shutdown failed', exc_info=True)

@@ -10,20 +10,19 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import time
-from typing import Any, Protocol
+from typing import Protocol
 
 from fannode.exceptions import UsageError
 from fannode.node.block import Block
 from fannode.node.output import Printer
-from fannode.node.reloadkey import SourceWatch, default_paths
-from fannode.node.rollout import Rollouts
+from fannode.node.loopwait import until
+from fannode.node.reloadkey import SourceWatch, default_paths, listed
+from fannode.node.rollout import Rollout, Rollouts
 from fannode.node.rolloutspec import PER_PROCESS
 from fannode.node.topology import HUB_BLOCK
 
 DEBOUNCE_MS = 300  # changes this close together are one restart: an editor saving several files
 RESCAN = 1.0       # how often the set of watched paths is looked at again (edits of node.yml)
-POLL = 0.05        # how often a rolling restart looks whether the new process is ready
 SHOWN = 3          # changed files named in the "reloading" line
 RUST_TIMEOUT_MS = 500  # the watch thread looks up this often: a stopping node waits no longer for it
 
@@ -140,68 +139,46 @@ class Reloader:
         if block is None or block.watcher is None or node.stopping:
             return
         node.printer.event('%s: reloading (%s changed)' % (name, self.shown(files)), 'cyan')
-        if block.failed or block.gone:
-            block.scale(block.desired)  # new code is a fresh start, as a new count is
-        count = len(block.live)
-        if not count:
-            return  # what starts now runs the new code
-        if block.spec.ready.kind in PER_PROCESS and block.desired >= 1:
-            why = await self.roll_out(block)
-        else:
-            why = await self.one_by_one(block)
+        behind = any(r.name == name for r in node.rollouts.running)  # replaced again once it is over
+        if not behind:
+            if block.failed or block.gone:
+                block.scale(block.desired)  # new code is a fresh start, as a new count is
+            if not block.live:
+                return  # what starts now runs the new code
+        rollout = self.roll_out(block)
+        why = rollout if isinstance(rollout, str) else await outcome(rollout)
         if node.stopping:
             return
         if why:
             node.printer.error('%s: reload failed: %s; the processes running keep the code they started with'
                                % (name, why))
         else:
+            count = 0 if isinstance(rollout, str) else rollout.done
             node.printer.event('%s: reloaded (%d %s replaced)' % (
                 name, count, 'process' if count == 1 else 'processes'), 'cyan')
 
-    async def roll_out(self, block: Block) -> str:
-        """`fannode rollout NAME` (fannode.node.rollout): new processes started beside the
-        old ones, each ready before an old one stops; on failure the old ones stay. Why it
-        failed, or ''."""
+    def roll_out(self, block: Block) -> Rollout | str:
+        """`fannode rollout NAME` (fannode.node.rollout), after any rollout of the block
+        running now: new processes started beside the old ones, each ready before an old
+        one stops; readiness that cannot tell a new process from an old one, or a Procfile
+        PORT, replaces them in turn. On failure the old ones stay. The rollout, or why it
+        could not begin."""
+        in_turn = block.spec.ready.kind not in PER_PROCESS
         try:
-            rollout = self.node.rollouts.begin(block.name, dataclasses.replace(block.spec, numprocesses=block.desired),
-                                               'rollout')
+            return self.node.rollouts.begin(block.name, dataclasses.replace(block.spec, numprocesses=block.desired),
+                                            'rollout', in_turn)
         except UsageError as e:
             return str(e)
-        while rollout.state in ('waiting', 'running'):
-            await asyncio.sleep(POLL)
-        return '' if rollout.state == 'done' else rollout.error or rollout.state
-
-    async def one_by_one(self, block: Block) -> str:
-        """Readiness that cannot tell a new process from an old one (a tcp or http check,
-        or none): each process stopped and replaced in turn, the next once one is ready."""
-        for pid in sorted(block.live, key=lambda p: block.index.get(p, 0)):
-            if self.node.stopping:
-                return 'the node is stopping'
-            if self.node.blocks.get(block.name) is not block or pid not in block.live:
-                continue  # removed, replaced or gone meanwhile
-            before = set(block.index)
-            block.stop_process(pid)
-            block.sync()  # the replacement starts beside the one stopping
-            if not await self.replaced(block, before):
-                return 'no new process ready within %gs' % block.spec.ready.timeout
-        return ''
-
-    async def replaced(self, block: Block, before: set[int]) -> bool:
-        """A process started after `before` is ready (False: timed out, failed or removed)."""
-        deadline = time.monotonic() + block.spec.ready.timeout
-        while time.monotonic() < deadline:
-            if self.node.blocks.get(block.name) is not block or block.failed:
-                return False
-            if (block.ready_pids & block.live) - before:
-                return True
-            await asyncio.sleep(POLL)
-        return False
 
     def shown(self, files: list[str]) -> str:
-        names: list[Any] = []
+        names = []
         for path in dict.fromkeys(files):
             rel = os.path.relpath(path, self.node.directory)
             names.append(path if rel.startswith('..') else rel)
-        if len(names) > SHOWN:
-            return '%s and %d more' % (', '.join(names[:SHOWN]), len(names) - SHOWN)
-        return ', '.join(names)
+        return listed(names, SHOWN)
+
+
+async def outcome(rollout: Rollout) -> str:
+    """Once it is over: why it failed, or ''."""
+    await until(lambda: rollout.state not in ('waiting', 'running'), None)
+    return '' if rollout.state == 'done' else rollout.error or rollout.state

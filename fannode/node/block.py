@@ -220,12 +220,13 @@ class Block:
         self.log_seen.discard(pid)
         self.alive.discard(pid)
         who = '%s.%d' % (self.name, index)
+        reason = limitwatch.exit_reason(self, pid)  # its cgroup and note go, stopped on purpose or not
         if pid in self.deliberate or self.node.stopping:
             self.deliberate.discard(pid)
             self.node.printer.event('%s stopped (pid %d)' % (who, pid), 'dim')
             self.sync()
             return
-        self.last_exit = limitwatch.exit_reason(self, pid) or describe_exit(code)
+        self.last_exit = reason or describe_exit(code)
         policy = self.spec.restart
         if policy == 'never' or (policy == 'on-failure' and code == 0):
             self.gone += 1
@@ -283,6 +284,7 @@ class Block:
             self.log_seen.add(pid)
         if text is not None:
             self.node.printer.line(self.name, index, text)
+            self.node.printer.record(record)  # the dashboard's log pane, when it runs
             files = getattr(self.node, 'logfiles', None)  # a node.yml `logs:` (fannode.node.logfiles)
             if files is not None and self.spec.logs is not None:
                 files.write(self.spec.logs, self.name, index, text)

@@ -66,6 +66,8 @@ class Cgroups:
         self.root = root
         self.usable = False
         self.why = 'no cgroup v2 here'
+        self.leaf: str | None = None   # where the node moved itself
+        self.enabled: list[str] = []   # controllers the node enabled for its children
         if root is not None:
             self.usable = self._prepare(root)
 
@@ -82,15 +84,19 @@ class Cgroups:
         if not os.access(root, os.W_OK):
             self.why = 'the cgroup %s is not writable (not delegated)' % root
             return False
-        wanted = ' '.join('+' + c for c in CONTROLLERS if c in offered)
         leaf = os.path.join(root, 'node')
         try:
             enabled = _read(os.path.join(root, 'cgroup.subtree_control')).split()
-            if not all(c in enabled for c in CONTROLLERS[:2]):
-                os.makedirs(leaf, exist_ok=True)
-                for pid in ours():  # the node and what it started so far (the watchdog, the hub)
-                    _write(os.path.join(leaf, 'cgroup.procs'), str(pid))
-                _write(os.path.join(root, 'cgroup.subtree_control'), wanted)
+            # cgroup v2 lets a cgroup with controllers for its children hold no process itself:
+            # the node and what it started so far (the watchdog, the hub) go into a leaf first
+            os.makedirs(leaf, exist_ok=True)
+            self.leaf = leaf
+            for pid in ours():
+                _write(os.path.join(leaf, 'cgroup.procs'), str(pid))
+            missing = [c for c in CONTROLLERS if c in offered and c not in enabled]
+            if missing:
+                _write(os.path.join(root, 'cgroup.subtree_control'), ' '.join('+' + c for c in missing))
+                self.enabled = missing
         except OSError as e:  # EBUSY: other processes share the cgroup
             self.why = 'cannot enable controllers in %s: %s' % (root, e.strerror)
             self._undo(root, leaf)
@@ -99,11 +105,21 @@ class Cgroups:
 
     def _undo(self, root: str, leaf: str) -> None:
         try:
+            if self.enabled:  # the root may hold processes again only without them
+                _write(os.path.join(root, 'cgroup.subtree_control'), ' '.join('-' + c for c in self.enabled))
+                self.enabled = []
             for pid in ours():
                 _write(os.path.join(root, 'cgroup.procs'), str(pid))
             os.rmdir(leaf)
+            self.leaf = None
         except OSError:
             pass
+
+    def close(self) -> None:
+        """The node stops: it leaves its leaf, as it found its cgroup."""
+        if self.usable and self.root is not None and self.leaf is not None:
+            self._undo(self.root, self.leaf)
+        self.usable = False
 
     def place(self, name: str, pid: int, limits: Limits) -> str | None:
         """Move `pid` into a new cgroup with `limits`; its directory, or None."""

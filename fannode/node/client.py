@@ -11,7 +11,7 @@ from typing import Any
 import zmq
 
 from fannode.core import wire
-from fannode.exceptions import FannodeError, UsageError
+from fannode.exceptions import FannodeError, Unavailable, UsageError
 from fannode.node import lockfile, paths
 from fannode.node.topology import NAME_MAX
 
@@ -20,6 +20,11 @@ _ids = itertools.count(1)
 
 class NotRunning(FannodeError):
     """No node runs the node.yml asked about."""
+
+
+class Busy(Unavailable):
+    """The node refused a change while a rollout runs: asking again once it is done may
+    work (exit 3, as Unavailable)."""
 
 
 class NodeClient:
@@ -75,6 +80,8 @@ class NodeClient:
         body = reply.body
         if reply.type == wire.ERROR:
             message = body.get('message') if isinstance(body, dict) else None
+            if isinstance(body, dict) and body.get('type') == Busy.__name__ and isinstance(message, str):
+                raise Busy(message)
             raise UsageError(message if isinstance(message, str) else 'the node refused %s' % method)
         return body
 

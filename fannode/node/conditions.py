@@ -5,22 +5,28 @@
   `healthy` (ready, and passing its liveness probe where it has one), or
   `completed_successfully` (a one-shot block whose processes all exited 0; if one
   exited otherwise, the block waiting for it is not started, and says why);
-- `restart: true`: when a block restarts (a process died and was replaced, `fannode
-  restart`, an edit or a rollout that replaces it), its dependents with `restart: true`
-  are restarted once it meets their condition again, as docker compose does;
+- `restart: true`: when the node restarts a block as a whole (`fannode restart`, an
+  edit of node.yml that restarts it, the end of a rollout), its dependents with
+  `restart: true` are restarted once, when it meets their condition again, as docker
+  compose does on its own operations; a process that dies and is replaced, a liveness
+  kill or an autoreload restart no dependent;
 - the stop: dependents first, in the reverse of the start order, the hub last.
 """
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
+import weakref
+from typing import Any, Protocol
 
 from fannode.node.block import Block
+from fannode.node.loopwait import until
 from fannode.node.output import Printer
 from fannode.node.topology import HUB_BLOCK, Topology
 
 POLL = 0.05
+NEXT = '@next'  # a rolling block's new processes (fannode.node.rollout), stopped with it
+_waiting: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()  # node → names not started yet
 
 
 class Node(Protocol):
@@ -54,7 +60,10 @@ def met(dep: Block, condition: str) -> bool | str:
             return '%s %s' % (dep.name, dep.last_exit)
         if dep.failed:
             return '%s failed: %s' % (dep.name, dep.failed)
-        return dep.watcher is not None and not dep.live and dep.gone >= dep.desired
+        # all its processes ran and exited 0: as many outcomes as it wants processes
+        # (scaled to 0 before it ran, or killed on purpose, is no completion)
+        return (dep.watcher is not None and not dep.live and dep.desired > 0
+                and len(dep.exits) >= dep.desired)
     if dep.failed:  # as for a block not ready in time: what depends on it starts anyway
         return True
     if dep.watcher is None:
@@ -72,32 +81,58 @@ async def start(node: Node, waves: list[list[str]]) -> None:
     launched: dict[str, float] = {}
     late: set[str] = set()
     one_at_a_time = asyncio.Lock()  # first come first served: file order for blocks due at once
-    tasks = [asyncio.ensure_future(_start_when_due(node, node.blocks[name], launched, late, one_at_a_time))
-             for wave in waves for name in wave]
-    await asyncio.gather(*tasks)
+    names = [name for wave in waves for name in wave]
+    _waiting[node] = set(names)
+    try:
+        await asyncio.gather(*(_start_when_due(node, name, launched, late, one_at_a_time) for name in names))
+    finally:
+        _waiting.pop(node, None)
 
 
-async def _start_when_due(node: Node, block: Block, launched: dict[str, float], late: set[str],
+def waiting(node: Any, name: str) -> bool:
+    """Block `name` is not started yet: it waits on its depends_on conditions. An edit of
+    it changes its spec (swap) and leaves the start to its waiter."""
+    block = node.blocks.get(name)
+    return name in _waiting.get(node, ()) and block is not None and block.watcher is None
+
+
+def swap(node: Any, name: str, block: Block) -> None:
+    """Block `name`, still waiting, is to start as `block` (an edit of node.yml)."""
+    node.blocks[name] = block  # same key: same place in the order
+
+
+async def _start_when_due(node: Node, name: str, launched: dict[str, float], late: set[str],
                           one_at_a_time: asyncio.Lock) -> None:
-    problem = await due(node, block, launched, late)
-    if node.stop_requested.is_set():
-        return
-    if problem:
-        block.failed = 'not started: %s' % problem
-        node.printer.error('%s not started: %s' % (block.name, problem))
-        return
-    async with one_at_a_time:
-        launched[block.name] = time.monotonic()
-        await node.launch(block)
+    try:
+        problem = await due(node, name, launched, late)
+        block = node.blocks.get(name)  # an edit may have swapped it meanwhile
+        if node.stop_requested.is_set() or block is None or block.watcher is not None:
+            return  # removed, or started by someone else
+        if problem:
+            block.failed = 'not started: %s' % problem
+            node.printer.error('%s not started: %s' % (name, problem))
+            return
+        async with one_at_a_time:
+            block = node.blocks.get(name)
+            if block is None or block.watcher is not None or block.failed or node.stop_requested.is_set():
+                return
+            launched[name] = time.monotonic()
+            await node.launch(block)
+    finally:
+        _waiting.get(node, set()).discard(name)
 
 
-async def due(node: Node, block: Block, launched: dict[str, float], late: set[str]) -> str | None:
-    """Wait until every block it depends on meets its condition (None), or one never will (why).
-    One not ready within its `ready.timeout` of starting is said once and not waited for."""
+async def due(node: Node, name: str, launched: dict[str, float], late: set[str]) -> str | None:
+    """Wait until every block `name` depends on meets its condition (None), or one never
+    will (why). One not ready within its `ready.timeout` of starting is said once and not
+    waited for. Its conditions are read anew each time: an edit may change them."""
     while not node.stop_requested.is_set():
+        block = node.blocks.get(name)
+        if block is None or block.watcher is not None:
+            return None
         waiting = False
-        for name, condition, _ in wanted(block):
-            dep = node.blocks.get(name)
+        for dep_name, condition, _ in wanted(block):
+            dep = node.blocks.get(dep_name)
             if dep is None:
                 continue
             verdict = met(dep, condition)
@@ -105,13 +140,13 @@ async def due(node: Node, block: Block, launched: dict[str, float], late: set[st
                 return verdict
             if verdict:
                 continue
-            since = launched.get(name)
+            since = launched.get(dep_name)
             if condition != 'completed_successfully' and since is not None \
                     and time.monotonic() > since + dep.spec.ready.timeout:
-                if name not in late:
-                    late.add(name)
+                if dep_name not in late:
+                    late.add(dep_name)
                     node.printer.error('%s not %s after %gs; starting what depends on it anyway' % (
-                        name, condition, dep.spec.ready.timeout))
+                        dep_name, condition, dep.spec.ready.timeout))
                 continue
             waiting = True
         if not waiting:
@@ -125,70 +160,59 @@ async def due(node: Node, block: Block, launched: dict[str, float], late: set[st
 
 async def cascade(node: Node) -> None:
     """Watch for restarted blocks; restart their dependents that asked for it."""
-    seen: dict[str, Seen] = {}
+    seen: dict[str, Block] = {}
     pending: set[str] = set()
-    while True:
-        await asyncio.sleep(POLL * 2)
-        try:
-            for name in restarted(node, seen):
-                for dependent in list(node.blocks.values()):
-                    if dependent.name in pending or dependent.watcher is None or dependent.failed:
-                        continue
-                    for dep, condition, again in dependent.spec.conditions:
-                        if dep == name and again:
-                            pending.add(dependent.name)
-                            asyncio.ensure_future(_restart_after(node, dependent.name, name, condition, pending))
-        except Exception as e:
-            node.trouble('depends_on restart', e)
+    tasks: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            await asyncio.sleep(POLL * 2)
+            try:
+                for name in restarted(node, seen):
+                    for dependent in list(node.blocks.values()):
+                        if dependent.name in pending or dependent.watcher is None or dependent.failed:
+                            continue
+                        for dep, condition, again in dependent.spec.conditions:
+                            if dep == name and again:
+                                pending.add(dependent.name)
+                                task = asyncio.ensure_future(
+                                    _restart_after(node, dependent.name, name, condition, pending))
+                                tasks.add(task)
+                                task.add_done_callback(tasks.discard)
+            except Exception as e:
+                node.trouble('depends_on restart', e)
+    finally:  # the node is stopping: no dependent restarts during the shutdown
+        for task in list(tasks):
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
-class Seen:
-    """A block as last looked at, and the processes it lost and gained since it last settled."""
-
-    def __init__(self, block: Block):
-        self.block, self.pids, self.count = block, set(block.index), (block.desired, block.gone)
-        self.lost: set[int] = set()
-        self.fresh: set[int] = set()
-
-
-def restarted(node: Node, seen: dict[str, Seen]) -> list[str]:
-    """Blocks restarted since the last look: replaced (a new Block), or a process gone and
-    another come while it wants as many as before (a crash and its replacement, `fannode
-    restart`, a rollout). Scaling (the count changes) and a one-shot's exit (it is gone
-    under its restart policy) are not restarts."""
+def restarted(node: Node, seen: dict[str, Block]) -> list[str]:
+    """Blocks the node restarted as a whole since the last look: a new Block under the
+    name (`fannode restart`, an edit, the end of a rollout). A process replaced within
+    its Block (a crash, a liveness kill, autoreload), scaling and a one-shot's exit are
+    not restarts: dependents restart once per restart of what they depend on."""
     names = []
     for name, block in node.blocks.items():
+        if NEXT in name:
+            continue
         before = seen.get(name)
-        if before is None or before.block is not block:
-            seen[name] = Seen(block)
-            if before is not None and not node.stopping:
-                names.append(name)
-            continue
-        pids = set(block.index)
-        if (block.desired, block.gone) != before.count:
-            seen[name] = Seen(block)
-            continue
-        before.lost |= before.pids - pids
-        before.fresh |= pids - before.pids
-        before.pids = pids
-        if before.lost and before.fresh and not node.stopping:
-            before.lost, before.fresh = set(), set()
+        seen[name] = block
+        if before is not None and before is not block and not node.stopping:
             names.append(name)
     return names  # a block being replaced is missing a moment: kept in `seen`, its return is a restart
 
 
 async def _restart_after(node: Node, name: str, dep: str, condition: str, pending: set[str]) -> None:
+    def stopping() -> bool:
+        return node.stopping or node.stop_requested.is_set()
     try:
-        while not node.stopping:
-            block = node.blocks.get(dep)
-            if block is None or met(block, condition) is not False:
-                break
-            await asyncio.sleep(POLL)
-        if node.stopping or name not in node.blocks:
+        await until(lambda: dep not in node.blocks or met(node.blocks[dep], condition) is not False, None, stopping)
+        if stopping() or name not in node.blocks:
             return
         node.printer.event('%s restarting: %s restarted (depends_on %s: restart: true)' % (name, dep, dep), 'yellow')
         async with node.changing:
-            await node.restart(name)
+            if not stopping() and name in node.blocks:  # the lock may come after Ctrl-C
+                await node.restart(name)
     except Exception as e:
         node.trouble('restarting %s after %s' % (name, dep), e)
     finally:
@@ -199,8 +223,11 @@ async def _restart_after(node: Node, name: str, dep: str, condition: str, pendin
 
 
 def stop_waves(node: Node) -> list[list[str]]:
-    """The blocks (not the hub) in the reverse of the start order: a wave at a time."""
-    waves = [[n for n in wave if n in node.blocks] for wave in reversed(node.topology.start_waves())]
+    """The blocks (not the hub) in the reverse of the start order: a wave at a time. A
+    rolling block's new processes (NAME@next) stop with it, in its wave."""
+    waves = [[n for n in wave if n in node.blocks or n + NEXT in node.blocks]
+             for wave in reversed(node.topology.start_waves())]
     listed = {n for wave in waves for n in wave}
-    rest = [n for n in node.blocks if n not in listed and n != HUB_BLOCK]
+    rest = [n for n in node.blocks if n not in listed and n.split('@')[0] not in listed and n != HUB_BLOCK]
+    waves = [[m for n in wave for m in (n, n + NEXT) if m in node.blocks] for wave in waves]
     return [wave for wave in [rest] + waves if wave]

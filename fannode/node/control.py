@@ -23,6 +23,7 @@ from fannode.core.limits import KIB, setting
 from fannode.exceptions import FannodeError, UsageError
 from fannode.node import capacity
 from fannode.node import paths
+from fannode.node import timeline
 from fannode.node.block import Block
 from fannode.node.output import Printer
 from fannode.node.rollout import Rollouts, rollout_verb
@@ -97,6 +98,12 @@ class Server:
             return
         if msg.subject == 'node.ps':  # read-only: answered at once, even while a change runs
             self.send(identity, msg.reply(wire.REP, self.ps()))
+            return
+        if msg.subject == 'node.timeline':  # read-only too (fannode.node.timeline; attach polls it)
+            try:
+                self.send(identity, msg.reply(wire.REP, timeline.verb(self.node.printer.timeline, msg.body)))
+            except UsageError as e:
+                self.send(identity, msg.reply(wire.ERROR, error(e)))
             return
         if len(self.pending) >= MAX_PENDING:
             self.send(identity, msg.reply(wire.ERROR, error(UsageError(

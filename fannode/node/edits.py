@@ -9,16 +9,17 @@ import os
 from typing import Any, Protocol
 
 from fannode.exceptions import ConfigError, UsageError
+from fannode.node import conditions
 from fannode.node.changes import diff
 from fannode.node.topology import load
 
-from fannode.node.block import Block
+from fannode.node.block import Block, NodeView
 from fannode.node.output import Printer
 from fannode.node.rollout import Rollouts
 from fannode.node.topology import InstanceSpec, Topology
 
 
-class Edited(Protocol):
+class Edited(NodeView, Protocol):
     """What applying an edit uses of the node (fannode.node.supervisor.Node)."""
 
     topology: Topology
@@ -81,13 +82,17 @@ async def reload(node: Edited) -> dict[str, Any]:
     old = node.topology
     node.topology = new
     if changes.node:  # keep what was not applied as it runs
-        node.topology = dataclasses.replace(new, registry=old.registry, events=old.events,
+        node.topology = dataclasses.replace(new, registry=old.registry, events=old.events, metrics=old.metrics,
                                             sockets={**new.sockets, **old.sockets})
     for name in changes.removed:
         await node.remove(name)
+    for name in changes.restarted + changes.rolling:
+        if conditions.waiting(node, name):  # not started yet: it starts as edited, when due
+            conditions.swap(node, name, Block(node, new.instances[name]))
     for name in changes.restarted:
-        await node.replace(name, new.instances[name])
-    for name in changes.rolling:  # a task of its own, once this edit is applied
+        if not conditions.waiting(node, name):
+            await node.replace(name, new.instances[name])
+    for name in [n for n in changes.rolling if not conditions.waiting(node, n)]:  # once this edit is applied
         try:
             node.rollouts.begin(name, new.instances[name], 'node.yml')
         except UsageError as e:

@@ -46,7 +46,7 @@ def use(files: Iterable[str]) -> None:
 def read(path: str, env: Mapping[str, str], label: str | None = None) -> dict[str, str]:
     """One file's KEY=value lines; `${VAR}` sees the lines above, then `env`."""
     label = label or path
-    text = _text(path, label)
+    text = read_text(path, label)
     values: dict[str, str] = {}
     scope = ChainMap(values, env)  # type: ignore[arg-type]
     for binding in parse_stream(io.StringIO(text)):
@@ -72,7 +72,9 @@ def read(path: str, env: Mapping[str, str], label: str | None = None) -> dict[st
     return values
 
 
-def _text(path: str, label: str) -> str:
+def read_text(path: str, label: str, what: str = 'an environment file') -> str:
+    """A small UTF-8 text file read whole (a .env, a Procfile); every problem a ConfigError
+    naming `label` (and the line, for bytes that are not UTF-8)."""
     try:
         with open(path, 'rb') as f:
             raw = f.read(MAX_FILE_BYTES + 1)
@@ -81,7 +83,7 @@ def _text(path: str, label: str) -> str:
     except OSError as e:
         raise ConfigError('%s: cannot read: %s' % (label, e.strerror or e)) from None
     if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError('%s: larger than %d bytes; is it an environment file?' % (label, MAX_FILE_BYTES))
+        raise ConfigError('%s: larger than %d bytes; is it %s?' % (label, MAX_FILE_BYTES, what))
     try:
         return raw.decode('utf-8-sig')
     except UnicodeDecodeError as e:

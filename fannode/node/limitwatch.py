@@ -94,7 +94,8 @@ def placed(block: Block, pid: int) -> None:
 
 
 def exit_reason(block: Block, pid: int) -> str | None:
-    """Why `pid` died, when the node (or the kernel, for its cgroup) killed it for a limit."""
+    """Why `pid` died, when the node (or the kernel, for its cgroup) killed it for a limit.
+    Called for every reaped process, stopped on purpose or not: its cgroup goes here."""
     note = block.notes.pop(pid, None)
     path = _paths.pop(pid, None)
     if path is not None:
@@ -116,9 +117,14 @@ def over(limits: Limits, rss: int, count: int) -> str | None:
 
 def sample(pgids: set[int]) -> dict[int, tuple[int, int]]:
     """pgid → (RSS of its processes, how many), for the groups asked about: one pass over
-    the process table for all of them."""
+    the node's own descendants (its blocks' processes and what they started), not over
+    every process on the machine."""
     found: dict[int, tuple[int, int]] = {}
-    for proc in psutil.process_iter():
+    try:
+        descendants = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return found
+    for proc in descendants:
         try:
             pgid = os.getpgid(proc.pid)
             if pgid in pgids:
@@ -157,3 +163,15 @@ async def watch(node: Any) -> None:
         except Exception as e:
             node.trouble('resource limits', e)
         await asyncio.sleep(SAMPLE)
+
+
+def close() -> None:
+    """At the end of the node (its processes reaped): the cgroups left, and the `node` leaf."""
+    for path in list(_leftover) + list(_paths.values()):
+        cgroups.remove(path)
+    _leftover.clear()
+    _paths.clear()
+    global _cgroups
+    if _cgroups is not None:
+        _cgroups.close()
+        _cgroups = None  # a next node in this process looks again

@@ -7,6 +7,7 @@ import shlex
 from dataclasses import dataclass
 
 from fannode.core.config import Config
+from fannode.node.readycheck import read_http, read_tcp
 
 KINDS = ('rpc', 'http', 'tcp', 'exec')
 OPTIONS = ('period', 'timeout', 'failures', 'initial_delay')
@@ -80,22 +81,9 @@ def _target(section: Config, kind: str, used: tuple[str, ...], is_service: bool)
                                       'use http, tcp or exec for other commands')
         return method
     if kind == 'tcp':
-        address: int | str = section.require(kind, (int, str))
-        port = address if isinstance(address, int) else 0
-        if isinstance(address, str):
-            host, _, digits = address.rpartition(':')
-            port = int(digits) if host and digits.isdigit() else 0
-        if not 1 <= port <= 65535:
-            raise section.error(kind, "expected a port 1..65535 or 'host:port', got %r" % (address,))
-        return address
+        return read_tcp(section, kind)
     if kind == 'http':
-        url: str = section.require(kind, str)
-        if url.startswith('/') and not used:
-            raise section.error(kind, 'a path needs a socket on the instance (sockets: [...]) '
-                                      'or a full http:// URL')
-        if not url.startswith(('/', 'http://', 'https://')):
-            raise section.error(kind, "expected an http:// URL or a '/path', got %r" % url)
-        return url
+        return read_http(section, kind, used)
     command = section.require(kind, (str, list))
     try:
         argv = tuple(shlex.split(command)) if isinstance(command, str) else tuple(

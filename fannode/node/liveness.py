@@ -13,7 +13,6 @@ is replaced within period × failures + timeout.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import signal
 import subprocess
@@ -23,8 +22,7 @@ from typing import Any, Protocol
 import zmq
 import zmq.asyncio
 
-from fannode.core import wire
-from fannode.node import ready
+from fannode.node import dealer, ready
 from fannode.node.livecheck import Liveness
 from fannode.node.orphans import signal_group
 from fannode.node.spec import InstanceSpec
@@ -44,6 +42,9 @@ class Block(Protocol):
     last_exit: str
     restarts: int
     gone: int
+    desired: int
+    exits: list[int | None]
+    failed: str | None
 
     @property
     def live(self) -> set[int]: ...
@@ -54,7 +55,6 @@ class Block(Protocol):
 
 TICK = 0.1           # how often due probes are looked for
 LOOKUP = 0.5         # endpoints of new instances are asked for at most this often
-_ids = itertools.count(1)
 # the command's own exit status, on a pipe: the node never waits for it (circus reaps it)
 _EXEC = '"$@" </dev/null >/dev/null 2>&1; echo "$?"'
 
@@ -127,6 +127,9 @@ class Prober:
     async def probe(self, block: Block, pid: int, check: Liveness) -> None:
         try:
             why = await self.attempt(block, pid, check)
+        except Exception as e:  # a probe that cannot run fails; said once, not every period
+            self.node.trouble('liveness probe of %s' % block.name, e)
+            why = 'probe error: %s' % (str(e) or type(e).__name__)
         finally:
             self.running.pop(pid, None)
         if pid not in block.live or self.node.stopping:
@@ -140,7 +143,10 @@ class Prober:
         if count >= check.failures:
             self.failures.pop(pid, None)
             self.due.pop(pid, None)
-            fail(block, pid, 'liveness failed: %s (%d in a row)' % (why, count))
+            try:
+                fail(block, pid, 'liveness failed: %s (%d in a row)' % (why, count))
+            except Exception as e:  # a task of its own: nobody else would hear of it
+                self.node.trouble('liveness', e)
 
     async def attempt(self, block: Block, pid: int, check: Liveness) -> str | None:
         """None when the process passed; else what went wrong."""
@@ -177,18 +183,9 @@ class Prober:
             sock = self.sockets[endpoint] = self.context.socket(zmq.DEALER)
             sock.setsockopt(zmq.LINGER, 0)
             sock.connect(endpoint)
-        msg = wire.Message(wire.REQ, next(_ids), service + '.ping', {}, deadline_ms=max(1, int(timeout * 1000)))
-        deadline = time.monotonic() + timeout
-        try:
-            await asyncio.wait_for(sock.send(msg.encode()), timeout)
-            while True:  # a late reply to an earlier probe is skipped
-                frame = await asyncio.wait_for(sock.recv(), max(0.0, deadline - time.monotonic()))
-                try:
-                    reply = wire.decode(frame)
-                except wire.ProtocolError:
-                    continue
-                if reply.id == msg.id:  # any answer (even a refusal while stopping) shows it runs
-                    return None
+        try:  # any answer (even a refusal while stopping) shows it runs
+            await dealer.request(sock, service + '.ping', {}, timeout, ack=True)
+            return None
         except asyncio.TimeoutError:
             return 'rpc ping timed out after %gs' % timeout
         except zmq.ZMQError as e:
@@ -199,8 +196,9 @@ class Prober:
         command = list(argv)
         if os.sep in command[0] and not os.path.isabs(command[0]):
             command[0] = os.path.join(self.node.directory, command[0])  # as for the block's command
-        env = dict(os.environ, **block.spec.env_dict(), FANNODE_PID=str(pid),
-                   FANNODE_WORKER_INDEX=str(block.index.get(pid, 0)), FANNODE_BLOCK=block.name)
+        env = dict(os.environ)
+        env.update(block.spec.env_dict())  # may name FANNODE_* too: the node's own win
+        env.update(FANNODE_PID=str(pid), FANNODE_WORKER_INDEX=str(block.index.get(pid, 0)), FANNODE_BLOCK=block.name)
         try:
             child = subprocess.Popen(['/bin/sh', '-c', _EXEC, 'sh', *command], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
@@ -241,13 +239,17 @@ def fail(block: Block, pid: int, reason: str) -> None:
     block.last_exit = reason
     if block.spec.restart == 'never':
         block.gone += 1
+        block.exits.append(None)  # an outcome, and no success: `completed_successfully` is not met
+        if block.gone >= block.desired:
+            block.failed = '%s (restart: never)' % reason
         block.node.printer.event('%s.%d %s; not restarted (restart: never)' % (block.name, index, reason), 'yellow')
     else:
         block.restarts += 1
         block.node.printer.event('%s.%d %s; restarting' % (block.name, index, reason), 'yellow')
     block.stop_process(pid)
     signal_group(pid, signal.SIGCONT)  # a stopped process takes its SIGTERM only once it runs
-    block.sync()
+    if block.spec.port is None:  # a Procfile's PORT is the index's: its reap starts the replacement
+        block.sync()
 
 
 async def watch(node: Any) -> None:

@@ -3,17 +3,15 @@ where, and how the files rotate. Read here, written by fannode.node.logfiles."""
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from fannode.core.config import Config
 from fannode.core.limits import KIB, MIB
+from fannode.node import resources
 
 KEYS = ('dir', 'max_size', 'backups')
 MAX_BACKUPS = 100
-SIZE = re.compile(r'\s*(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?\s*', re.IGNORECASE)
-UNITS = {'': 1, 'k': KIB, 'm': MIB, 'g': 1024 * MIB}
 
 
 @dataclass(frozen=True)
@@ -62,16 +60,14 @@ def _read(owner: Config, key: str, base: LogSpec | None, base_dir: str) -> LogSp
 
 
 def parse_size(section: Config, key: str, default: int) -> int:
-    """`10MB`, `512 KiB`, `1g` or a number of bytes; K/M/G are powers of 1024."""
+    """`10MB`, `512 KiB`, `1g` or a number of bytes (as `limits: {memory: ...}` reads them)."""
     value: Any = section.require(key, (int, str), default)
-    if isinstance(value, str):
-        match = SIZE.fullmatch(value)
-        if not match:
-            raise section.error(key, 'expected a size like 10MB, 512KB or a number of bytes, got %r' % value)
-        value = int(float(match.group(1)) * UNITS[match.group(2).lower()])
-    if value < KIB:
-        raise section.error(key, 'expected at least 1KB, got %d bytes' % value)
-    return int(value)
+    size = resources.parse_size(value)
+    if size is None:
+        raise section.error(key, 'expected a size like 10MB, 512KB or a number of bytes, got %r' % (value,))
+    if size < KIB:
+        raise section.error(key, 'expected at least 1KB, got %d bytes' % size)
+    return size
 
 
 def unwritable(directory: str) -> str | None:

@@ -11,7 +11,8 @@ record (a system call per line: a busy child writes thousands a second, on the n
 loop) and prints a traceback to stderr when a write fails. Here lines go to a buffered
 file, flushed half a second after the first unflushed line and when it rotates; rotating is
 a few renames. A write that fails (disk full, the directory gone) is one warning per
-file, the lines are dropped, and the next write tries again.
+file, the lines are dropped, and the next write tries again. A file removed or renamed
+(logrotate without copytruncate) is made again: the first line after each flush looks.
 """
 from __future__ import annotations
 
@@ -57,18 +58,34 @@ class RotatingFile:
             except OSError as e:
                 self._failed(e)
 
+    def reopen_if_moved(self) -> None:
+        """Removed, or renamed by logrotate: the next line makes the file again."""
+        if self.file is None:
+            return
+        try:
+            moved = os.stat(self.path).st_ino != os.fstat(self.file.fileno()).st_ino
+        except FileNotFoundError:
+            moved = True
+        except OSError:
+            moved = False  # the write says what is wrong
+        if moved:
+            self.close()
+
     def rotate(self) -> None:
         self.close()
+        self.size = 0  # whatever happens below: a failed rotation is tried again only at max_size
         keep = self.spec.backups
-        if keep:
-            for n in range(keep - 1, 0, -1):
-                older = '%s.%d' % (self.path, n)
-                if os.path.exists(older):
-                    os.replace(older, '%s.%d' % (self.path, n + 1))
-            os.replace(self.path, self.path + '.1')
-        else:
-            os.truncate(self.path, 0)
-        self.size = 0
+        try:
+            if keep:
+                for n in range(keep - 1, 0, -1):
+                    older = '%s.%d' % (self.path, n)
+                    if os.path.exists(older):
+                        os.replace(older, '%s.%d' % (self.path, n + 1))
+                os.replace(self.path, self.path + '.1')
+            else:
+                os.truncate(self.path, 0)
+        except FileNotFoundError:  # someone removed NAME.log (or a backup): nothing to move
+            pass
 
     def close(self) -> None:
         file, self.file = self.file, None
@@ -102,11 +119,15 @@ class LogFiles:
         self.stamp = ''
 
     def write(self, spec: LogSpec, block: str, index: int, text: str) -> None:
-        file = self.files.get(block)
-        if file is None or file.spec != spec:  # first line, or node.yml changed its logs:
-            if file is not None:
-                file.close()
-            file = self.files[block] = RotatingFile(os.path.join(spec.dir, block + '.log'), spec, self.warn)
+        # one file per path: during a rollout old and new processes of a block (whose
+        # `logs:` may differ) write the same file, without reopening it line by line
+        path = os.path.join(spec.dir, block + '.log')
+        file = self.files.get(path)
+        if file is None:
+            file = self.files[path] = RotatingFile(path, spec, self.warn)
+        file.spec = spec  # max_size and backups as the latest line's block says
+        if self.flushing is None:  # the first line since the last flush: a stat per half second, not per line
+            file.reopen_if_moved()
         now = time.time()
         if int(now) != self.second:  # strftime once a second, not once a line
             self.second = int(now)

@@ -8,10 +8,13 @@ from collections import deque
 from typing import Callable
 
 from rich.console import Console
+from rich.errors import MarkupError
 from rich.markup import escape
+from rich.text import Text
 
 from fannode.core.text import visible
 from fannode.logs.render import painter
+from fannode.node.timeline import Timeline
 
 COLORS = ('cyan', 'green', 'magenta', 'yellow', 'blue', 'bright_cyan', 'bright_green', 'bright_magenta')
 TAIL = 20          # last lines kept per block, shown when it fails
@@ -57,6 +60,10 @@ class Printer:
         self.closed = False
         self.paint = painter(self.console)
         self.prefixes: dict[tuple[str, int], str] = {}
+        self.timeline = Timeline()  # every event, structured (fannode.node.timeline)
+        # The dashboard's (fannode.tui.nodefeed): when set, children's records go to it and
+        # nothing is written to the terminal, which the dashboard owns.
+        self.records: Callable[[dict], None] | None = None
 
     def _print(self, text: str) -> None:
         if self.closed:
@@ -76,7 +83,7 @@ class Printer:
         second, and rich's Console.print would cost the node ~180 µs each."""
         text = visible(text)
         self.tails.setdefault(block, deque(maxlen=TAIL)).append(text)
-        if self.quiet or self.closed:
+        if self.quiet or self.closed or self.records is not None:
             return
         who = '%s.%d' % (block, index)
         self.width = max(self.width, len(who))
@@ -89,7 +96,19 @@ class Printer:
         except OSError:  # the terminal went away (tmux pane killed): go on without output
             self.closed = True
 
+    def record(self, record: dict) -> None:
+        """A child's record (a line, parsed or wrapped; fannode.node.childlogs), for the dashboard."""
+        if self.records is not None:
+            self.records(record)
+
     def event(self, text: str, style: str = 'bold') -> None:
+        try:
+            plain = Text.from_markup(visible(text)).plain
+        except MarkupError:
+            plain = visible(text)
+        self.timeline.record(plain)
+        if self.records is not None:
+            return
         stamp = time.strftime('%H:%M:%S')
         self._print('[dim]%s[/] [%s]node[/] %s' % (stamp, style, visible(text)))
 

@@ -18,8 +18,9 @@ import re
 import shlex
 from collections.abc import Mapping
 
-from fannode.core.config import MAX_FILE_BYTES, Config
+from fannode.core.config import Config
 from fannode.exceptions import ConfigError
+from fannode.node.envfiles import read_text
 
 LINE = re.compile(r'([A-Za-z0-9_.-]+)\s*:\s*(.*)')
 SHELL = re.compile(r'[$|&;<>()`*?~\\]|^\s*[A-Za-z_][A-Za-z0-9_]*=')
@@ -36,7 +37,7 @@ def is_procfile(path: str) -> bool:
 def read(path: str, label: str) -> tuple[Config, dict[str, int]]:
     """The Procfile as node.yml's data (with the line of each block), and each block's
     place in it (0, 1, 2...) for its PORT."""
-    text = _text(path, label)
+    text = read_text(path, label, 'a Procfile')
     blocks: dict[str, dict[str, object]] = {}
     lines: dict[str, int] = {}
     for number, line in enumerate(text.splitlines(), 1):
@@ -75,21 +76,10 @@ def base_port(env: Mapping[str, str], label: str) -> int:
     return int(value)
 
 
-def ports(places: Mapping[str, int], base: int) -> dict[str, int]:
-    return {name: base + STEP * place for name, place in places.items()}
-
-
-def _text(path: str, label: str) -> str:
-    try:
-        with open(path, 'rb') as f:
-            raw = f.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError('%s: no such file' % label) from None
-    except OSError as e:
-        raise ConfigError('%s: cannot read: %s' % (label, e.strerror or e)) from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ConfigError('%s: larger than %d bytes; is it a Procfile?' % (label, MAX_FILE_BYTES))
-    try:
-        return raw.decode('utf-8-sig')
-    except UnicodeDecodeError as e:
-        raise ConfigError('%s:%d: not UTF-8' % (label, raw.count(b'\n', 0, e.start) + 1)) from None
+def ports(places: Mapping[str, int], base: int, label: str = 'Procfile') -> dict[str, int]:
+    found = {name: base + STEP * place for name, place in places.items()}
+    last = max(found, key=found.__getitem__)
+    if found[last] > 65535:
+        raise ConfigError('%s: $PORT is %d: %s would get port %d (%d + %d per line above it), past 65535; '
+                          'set a lower $PORT' % (label, base, last, found[last], base, STEP))
+    return found

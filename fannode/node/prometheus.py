@@ -6,12 +6,15 @@ A scrape never waits on an instance: the node's loop gathers every `interval` se
 `get_metrics`, asked concurrently with a timeout) and swaps in a new snapshot, which the
 collector hands to whoever scrapes. Fifty slow instances slow the gathering, not the scrape.
 
-Labels: block, instance (`block.index`), pid, and for the service figures service and method.
+Labels: block, process (`block.index`), pid, and for the service figures service and method.
+Not `instance`: Prometheus gives every scraped series an `instance` label of its own (the
+target), and would rename ours to `exported_instance`. During a rollout NAME and its
+NAME@next are one block: their figures are added up (ready only when both are).
 """
 from __future__ import annotations
 
 import asyncio
-import itertools
+import math
 import threading
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -19,8 +22,8 @@ import psutil
 import zmq
 import zmq.asyncio
 
-from fannode.core import wire
 from fannode.core.metrics import BUCKETS
+from fannode.node import dealer
 from fannode.exceptions import FannodeError
 
 if TYPE_CHECKING:
@@ -28,7 +31,6 @@ if TYPE_CHECKING:
 
 CALL_TIMEOUT = 2.0
 KINDS = {'rpc': 'RPC method', 'event': 'event handler', 'http': 'HTTP route'}
-_ids = itertools.count(1)
 
 
 class Snapshot:
@@ -82,16 +84,17 @@ class Exporter:
         desired = GaugeMetricFamily('fannode_block_desired', 'processes the block should run', labels=['block'])
         restarts = CounterMetricFamily('fannode_block_restarts', 'processes restarted after they exited',
                                        labels=['block'])
-        labels = ['block', 'instance', 'pid']
+        labels = ['block', 'process', 'pid']
         up = GaugeMetricFamily('fannode_instance_up', '1 for each running process', labels=labels)
         cpu = CounterMetricFamily('fannode_instance_cpu_seconds', 'CPU time used (user + system)', labels=labels)
         rss = GaugeMetricFamily('fannode_instance_rss_bytes', 'resident memory', labels=labels)
         who: dict[int, list[str]] = {}
+        for name, (is_ready, count, wanted, restarted) in by_name(node.blocks.values()).items():
+            ready.add_metric([name], is_ready)
+            running.add_metric([name], count)
+            desired.add_metric([name], wanted)
+            restarts.add_metric([name], restarted)
         for block in list(node.blocks.values()):
-            ready.add_metric([block.name], 1.0 if block.is_ready else 0.0)
-            running.add_metric([block.name], block.running)
-            desired.add_metric([block.name], block.desired)
-            restarts.add_metric([block.name], block.restarts)
             for pid, index in sorted(block.index.items(), key=lambda kv: kv[1]):
                 who[pid] = [block.name, '%s.%d' % (block.name, index), str(pid)]
                 up.add_metric(who[pid], 0.0 if pid in block.stopping else 1.0)
@@ -122,13 +125,50 @@ class Exporter:
         replies = await asyncio.gather(*(call(context, endpoint, '%s.get_metrics' % service, CALL_TIMEOUT)
                                          for _, endpoint, service in asked))
         return service_families([(who[pid], service, reply) for (pid, _, service), reply in zip(asked, replies)
-                                 if isinstance(reply, dict)])
+                                 if usable(reply)])
+
+
+def by_name(blocks: Iterable[Any]) -> dict[str, tuple[float, int, int, int]]:
+    """block name → (ready, running, desired, restarts); NAME@next (a rollout's new
+    processes) has its old block's name and counts with it: one series per block."""
+    found: dict[str, tuple[float, int, int, int]] = {}
+    for block in list(blocks):
+        ready, running, desired, restarts = found.get(block.name, (1.0, 0, 0, 0))
+        found[block.name] = (ready if block.is_ready else 0.0, running + block.running,
+                             max(desired, block.desired), restarts + block.restarts)
+    return found
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+
+
+def usable(reply: Any) -> bool:
+    """A get_metrics reply of the shape service_families reads. The instance is another
+    process: one that answers something else is left out of this round, not the scrape
+    broken for every other one (prometheus_client raises on a value that is not a number)."""
+    if not isinstance(reply, dict):
+        return False
+    for kind in KINDS:
+        stats = reply.get(kind, {})
+        if not isinstance(stats, dict):
+            return False
+        for name, figures in stats.items():
+            if not isinstance(name, str) or not isinstance(figures, dict):
+                return False
+            if not all(_count(figures.get(key, 0)) for key in ('calls', 'errors', 'sum_s')):
+                return False
+            counts = figures.get('buckets')
+            if counts is not None and not (isinstance(counts, list) and all(
+                    isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts)):
+                return False
+    return True
 
 
 def service_families(replies: list[tuple[list[str], str, dict[str, Any]]]) -> list[Metric]:
     """Histograms and counters per method of each instance's get_metrics reply."""
     from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
-    labels = ['block', 'instance', 'pid', 'service', 'method']
+    labels = ['block', 'process', 'pid', 'service', 'method']
     families: list[Metric] = []
     for kind, what in KINDS.items():
         seconds = HistogramMetricFamily('fannode_%s_duration_seconds' % kind, 'time to handle one %s call' % what,
@@ -161,16 +201,8 @@ async def call(context: zmq.asyncio.Context, endpoint: str, subject: str, timeou
     socket.setsockopt(zmq.LINGER, 0)
     try:
         socket.connect(endpoint)
-        msg = wire.Message(wire.REQ, next(_ids), subject, {}, deadline_ms=int(timeout * 1000))
-        await socket.send(msg.encode())
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            frame = await asyncio.wait_for(socket.recv(), max(0.0, deadline - loop.time()))
-            reply = wire.decode(frame)
-            if reply.id == msg.id and reply.type != wire.ACK:
-                return reply.body if reply.type == wire.REP else None
-    except (asyncio.TimeoutError, zmq.ZMQError, wire.ProtocolError):
+        return dealer.body_of(await dealer.request(socket, subject, {}, timeout))
+    except (asyncio.TimeoutError, zmq.ZMQError):
         return None
     finally:
         socket.close()

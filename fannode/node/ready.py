@@ -6,24 +6,41 @@ when their `ready:` check passes: a TCP connect, an HTTP answer below 500, a log
 from __future__ import annotations
 
 import asyncio
-import itertools
+import ssl
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
 import zmq
 import zmq.asyncio
 
-from fannode.core import wire
 from fannode.hub.client import hub_endpoint
+from fannode.node import dealer
 
 if TYPE_CHECKING:
     from kazoo.client import KazooClient
 
-_ids = itertools.count(1)
 _T = TypeVar('_T')
 
 
-class HubProbe:
+class Listing:
+    """What the node asks of a registry, from its list of (service, instance record)."""
+
+    async def listed(self) -> list[tuple[str, dict[str, Any]]]:
+        raise NotImplementedError
+
+    async def registered_pids(self) -> dict[int, list[str]]:
+        """pid → the services it registered as ready; empty when the registry does not answer."""
+        return (await self.registrations())[0]
+
+    async def registrations(self) -> Registrations:
+        return _split(await self.listed())
+
+    async def endpoints(self, host: str) -> Endpoints:
+        """pid → (its RPC endpoint, a service it serves), for instances on `host`."""
+        return _endpoints(await self.listed(), host)
+
+
+class HubProbe(Listing):
     """Asks the hub which pids are registered. One DEALER, one request at a time."""
 
     def __init__(self, url: str, context: zmq.asyncio.Context):
@@ -45,37 +62,17 @@ class HubProbe:
 
     async def _call(self, method: str, timeout: float, body: dict[str, Any]) -> Any:
         socket = self.socket if self.socket is not None else self._reset()
-        msg = wire.Message(wire.REQ, next(_ids), 'hub.' + method, body, deadline_ms=int(timeout * 1000))
-        await socket.send(msg.encode())
-        while True:
-            try:
-                frame = await asyncio.wait_for(socket.recv(), timeout)
-            except asyncio.TimeoutError:
-                self._reset()  # a late reply must not answer the next request
-                return None
-            try:
-                reply = wire.decode(frame)
-            except wire.ProtocolError:  # not our hub on its port, or not a hub: no answer
-                continue
-            if reply.id == msg.id:
-                return reply.body if reply.type == wire.REP else None
+        try:
+            return dealer.body_of(await dealer.request(socket, 'hub.' + method, body, timeout))
+        except asyncio.TimeoutError:
+            self._reset()  # a late reply must not answer the next request
+            return None
 
     async def listed(self) -> list[tuple[str, dict[str, Any]]]:
         """(service, instance record) as the hub lists them; what has another shape is
         left out (the hub is another process: its answer is checked, not trusted)."""
         services = await self.call('services')
         return _records(services.items() if isinstance(services, dict) else ())
-
-    async def registered_pids(self) -> dict[int, list[str]]:
-        """pid → the services it registered as ready; empty when the hub does not answer."""
-        return (await self.registrations())[0]
-
-    async def registrations(self) -> Registrations:
-        return _split(await self.listed())
-
-    async def endpoints(self, host: str) -> Endpoints:
-        """pid → (its RPC endpoint, a service it serves), for instances on `host`."""
-        return _endpoints(await self.listed(), host)
 
     async def forget(self, pid: int, host: str) -> None:
         """Unregister the instances of a dead process, rather than wait for their lease."""
@@ -90,7 +87,7 @@ class HubProbe:
             self.socket = None
 
 
-class ZookeeperProbe:
+class ZookeeperProbe(Listing):
     """The same questions of ZooKeeper, with kazoo's threading handler in a worker
     thread (the node runs asyncio, not gevent)."""
 
@@ -132,16 +129,9 @@ class ZookeeperProbe:
             self.close()
             return None
 
-    async def registered_pids(self) -> dict[int, list[str]]:
-        return (await self.registrations())[0]
-
-    async def registrations(self) -> Registrations:
-        found = await self._run(self._instances) or []
-        return _split([(path.rsplit('/', 2)[1], info) for path, info in found if isinstance(info, dict)])
-
-    async def endpoints(self, host: str) -> Endpoints:
-        found = await self._run(self._instances) or []
-        return _endpoints([(path.rsplit('/', 2)[1], info) for path, info in found if isinstance(info, dict)], host)
+    async def listed(self) -> list[tuple[str, dict[str, Any]]]:
+        found = await self._run(self._instances) or []  # .../services/NAME/ID
+        return [(path.rsplit('/', 2)[1], info) for path, info in found if isinstance(info, dict)]
 
     async def forget(self, pid: int, host: str) -> None:
         def delete() -> None:
@@ -230,13 +220,16 @@ async def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
 
 
 async def http_ok(url: str, timeout: float = 1.0) -> bool:
-    """A GET answered with a status below 500."""
+    """A GET answered with a status below 500. https: the certificate is not checked
+    (as Kubernetes' probes: the process answering is what counts, not who signed it)."""
     parts = urlsplit(url)
     path = (parts.path or '/') + ('?' + parts.query if parts.query else '')
+    secure = parts.scheme == 'https'
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(parts.hostname or '127.0.0.1', parts.port or 80), timeout)
-    except (OSError, asyncio.TimeoutError):
+        port = parts.port or (443 if secure else 80)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            parts.hostname or '127.0.0.1', port, ssl=_unchecked() if secure else None), timeout)
+    except (OSError, ValueError, asyncio.TimeoutError):  # ValueError: a port out of range
         return False
     try:
         writer.write(('GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' % (path, parts.netloc)).encode())
@@ -247,6 +240,13 @@ async def http_ok(url: str, timeout: float = 1.0) -> bool:
         writer.close()
     fields = status.split()
     return len(fields) >= 2 and fields[1].isdigit() and int(fields[1]) < 500
+
+
+def _unchecked() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def free_port() -> int:

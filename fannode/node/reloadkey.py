@@ -82,3 +82,10 @@ def _globs(owner: Config, key: str) -> tuple[str, ...]:
     if key not in owner:
         return ()
     return tuple(glob for _, glob in _strings(owner, key))
+
+
+def listed(names: list[str], shown: int = 3) -> str:
+    """`a, b, c and 2 more`: the first `shown` names and how many others."""
+    if len(names) > shown:
+        return '%s and %d more' % (', '.join(names[:shown]), len(names) - shown)
+    return ', '.join(names)

@@ -13,18 +13,23 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Protocol
 
 from fannode.exceptions import UsageError
 from fannode.node import capacity
+from fannode.node import inturn
 from fannode.node import launch
+from fannode.node import rolloutstatus
 from fannode.node.block import Block, NodeView
+from fannode.node.client import Busy
+from fannode.node.loopwait import retry_conflict, until
 from fannode.node.rolloutspec import RolloutSpec
 from fannode.node.topology import HUB_BLOCK, InstanceSpec, Topology
 
-NEXT = '@next'  # the new spec's key in node.blocks while it rolls out
+NEXT = rolloutstatus.NEXT  # the new spec's key in node.blocks while it rolls out
 POLL = 0.05
-CHANGES = ('node.scale', 'node.restart', 'node.reload', 'node.rollout', 'node.rollback')
+CHANGES = ('node.scale', 'node.restart', 'node.restart_process', 'node.reload', 'node.rollout', 'node.rollback')
+ENDED = 20  # ended rollouts kept for `fannode ps`
 
 
 class Rolled(NodeView, Protocol):
@@ -41,6 +46,8 @@ class Rolled(NodeView, Protocol):
 
     async def remove(self, name: str) -> None: ...
 
+    async def replace(self, name: str, spec: InstanceSpec) -> None: ...
+
 
 class Failed(Exception):
     """The new processes did not become ready: why, in a few words."""
@@ -50,15 +57,18 @@ class Failed(Exception):
 class Rollout:
     id: int
     name: str
-    kind: str         # 'node.yml', 'rollout' (`fannode rollout`), 'rollback'
+    kind: str         # 'node.yml', 'rollout' (`fannode rollout`, autoreload), 'rollback'
     source: str       # what runs now, as a label: its version or 'the previous spec'
     target: str
     total: int
     done: int = 0
-    state: str = 'waiting'  # 'waiting', 'running', 'done', 'rolled back', 'stopped'
+    state: str = 'waiting'  # 'waiting', 'running', 'done', 'rolled back', 'failed', 'stopped'
     error: str | None = None
     started: float = dataclasses.field(default_factory=time.monotonic)
     took: float | None = None
+    # node.yml's spec; None: the block's own when it runs (rollout) or the one before (rollback)
+    spec: InstanceSpec | None = dataclasses.field(default=None, repr=False)
+    in_turn: bool = False  # in its own watcher, a process at a time (fannode.node.inturn)
 
     def as_dict(self) -> dict[str, Any]:
         return {'id': self.id, 'kind': self.kind, 'state': self.state, 'done': self.done,
@@ -73,68 +83,116 @@ class Rollouts:
     def __init__(self, node: Rolled):
         self.node = node
         self.previous: dict[str, InstanceSpec] = {}
-        self.last: dict[str, Rollout] = {}
+        self.last: dict[str, Rollout] = {}    # what ps shows: the one running, else the last
+        self.queued: dict[str, Rollout] = {}  # one waiting per block, behind the change lock
+        self.ended: list[Rollout] = []
         self.ids = 0
         self.tasks: set[asyncio.Task[None]] = set()
 
     @property
     def running(self) -> list[Rollout]:
-        return [r for r in self.last.values() if r.state in ('waiting', 'running')]
+        return [r for r in [*self.last.values(), *self.queued.values()] if r.state in ('waiting', 'running')]
 
     def refuse_busy(self, subject: str) -> None:
         """A change while a rollout runs would wait for its end (the node's change lock):
         said at once instead."""
         if subject in CHANGES and self.running:
             r = self.running[0]
-            raise UsageError('%s is rolling out (%d/%d replaced); try again when it is done'
-                             % (r.name, r.done, r.total))
+            raise Busy('%s is rolling out (%d/%d replaced); try again when it is done'
+                       % (r.name, r.done, r.total))
 
-    def begin(self, name: str, spec: InstanceSpec, kind: str) -> Rollout:
-        """Start replacing block `name` with `spec`; UsageError when it cannot roll."""
+    async def stop(self) -> None:
+        """The node is stopping: the rollouts end where they are (the shutdown stops both sets)."""
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for rollout in self.running:  # those cancelled before they began
+            rollout.state = 'stopped'
+
+    def begin(self, name: str, spec: InstanceSpec, kind: str, in_turn: bool = False) -> Rollout:
+        """Start replacing block `name` with `spec` (kind node.yml; else what it runs when
+        its turn comes); UsageError when it cannot roll. One waiting for the same block is
+        joined rather than queued behind: it replaces with the newest spec."""
         node = self.node
         block = node.blocks.get(name)
-        if block is None or block.watcher is None:
-            raise UsageError('%s: not running, nothing to roll out' % name)
-        if block.failed:
-            raise UsageError('%s: failed (%s), nothing serving to replace gradually' % (name, block.failed))
-        if spec.numprocesses < 1 or block.desired < 1:
-            raise UsageError('%s: 0 processes, nothing to roll out' % name)
-        surge = (spec.rollout or RolloutSpec()).surge
-        counts = {n: b.desired for n, b in node.blocks.items() if n in node.topology.instances}
-        try:
-            capacity.check_scale(counts, name, max(block.desired, spec.numprocesses) + surge)
-        except UsageError as e:
-            raise UsageError('%s (a rolling replace runs %d more at once)' % (e, surge)) from None
+        in_turn = in_turn or spec.port is not None  # a second set would take the same PORTs
+        waiting = self.queued.get(name)
+        if waiting is not None and waiting.state == 'waiting':
+            if kind == 'node.yml':
+                waiting.kind, waiting.spec, waiting.in_turn = kind, spec, in_turn
+            return waiting
+        if not any(r.name == name for r in self.running):  # else looked at once that one is over
+            check(node, block, name, spec)
         self.ids += 1
-        before = block.spec
-        same = 'the same spec' if spec == before else ''
-        rollout = Rollout(self.ids, name, kind, before.version or same or 'the previous spec',
-                          spec.version or same or 'the new spec', spec.numprocesses)
-        self.last[name] = rollout
-        task = asyncio.ensure_future(self.run(rollout, spec))
+        rollout = Rollout(self.ids, name, kind, *_labels(block.spec if block else spec, spec), spec.numprocesses,
+                          spec=spec if kind == 'node.yml' else None, in_turn=in_turn)
+        self.queued[name] = rollout
+        current = self.last.get(name)
+        if current is None or current.state not in ('waiting', 'running'):
+            self.last[name] = rollout  # ps shows it waiting; else once the one running ends
+        task = asyncio.ensure_future(self.run(rollout))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
         return rollout
 
-    async def run(self, rollout: Rollout, spec: InstanceSpec) -> None:
+    async def run(self, rollout: Rollout) -> None:
         node = self.node
-        async with node.changing:  # after the edit or request that began it is answered
-            old = node.blocks.get(rollout.name)
-            if old is None or node.stop_requested.is_set():
+        try:
+            async with node.changing:  # after the edit or request that began it is answered
+                if self.queued.get(rollout.name) is rollout:
+                    del self.queued[rollout.name]
+                self.last[rollout.name] = rollout
+                await self.run_locked(rollout)
+        except asyncio.CancelledError:  # the node is stopping
+            if rollout.state in ('waiting', 'running'):
                 rollout.state = 'stopped'
-                return
-            rollout.state, original = 'running', old.desired
-            try:
-                await self.replace(rollout, old, spec)
-            except Exception as e:  # a bug: said, and the old spec's count is asked for again
-                rollout.state, rollout.error = 'rolled back', '%s: %s' % (type(e).__name__, e)
-                node.printer.error('%s: rollout failed: %s; the previous spec runs' % (rollout.name, rollout.error))
-                if not node.stop_requested.is_set() and node.blocks.get(rollout.name) is old:
-                    old.scale(max(old.desired, original))
-                    if rollout.name + NEXT in node.blocks:
-                        await node.remove(rollout.name + NEXT)
-            finally:
-                rollout.took = time.monotonic() - rollout.started
+            raise
+        finally:
+            rollout.took = time.monotonic() - rollout.started
+            self.ended = (self.ended + [rollout])[-ENDED:]
+
+    def spec_of(self, rollout: Rollout, block: Block) -> InstanceSpec | None:
+        """What it replaces with, looked at once it holds the lock: node.yml's, or for
+        `fannode rollout` (and autoreload) what the block runs now, at the count it runs."""
+        if rollout.spec is not None:
+            return rollout.spec
+        spec = block.spec if rollout.kind == 'rollout' else self.previous.get(rollout.name)
+        return None if spec is None else dataclasses.replace(spec, numprocesses=block.desired)
+
+    async def run_locked(self, rollout: Rollout) -> None:
+        node = self.node
+        old = node.blocks.get(rollout.name)
+        if old is None or old.watcher is None or node.stop_requested.is_set():
+            rollout.state = 'stopped'
+            return
+        spec = self.spec_of(rollout, old)
+        try:  # again: it may have waited behind another rollout of the block
+            if spec is None:
+                raise UsageError('%s: no previous spec to roll back to' % rollout.name)
+            check(node, old, rollout.name, spec)
+        except UsageError as e:
+            rollout.state, rollout.error = 'failed', str(e)
+            if rollout.kind == 'node.yml' and spec is not None:  # what node.yml says still applies
+                node.printer.error('%s; restarting it instead' % e)
+                await node.replace(rollout.name, spec)
+            return
+        rollout.source, rollout.target = _labels(old.spec, spec)
+        rollout.state, rollout.total, original = 'running', spec.numprocesses, old.desired
+        if rollout.in_turn:
+            why = await inturn.replace(node, rollout, old)
+            rollout.state, rollout.error = ('failed', why) if why else ('done', None)
+            if node.stop_requested.is_set():
+                rollout.state = 'stopped'
+            return
+        try:
+            await self.replace(rollout, old, spec)
+        except Exception as e:  # a bug: said, and the old spec's count is asked for again
+            rollout.state, rollout.error = 'rolled back', '%s: %s' % (type(e).__name__, e)
+            node.printer.error('%s: rollout failed: %s; the previous spec runs' % (rollout.name, rollout.error))
+            if not node.stop_requested.is_set() and node.blocks.get(rollout.name) is old:
+                old.scale(max(old.desired, original))
+                if rollout.name + NEXT in node.blocks:
+                    await node.remove(rollout.name + NEXT)
 
     async def replace(self, rollout: Rollout, old: Block, spec: InstanceSpec) -> None:
         node, name = self.node, rollout.name
@@ -167,7 +225,7 @@ class Rollouts:
                 return
             await self.roll_back(rollout, old, new, original, str(e))
             return
-        await self.until(lambda: not old.index, old.spec.stop_timeout + 5.0)  # the last old ones leave
+        await until(lambda: not old.index, old.spec.stop_timeout + 5.0, self.stopped)  # the last old ones leave
         if node.stop_requested.is_set():
             rollout.state = 'stopped'
             return
@@ -205,13 +263,8 @@ class Rollouts:
                     pending, '' if pending == 1 else 'es', timeout))
             await asyncio.sleep(POLL)
 
-    async def until(self, condition: Callable[[], bool], timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.node.stop_requested.is_set() or time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(POLL)
-        return True
+    def stopped(self) -> bool:
+        return self.node.stop_requested.is_set()
 
     def stop_old(self, old: Block, keep: int) -> None:
         """Stop old processes, lowest worker index first, until `keep` are wanted."""
@@ -235,7 +288,16 @@ class Rollouts:
         new.desired = len(new.ready_pids & new.live)
         new.sync()
         old.scale(original)
-        await self.until(lambda: old.is_ready, old.spec.ready.timeout)
+
+        def back() -> bool:
+            return old.is_ready or old.failed is not None
+        if not await until(back, old.spec.ready.timeout, self.stopped) and not self.stopped():
+            # the ready new processes keep serving until the old ones are back
+            node.printer.error('%s: rollback incomplete: %d of %d processes of the previous spec ready after %gs; '
+                               '%d new processes serve until they are' % (
+                                   name, len(old.ready_pids & old.live), original, old.spec.ready.timeout,
+                                   len(new.ready_pids & new.live)))
+            await until(back, None, self.stopped)
         if node.stop_requested.is_set():
             return
         await node.remove(name + NEXT)
@@ -269,37 +331,9 @@ class Rollouts:
         if name in topology.instances and topology.instances[name] != spec:
             self.node.topology = dataclasses.replace(topology, instances={**topology.instances, name: spec})
 
-    # -- what `fannode ps` shows ------------------------------------------------
-
     def statuses(self) -> list[dict[str, Any]]:
-        """Each block's status; a block rolling out shows its new processes too
-        (`"next": true`), state `rolling out` and its `rollout`."""
-        out = []
-        for key, block in self.node.blocks.items():
-            if key.endswith(NEXT) and key[:-len(NEXT)] in self.node.blocks:
-                continue  # shown with the block it replaces
-            status = block.status()
-            if key.endswith(NEXT):  # the old watcher just removed, the new one not yet renamed
-                key = key[:-len(NEXT)]
-                for process in status['processes']:
-                    process['next'] = True
-            status['version'] = block.spec.version
-            new = self.node.blocks.get(key + NEXT)
-            if new is not None and new is not block:
-                extra = new.status()
-                for process in extra['processes']:
-                    process['next'] = True
-                status['processes'] += extra['processes']
-                for field in ('running', 'ready', 'restarts'):
-                    status[field] += extra[field]
-            rollout = self.last.get(key)
-            if rollout is not None:
-                status['rollout'] = rollout.as_dict()
-                if rollout.state in ('waiting', 'running'):
-                    status['state'] = 'rolling out'
-                    status['desired'] = rollout.total
-            out.append(status)
-        return out
+        """What `fannode ps` shows of each block (fannode.node.rolloutstatus)."""
+        return rolloutstatus.statuses(self)
 
 
 class Verbs(Protocol):
@@ -328,19 +362,27 @@ def rollout_verb(node: Verbs, subject: str, name: str) -> dict[str, Any]:
     return node.rollouts.begin(block.name, spec, kind).as_dict()
 
 
+def check(node: Rolled, block: Block | None, name: str, spec: InstanceSpec) -> None:
+    """UsageError when block `name` cannot be rolled out to `spec` now."""
+    if block is None or block.watcher is None:
+        raise UsageError('%s: not running, nothing to roll out' % name)
+    if block.failed:
+        raise UsageError('%s: failed (%s), nothing serving to replace gradually' % (name, block.failed))
+    if spec.numprocesses < 1 or block.desired < 1:
+        raise UsageError('%s: 0 processes, nothing to roll out' % name)
+    surge = (spec.rollout or RolloutSpec()).surge
+    counts = {n: b.desired for n, b in node.blocks.items() if n in node.topology.instances}
+    try:
+        capacity.check_scale(counts, name, max(block.desired, spec.numprocesses) + surge)
+    except UsageError as e:
+        raise UsageError('%s (a rolling replace runs %d more at once)' % (e, surge)) from None
+
+
+def _labels(before: InstanceSpec, spec: InstanceSpec) -> tuple[str, str]:
+    """What runs and what replaces it, as said: their versions, or which spec."""
+    same = 'the same spec' if dataclasses.replace(spec, numprocesses=before.numprocesses) == before else ''
+    return before.version or same or 'the previous spec', spec.version or same or 'the new spec'
+
+
 def _last_index(block: Block) -> str:
     return str(max(block.failures, key=lambda i: block.failures[i])) if block.failures else '?'
-
-
-async def retry_conflict(call: Callable[[], Any]) -> Any:
-    """As fannode.node.supervisor's (which imports this module): circus' locked calls
-    raise ConflictError while another holds the lock."""
-    from circus.exc import ConflictError
-    while True:
-        try:
-            result = call()
-            if isinstance(result, Awaitable) or asyncio.isfuture(result):
-                result = await result
-            return result
-        except ConflictError:
-            await asyncio.sleep(0.02)

@@ -57,10 +57,12 @@ def read_rollout(block: Config) -> RolloutSpec | None:
     return RolloutSpec(strategy, surge, timeout)
 
 
-def rolling(rollout: RolloutSpec | None, numprocesses: int, ready_kind: str) -> bool:
+def rolling(rollout: RolloutSpec | None, numprocesses: int, ready_kind: str, port: int | None = None) -> bool:
     """Whether a change of the block (command, env, cwd, version...) is a rolling replace."""
-    if numprocesses < 1:
-        return False  # nothing to keep serving
+    if numprocesses < 1 or port is not None:
+        # nothing to keep serving; or a Procfile block, whose processes' PORT comes from
+        # the worker index: a second set beside the first would take the same ports
+        return False
     if rollout is None:
         return ready_kind in PER_PROCESS
     return rollout.strategy == 'rolling'

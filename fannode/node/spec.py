@@ -69,7 +69,7 @@ class InstanceSpec:
     @property
     def rolls(self) -> bool:
         """A change of it replaces its processes one at a time (fannode.node.rollout)."""
-        return rolling(self.rollout, self.numprocesses, self.ready.kind)
+        return rolling(self.rollout, self.numprocesses, self.ready.kind, self.port)
 
     @property
     def is_service(self) -> bool:

@@ -12,8 +12,9 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -30,6 +31,7 @@ from fannode.node import ready
 from fannode.node import readyloop
 from fannode.node.block import Block
 from fannode.node.logfiles import LogFiles
+from fannode.node.loopwait import retry_conflict
 from fannode.node.orphans import Groups
 from fannode.node.rollout import Rollouts
 from fannode.node.output import Printer
@@ -42,20 +44,6 @@ if TYPE_CHECKING:
 
 CHECK_DELAY = 0.2     # circus finds dead children on this tick
 POLL = 0.1            # readiness checks
-
-
-async def retry_conflict(call: Callable[[], Any]) -> Any:
-    """Locked arbiter and watcher calls raise ConflictError while the periodic check or
-    another command holds the lock: try again shortly."""
-    from circus.exc import ConflictError
-    while True:
-        try:
-            result = call()
-            if isinstance(result, Awaitable) or asyncio.isfuture(result):
-                result = await result
-            return result
-        except ConflictError:
-            await asyncio.sleep(0.02)
 
 
 def _no_conflicts(record: logging.LogRecord) -> bool:
@@ -146,6 +134,8 @@ class Node:
         await self.stop_requested.wait()
         for task in tasks:
             task.cancel()
+        await self.rollouts.stop()  # then what the node's tasks started ends before the stop
+        await asyncio.wait(tasks, timeout=10.0)
         await self.shutdown()
         if self.probe is not None:
             self.probe.close()
@@ -153,6 +143,8 @@ class Node:
 
     def install_signals(self) -> None:
         # after arbiter.start: circus installs handlers of its own there
+        if threading.current_thread() is not threading.main_thread():
+            return  # the dashboard's main thread has them (fannode.tui.nodeapp)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # HUP: its terminal closed
             loop.add_signal_handler(signum, self.on_signal)
@@ -272,14 +264,15 @@ class Node:
             await self.stop_block(HUB_BLOCK)
         await retry_conflict(self.arbiter.stop)
         await self.groups.drain()  # what the processes started and left behind
+        limitwatch.close()  # cgroups left, and the node's leaf
         if self.forwarder is not None:
             self.forwarder.close()
         self.logfiles.close()
         self.printer.event('stopped')
 
     async def stop_block(self, name: str) -> None:
-        block = self.blocks[name]
-        if block.watcher is not None and not self.kill_now:
+        block = self.blocks.get(name)
+        if block is not None and block.watcher is not None and not self.kill_now:
             await retry_conflict(block.watcher.stop)
 
     def forget(self, pid: int) -> None:

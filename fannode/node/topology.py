@@ -97,7 +97,7 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Topol
     env = envfiles.interpolation(os.environ if env is None else env, project[0])
     if procfile.is_procfile(path):  # the same topology, from `name: command` lines
         config, places = procfile.read(path, path)
-        ports = procfile.ports(places, procfile.base_port(env, path))
+        ports = procfile.ports(places, procfile.base_port(env, path), path)
         topology = _build(config, os.path.abspath(path), base_dir, env, project)
         return replace(topology, instances={n: replace(s, port=ports[n]) for n, s in topology.instances.items()})
     config = load_config(path, env)  # messages name the path as the user gave it

@@ -181,8 +181,11 @@ class ServiceContainer:
         self.readiness.stop()
         if self.info is not None:
             self.registry.unregister(self.info)
-            # under `fannode up`: callers learn it left while it still serves, so none is sent a call it drops
-            time.sleep(setting('FANNODE_LEAVE_GRACE', 0.0, low=0.0))
+            # under `fannode up`: callers learn it left while it still serves, so none is sent a call it drops;
+            # part of `timeout`, at most half of it: running requests keep the rest to finish
+            grace = min(setting('FANNODE_LEAVE_GRACE', 0.0, low=0.0), timeout / 2)
+            time.sleep(grace)
+            timeout -= grace
         for transport in reversed(self.transports[1:]):  # health checks say 503, running requests finish
             transport.stop(timeout)
         for sub in self.subscriptions:  # no new events; running handlers finish and ack

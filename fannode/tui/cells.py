@@ -101,3 +101,19 @@ def log_cells(record: dict) -> dict[str, Cell]:
     return {'time': (clock(record.get('ts')), ''), 'level': (level, LEVEL_STYLES.get(level, '')),
             'who': (who(record), 'cyan'), 'trace': (visible(str(record.get('trace') or '')[:8]), 'underline magenta'),
             'msg': (visible(msg.replace('\n', ' ⏎ ')), '')}
+
+
+KIND_STYLES = {
+    'failed': 'bold red', 'edit-refused': 'bold red', 'not-started': 'bold red', 'backoff': 'yellow',
+    'exited': 'yellow', 'liveness': 'yellow', 'limit': 'yellow', 'restarted': 'yellow', 'rollout': 'cyan',
+    'edit-applied': 'cyan', 'scaled': 'cyan', 'reload': 'cyan', 'ready': 'green', 'started': 'dim',
+    'stopped': 'dim', 'stopping': 'bold',
+}
+
+
+def timeline_cells(entry: dict[str, Any]) -> dict[str, Cell]:
+    """A node timeline entry (fannode.node.timeline) as the timeline tables show it."""
+    kind = str(entry.get('kind', ''))
+    style = KIND_STYLES.get(kind, '')
+    return {'time': (clock(entry.get('time')), 'dim'), 'block': (visible(str(entry.get('block') or '-')), 'cyan'),
+            'kind': (kind, style), 'text': (visible(str(entry.get('text', ''))), style if 'red' in style else '')}

@@ -9,7 +9,7 @@ row's key when rows come and go. The header stays on top; wide tables scroll sid
 from __future__ import annotations
 
 import functools
-from typing import Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -99,6 +99,7 @@ class RowTable(ScrollView, can_focus=True):
         self._base: Style | None = None
         self._header: Strip | None = None
         self.width_total = sum(c.width + 2 for c in self.columns)
+        self.on_cursor: Callable[[], None] | None = None  # called when a key or a click moves the cursor
 
     # -- content ---------------------------------------------------------------------
 
@@ -217,6 +218,8 @@ class RowTable(ScrollView, can_focus=True):
             old, self.cursor_row = self.cursor_row, row
             self.refresh_line(old + 1)
             self.refresh_line(row + 1)
+            if self.on_cursor is not None:
+                self.on_cursor()
         self._scroll_to_cursor()
 
     def _page(self) -> int:

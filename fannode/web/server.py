@@ -338,11 +338,12 @@ class Server(WSGIServer):
         super().close()
 
     def close_idle(self) -> None:
-        """Stopping: close the connections no request is under way on. Their read side only:
-        a request whose head is in already is answered, then the connection closes."""
+        """Stopping: close the kept-alive connections waiting for their next request. Their
+        read side only. A connection accepted just now is left its header_timeout: its
+        client has sent, or is sending, its first request (closing it was a failed request)."""
         self.stopping = True
         for handler in list(self.handlers):
-            if handler.phase:
+            if handler.phase == IDLE:
                 try:
                     handler.socket.shutdown(socket.SHUT_RD)
                 except OSError:

@@ -25,6 +25,7 @@ from fannode.events.hub import BATCH, HubEvents
 from fannode.exceptions import ConnectionLost, FannodeError
 from fannode.hub.client import HubLink
 from fannode.hub.registry import INSTANCE_TTL
+from fannode.node.stopnode import alive
 
 pytestmark = pytest.mark.chaos
 
@@ -235,18 +236,6 @@ def test_a_node_killed_under_load_leaves_no_process_behind(procs, calling):
         client.registry.close()
     odd = [o for _, _, o in callers.calls if not isinstance(o, (int, FannodeError))]
     assert not odd, 'calls failed with something other than fannode\'s errors: %r' % odd[:5]
-
-
-def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
-    """Those still running (a zombie nobody has reaped runs nothing)."""
-    left = []
-    for proc in procs:
-        try:
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                left.append(proc)
-        except psutil.NoSuchProcess:
-            pass
-    return left
 
 
 def describe(procs: list[psutil.Process]) -> str:

@@ -93,10 +93,12 @@ def pid_of(node: Node, block: str) -> int:
     return processes[0]['pid'] if processes else 0
 
 
-def test_restart_true_restarts_the_dependents_when_their_dependency_restarts(node):
+def test_restart_true_restarts_the_dependents_once_per_restart_of_their_dependency(node):
     node.write(f'''registry: {node.hub}
 instances:
-  db: sleep 600
+  db:
+    command: sleep 600
+    numprocesses: 2
   app:
     command: sleep 600
     depends_on:
@@ -108,16 +110,25 @@ instances:
     node.up()
     node.wait_for('cluster ready', 60)
     db, app, reader = (pid_of(node, b) for b in ('db', 'app', 'reader'))
-    os.kill(db, signal.SIGKILL)  # a crash: db.1 is replaced, and app with it
-    node.wait_for('app restarting: db restarted (depends_on db: restart: true)', 30)
+    mark = len(node.output())
+    os.kill(db, signal.SIGKILL)  # a crash: db.1 is replaced within db, as compose's runtime does: app stays
+    node.wait_for('db.1 killed by SIGKILL', 30, after=mark)
+    wait_until(lambda: node.ps()['db']['running'] == 2, 30, message='db.1 replaced')
+    result = node.cli('restart', 'db')  # a restart asked for restarts them, once
+    assert result.returncode == 0, result.stderr
+    node.wait_for('app restarting: db restarted (depends_on db: restart: true)', 30, after=mark)
     wait_until(lambda: pid_of(node, 'app') not in (0, app), 30, message='app restarted')
     assert pid_of(node, 'reader') == reader  # a plain depends_on: not restarted
     app = pid_of(node, 'app')
     after = len(node.output())
-    result = node.cli('restart', 'db')  # a restart asked for restarts them too
+    result = node.cli('rollout', 'db')  # two processes replaced: one restart of db, one of app
     assert result.returncode == 0, result.stderr
     node.wait_for('app restarting: db restarted', 30, after=after)
-    wait_until(lambda: pid_of(node, 'app') not in (0, app), 30, message='app restarted again')
+    wait_until(lambda: pid_of(node, 'app') not in (0, app) and node.ps()['app']['running'] == 1, 30,
+               message='app restarted again')
+    node.wait_for('app.1 started', 30, after=after)
+    out = node.output()[mark:]
+    assert out.count('app restarting') == 2, out
     assert pid_of(node, 'reader') == reader
 
 

@@ -69,6 +69,7 @@ def test_show_env_prints_where_each_variable_comes_from_and_hides_secrets(node):
     assert lines['LEVEL'].startswith('LEVEL=from-block-env') and lines['LEVEL'].endswith('# instances.app.env')
     assert lines['TOP'].endswith('# env') and lines['EXTRA'].endswith('# extra.env')
     assert lines['FANNODE_BLOCK'].startswith('FANNODE_BLOCK=app')
+    assert lines['FANNODE_LEAVE_GRACE'].startswith('FANNODE_LEAVE_GRACE=0.5')  # as every process gets it
 
     result = node.cli('up', '--check', '--show-env', 'app', '--json', '--reveal')
     assert result.returncode == 0, result.stderr

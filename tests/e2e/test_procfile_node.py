@@ -70,7 +70,8 @@ def test_a_procfile_of_three_lines_is_served_with_a_port_per_process(node):
     node.wait_for('cluster ready', 60)
     node.wait_for('printer on', 30)
     assert 'printer on %d for from-dotenv' % (base + 200) in node.output()
-    assert get(base) == 200 and get(base + 100) == 200
+    # no ready check: "cluster ready" means started, and http.server listens a moment later
+    wait_until(lambda: serves(base) and serves(base + 100), 30, message='web and api to serve')
     blocks = ps(node)
     assert [name for name in blocks if name != 'hub'] == ['web', 'api', 'printer']
     assert all(blocks[n]['state'] == 'ready' for n in ('web', 'api', 'printer'))

@@ -52,13 +52,13 @@ def test_metrics_show_each_instance_up_restarts_after_a_kill_and_rpc_histograms_
 
     wait_until(lambda: scraped(lambda f: value(f, 'fannode_block_ready', block='greeting') == 1), 20,
                message='greeting ready in /metrics')
-    up = {s.labels['instance']: s for s in found['fannode_instance_up']}
+    up = {s.labels['process']: s for s in found['fannode_instance_up']}
     assert {name for name in up} >= {'greeting.1', 'greeting.2', 'listen.1', 'web.1', 'hub.1'}
     assert all(s.value == 1 for s in up.values())
-    pids = {s.labels['instance']: int(s.labels['pid']) for s in up.values()}
-    assert value(found, 'fannode_instance_rss_bytes', instance='greeting.1') > 1_000_000
+    pids = {s.labels['process']: int(s.labels['pid']) for s in up.values()}
+    assert value(found, 'fannode_instance_rss_bytes', process='greeting.1') > 1_000_000
     assert value(found, 'fannode_instance_cpu_seconds', 'fannode_instance_cpu_seconds_total',
-                 instance='greeting.1') > 0
+                 process='greeting.1') > 0
     assert value(found, 'fannode_block_restarts', 'fannode_block_restarts_total', block='greeting') == 0
 
     os.kill(pids['greeting.1'], signal.SIGKILL)

@@ -172,7 +172,7 @@ def test_a_broken_version_is_rolled_back_and_the_old_processes_keep_serving(clus
     try:
         wait_until(lambda: node.ps()['greeting']['state'] == 'rolling out', 30, message='rolling out')
         refused = node.cli('scale', 'greeting', '5')
-        assert refused.returncode == 2 and refused.stderr.startswith('error: greeting is rolling out (')
+        assert refused.returncode == 3 and refused.stderr.startswith('error: greeting is rolling out (')
         out, err = rollout.communicate(timeout=120)
     finally:
         if rollout.poll() is None:
@@ -200,7 +200,7 @@ def test_ctrl_c_in_the_middle_of_a_rollout_stops_everything(cluster):
     mark = len(node.output())
     node.write(topology(node, greeting='2.0.0'))
     node.wait_for('greeting: rolling out 1.0.0 → 2.0.0', 60, after=mark)
-    wait_until(lambda: any(p.get('next') for p in node.ps()['greeting']['processes']), 30, message='a new process')
+    wait_until(lambda: any(p.get('next') for p in node.ps()['greeting']['processes']), 90, message='a new process')
     node.remember_children()
     load.stop()
     node.proc.send_signal(signal.SIGINT)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import pytest
 
@@ -115,3 +116,58 @@ def test_the_next_line_after_a_logs_edit_goes_where_the_new_settings_say(tmp_pat
     files.close()
     assert (tmp_path / 'one' / 'a.log').read_text().endswith(' a.1 │ before\n')
     assert (tmp_path / 'two' / 'a.log').read_text().endswith(' a.2 │ after\n')
+
+
+def test_a_removed_log_file_is_made_again_and_rotation_past_it_does_not_fail(tmp_path):
+    files = LogFiles(pytest.fail)  # no warning either
+    spec = LogSpec(str(tmp_path), 1024, 2)
+    files.write(spec, 'a', 1, 'one')
+    os.unlink(tmp_path / 'a.log')  # `rm logs/a.log`
+    files.write(spec, 'a', 1, 'two')
+    assert (tmp_path / 'a.log').read_text().endswith(' a.1 │ two\n')
+    os.rename(tmp_path / 'a.log', tmp_path / 'a.log.old')  # logrotate's way
+    files.write(spec, 'a', 1, 'three')
+    files.close()
+    assert (tmp_path / 'a.log').read_text().endswith(' a.1 │ three\n')
+
+    file = RotatingFile(str(tmp_path / 'b.log'), spec, warn=pytest.fail)
+    file.write(b'x' * 1000)
+    file.flush()
+    os.unlink(tmp_path / 'b.log')  # gone just before it reaches max_size
+    for _ in range(3):
+        file.write(b'y' * 100)  # rotates: nothing to move, and writing goes on
+    file.close()
+    assert (tmp_path / 'b.log').read_bytes() == b'y' * 300 and file.size == 300
+
+
+def test_old_and_new_logs_settings_during_a_rollout_share_one_open_file(tmp_path):
+    files = LogFiles(pytest.fail)
+    old, new = LogSpec(str(tmp_path), 1 << 20, 2), LogSpec(str(tmp_path), 2 << 20, 3)
+    files.write(old, 'a', 1, 'old')
+    opened = files.files[str(tmp_path / 'a.log')].file
+    files.write(new, 'a', 1, 'new')
+    files.write(old, 'a', 2, 'old again')
+    assert files.files[str(tmp_path / 'a.log')].file is opened  # not closed and reopened line by line
+    files.close()
+    assert (tmp_path / 'a.log').read_text().count('\n') == 3
+
+
+def test_a_metrics_edit_is_said_at_every_save_until_the_node_restarts(tmp_path):
+    import asyncio
+    import io
+
+    from rich.console import Console
+
+    from fannode.node import edits
+    from fannode.node.output import Printer
+    path = tmp_path / 'node.yml'
+    path.write_text('instances:\n  a: sleep 1\n')
+    out = io.StringIO()
+    node = SimpleNamespace(topology=topology.load(str(path)), blocks={'a': SimpleNamespace(spec=None)},
+                           printer=Printer(console=Console(file=out, width=300)))
+    for logs in ('true', '{backups: 2}'):  # each save applies a block's change too
+        path.write_text('metrics: {port: 9100}\nlogs: %s\ninstances:\n  a: sleep 1\n' % logs)
+        asyncio.run(edits.reload(node))
+    said = [line for line in out.getvalue().splitlines() if 'metrics changed' in line]
+    assert len(said) == 2 and node.topology.metrics is None, out.getvalue()  # still the one it runs
+    assert node.blocks['a'].spec.logs.backups == 2

@@ -73,6 +73,9 @@ def test_an_http_path_uses_the_block_socket():
     ('liveness: {tcp: 70000}\n', 'redis-server', "liveness.tcp: expected a port 1..65535 or 'host:port'"),
     ('liveness: {http: /x}\n', 'redis-server', 'liveness.http: a path needs a socket'),
     ('liveness: {http: ftp://x}\n', 'redis-server', "liveness.http: expected an http:// URL or a '/path'"),
+    ('liveness: {http: "http://h:99999/"}\n', 'redis-server', "liveness.http: expected a port 1..65535 in"),
+    ('liveness: {http: "http://h:x/"}\n', 'redis-server', "liveness.http: expected a port 1..65535 in"),
+    ('liveness: {http: "https:///x"}\n', 'redis-server', "liveness.http: expected a host in"),
     ("liveness: {exec: ''}\n", 'redis-server', 'liveness.exec: must not be empty'),
     ("liveness: {exec: 'a \"b'}\n", 'redis-server', 'liveness.exec: cannot split the command'),
     ('liveness: {period: 0}\n', SERVICE, 'liveness.period: expected a number of seconds >= 0.05, got 0'),
@@ -154,3 +157,23 @@ def test_the_reason_a_group_over_its_limit_is_killed():
     assert limitwatch.over(limits, 60 << 20, 2) is None
     assert limitwatch.over(limits, 80 << 20, 2) == 'killed: memory limit 64 MiB (rss 80 MiB)'
     assert limitwatch.over(limits, 1 << 20, 5) == 'killed: pids limit 4 (5 processes)'
+
+
+def test_the_watchdog_samples_only_the_nodes_own_processes(monkeypatch):
+    import os
+    import subprocess
+
+    import psutil
+
+    def everything():
+        raise AssertionError('the whole process table was walked')
+    monkeypatch.setattr(psutil, 'process_iter', everything)
+    child = subprocess.Popen(['sleep', '30'], start_new_session=True)  # a group of its own, as circus makes
+    try:
+        found = limitwatch.sample({child.pid, os.getpgid(1)})  # pid 1's group is not the node's
+        assert list(found) == [child.pid]
+        rss, count = found[child.pid]
+        assert rss > 0 and count == 1
+    finally:
+        child.kill()
+        child.wait()

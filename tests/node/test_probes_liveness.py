@@ -4,12 +4,13 @@ import asyncio
 import io
 import socket
 
+import pytest
 import zmq
 import zmq.asyncio
 from rich.console import Console
 
 from fannode.core import wire
-from fannode.node import liveness
+from fannode.node import liveness, ready
 from fannode.node.livecheck import Liveness
 from fannode.node.output import Printer
 from fannode.node.spec import InstanceSpec
@@ -50,6 +51,7 @@ class FakeBlock:
         self.alive = set()
         self.watcher = object()
         self.last_exit, self.restarts, self.gone = '', 0, 0
+        self.desired, self.exits, self.failed = len(pids), [], None
         self.stopped, self.synced = [], 0
 
     @property
@@ -110,6 +112,65 @@ def test_with_restart_never_it_is_stopped_and_not_replaced():
     node = run(block)
     assert block.stopped == [101] and block.gone == 1 and block.restarts == 0
     assert 'not restarted (restart: never)' in node.out.getvalue()
+    # an outcome, and not a success: `depends_on: {b: completed_successfully}` is not met
+    assert block.exits == [None] and block.failed.startswith('liveness failed: tcp')
+
+
+def test_a_probe_that_raises_counts_as_failed_and_is_reported_once(monkeypatch):
+    block = FakeBlock(Liveness('tcp', closed_port(), period=0.05, timeout=0.05, failures=3))
+
+    async def broken(*args):
+        raise RuntimeError('boom')
+    monkeypatch.setattr(liveness.Prober, 'attempt', lambda self, *a: broken())
+    node = FakeNode([block])
+    node.trouble = lambda what, e: node.troubles.append('%s: %s' % (what, e))
+    block.node = node
+
+    async def go():
+        prober = liveness.Prober(node)
+        await ticks(prober, lambda: block.stopped)
+    asyncio.run(go())
+    assert block.last_exit == 'liveness failed: probe error: boom (3 in a row)' and block.stopped == [101]
+    assert set(node.troubles) == {'liveness probe of b: boom'}  # the node says a text once (Node.trouble)
+
+
+def test_an_exec_probe_gets_the_node_variables_even_when_the_block_env_names_them(tmp_path):
+    out = tmp_path / 'env'
+    block = FakeBlock(Liveness('exec', ('sh', '-c', 'echo "$FANNODE_PID $FANNODE_BLOCK $OWN" > %s' % out),
+                               period=0.05, timeout=2.0, failures=1))
+    block.spec = InstanceSpec('b', 'x', ('x',), liveness=block.spec.liveness,
+                              env=(('FANNODE_PID', '1'), ('FANNODE_BLOCK', 'other'), ('OWN', 'mine')))
+    run(block, until=lambda: block.alive)
+    assert out.read_text() == '101 b mine\n'
+
+
+def test_https_is_probed_over_tls_without_checking_the_certificate_and_a_bad_port_is_no_exception(tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+    if shutil.which('openssl') is None:
+        pytest.skip('no openssl to make a certificate')
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=x',
+                    '-keyout', str(tmp_path / 'key'), '-out', str(tmp_path / 'cert')], check=True, capture_output=True)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(str(tmp_path / 'cert'), str(tmp_path / 'key'))
+
+    async def answer(reader, writer):
+        await reader.readline()
+        writer.write(b'HTTP/1.0 204 No Content\r\n\r\n')
+        await writer.drain()
+        writer.close()
+
+    async def go():
+        server = await asyncio.start_server(answer, '127.0.0.1', 0, ssl=tls)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return (await ready.http_ok('https://127.0.0.1:%d/health' % port, 2.0),
+                    await ready.http_ok('http://127.0.0.1:%d/health' % port, 2.0))  # plain HTTP to a TLS port
+        finally:
+            server.close()
+    assert asyncio.run(go()) == (True, False)
+    assert asyncio.run(ready.http_ok('http://127.0.0.1:99999/', 0.2)) is False
 
 
 def test_exec_probes_pass_on_status_0_and_fail_otherwise(tmp_path):

@@ -283,6 +283,8 @@ def test_urls():
      "node.yml:5: instances.greeting.ready.http: a path needs a socket on the instance"),
     ('instances:\n  greeting:\n    command: x\n    ready:\n      http: health\n',
      "node.yml:5: instances.greeting.ready.http: expected an http:// URL or a '/path', got 'health'"),
+    ('instances:\n  greeting:\n    command: x\n    ready:\n      http: "http://127.0.0.1:99999/"\n',
+     "node.yml:5: instances.greeting.ready.http: expected a port 1..65535 in 'http://127.0.0.1:99999/'"),
     ('instances:\n  greeting:\n    command: x\n    ready:\n      log: ""\n',
      "node.yml:5: instances.greeting.ready.log: expected the text to wait for"),
     ('instances:\n  greeting:\n    command: x\n    ready:\n      registered: false\n',

@@ -7,6 +7,7 @@ import uuid
 from types import SimpleNamespace
 
 import gevent
+import gevent.event
 import pytest
 
 import fannode
@@ -73,8 +74,10 @@ def test_nothing_ready_leaves_the_choice_to_the_caller():
 def test_routes_reads_a_route_once_and_follows_it():
     url = 'local://routes-%s' % uuid.uuid4().hex[:8]
     setter = get_shared_config(url)
+    setter.set(route_key('Cart'), '2')
     routes = Routes(url)
     try:
+        assert routes.route('Cart').text == '2'  # the first call waits for the route (a one-shot CLI call too)
         assert routes.route('Store') is None
         setter.set(route_key('Store'), '1')
         wait_until(lambda: routes.route('Store') is not None and routes.route('Store').text == '1', timeout=5)
@@ -95,6 +98,49 @@ def test_a_route_that_cannot_be_read_means_the_newest():
     assert routes.route('Store') is None
     assert routes.route('Store') is None  # not asked again at each call
     routes.close()
+
+
+def test_no_call_waits_for_shared_config_to_connect_past_first_wait():
+    asked, release = [], gevent.event.Event()
+
+    class Config:
+        def subscribe(self, key, callback):
+            pass
+
+        def get(self, key):
+            return '1' if key == route_key('Store') else None
+
+        def close(self):
+            pass
+
+    def slow(url):  # a ZooKeeper that takes its time
+        asked.append(url)
+        release.wait(10)
+        return Config()
+    routes = Routes('zookeeper://away', connect=slow, first_wait=0.0)
+    try:
+        assert routes.route('Store') is None and routes.route('Cart') is None  # past first_wait: the newest meanwhile
+        gevent.sleep(0.01)
+        assert routes.route('Store') is None and asked == ['zookeeper://away']  # one connection for both
+        release.set()
+        wait_until(lambda: routes.route('Store') is not None, timeout=5)
+        assert routes.route('Store').text == '1' and routes.route('Cart') is None
+    finally:
+        routes.close()
+
+
+def test_one_cache_entry_per_service_pinned_or_not_and_a_bad_route_logged_short(caplog):
+    from fannode.calls.routes import parse_route
+    routes = Routes('local://nowhere', connect=lambda url: None)
+    routes.pins['Store'] = None
+    known = ([instance('1.0.0'), instance('2.0.0')], [instance('1.0.0'), instance('2.0.0')])
+    for text in ('1', '2', '^1', '>=1', '1.0.0'):
+        routes.eligible('Store', 'Store.x', known, Pin(text))
+        routes.eligible('Store', 'Store.x', known, None)
+    assert sorted(routes.cache) == [('Store', False), ('Store', True)]
+    assert versions(routes.eligible('Store', 'Store.x', known, Pin('2'))) == (['2.0.0'], ['2.0.0'])
+    assert parse_route('x' * 10_000) is None
+    assert all(len(r.getMessage()) < 300 for r in caplog.records)
 
 
 class Store(fannode.Interface):

@@ -42,8 +42,12 @@ Press any key to close."""
 class HelpScreen(ModalScreen[None]):
     CSS_PATH = Path(__file__).with_name('help.tcss')  # absolute: found from subclasses elsewhere too
 
+    def __init__(self, text: str = HELP):
+        super().__init__()
+        self.text = text
+
     def compose(self) -> ComposeResult:
-        yield Static(HELP, id='help')
+        yield Static(self.text, id='help')
 
     def on_key(self, event: events.Key) -> None:
         event.stop()

@@ -60,6 +60,7 @@ class LogScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one('#search', Input).display = False
         self.table.focus()
+        self.table.on_cursor = self._title  # off the newest line: paused, says the status
         self._refollow()
 
     def on_unmount(self) -> None:
@@ -89,6 +90,8 @@ class LogScreen(Screen[None]):
             Text(self.what).markup, LEVELS[self.level].lower(), levels, search))
         count = self.table.row_count
         status = self.problem or '%d line%s' % (count, '' if count == 1 else 's')
+        if not self.problem and count and self.table.cursor_row < count - 1:  # add_rows follows only from the end
+            status += '  paused: the cursor is off the newest line (End follows again)'
         self.query_one('#log-status', Static).update(Text(status, style='bold red' if self.problem else 'dim'))
 
     def take(self, batch: LogBatch) -> None:
