@@ -149,3 +149,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if (exitstatus == 0 and not hasattr(session.config, 'workerinput') and base
             and os.path.basename(str(base)).startswith('fn-')):
         shutil.rmtree(str(base), ignore_errors=True)
+
+
+@pytest.fixture
+def node(tmp_path):
+    """A node.yml in the test's directory for `fannode up` (tests/e2e/test_node.py's Node),
+    stopped after the test."""
+    from test_node import Node
+    n = Node(tmp_path)
+    yield n
+    n.stop()

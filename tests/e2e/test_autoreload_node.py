@@ -58,13 +58,6 @@ instances:
 '''
 
 
-@pytest.fixture
-def node(tmp_path):
-    n = Node(tmp_path)
-    yield n
-    n.stop()
-
-
 def ask(node: Node, service: str) -> str:
     result = node.cli('request', '%s.hello' % service, '--registry', node.hub, timeout=60)
     return result.stdout.strip() if result.returncode == 0 else 'exit %d: %s' % (result.returncode, result.stderr)

@@ -17,13 +17,6 @@ pytestmark = pytest.mark.e2e
 WEB = '''python3 -c "import os, time; print('web sees migrated:', os.path.exists('migrated'), flush=True); time.sleep(600)"'''
 
 
-@pytest.fixture
-def node(tmp_path):
-    n = Node(tmp_path)
-    yield n
-    n.stop()
-
-
 def test_web_starts_only_after_the_migration_completed_and_sees_its_work(node):
     node.write(f'''registry: {node.hub}
 instances:

@@ -14,13 +14,6 @@ pytestmark = pytest.mark.e2e
 PRINT = '''python3 -c "import os, time; print('got', *(os.environ.get(k, '-') for k in {keys!r}), flush=True); time.sleep(600)"'''
 
 
-@pytest.fixture
-def node(tmp_path):
-    n = Node(tmp_path)
-    yield n
-    n.stop()
-
-
 def project(node: Node) -> None:
     (node.dir / '.env').write_text('# for every process\n'
                                    'export GREETING="hello from .env"\n'

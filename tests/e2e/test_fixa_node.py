@@ -18,13 +18,6 @@ from test_node import Node
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture
-def node(tmp_path):
-    n = Node(tmp_path)
-    yield n
-    n.stop()
-
-
 WAITING = '''registry: {hub}
 instances:
   migrate:

@@ -11,17 +11,11 @@ import sys
 import pytest
 
 from conftest import wait_until
-from test_node import Node, workshop
+from test_node import workshop
 from test_observability import greet
 
 pytestmark = pytest.mark.e2e
 
-
-@pytest.fixture
-def node(tmp_path):
-    n = Node(tmp_path)
-    yield n
-    n.stop()
 
 # ~70-byte lines as fast as the node takes them, then quiet: its last line is known
 CHATTY = ('import time\nfor i in range(3000):\n    print("line %05d " % i + "x" * 40)\n'

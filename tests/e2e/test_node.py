@@ -129,13 +129,6 @@ class Node:
 
 
 @pytest.fixture
-def node(tmp_path):
-    n = Node(tmp_path)
-    yield n
-    n.stop()
-
-
-@pytest.fixture
 def workshop_node(node):
     node.write(workshop(node.hub, node.web_port))
     node.up()

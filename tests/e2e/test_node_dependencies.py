@@ -54,13 +54,6 @@ instances:
 ''')
 
 
-@pytest.fixture
-def node(tmp_path):
-    n = Node(tmp_path)
-    yield n
-    n.stop()
-
-
 def test_a_block_starts_after_the_block_its_hard_dependency_runs_on(node):
     project(node)
     check = node.cli('up', '--check')

@@ -24,13 +24,6 @@ while True:  # 50 MB/s, every page touched: RSS grows, not just address space
 '''
 
 
-@pytest.fixture
-def node(tmp_path):
-    n = Node(tmp_path)
-    yield n
-    n.stop()
-
-
 def gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -10,17 +10,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import free_port, one_line_error, wait_until
-from test_node import Node, workshop
+from test_node import workshop
 from test_observability import greet
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def node(tmp_path):
-    n = Node(tmp_path)
-    yield n
-    n.stop()
 
 
 def scrape(port: int) -> dict:

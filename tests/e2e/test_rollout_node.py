@@ -221,13 +221,6 @@ instances:
 '''
 
 
-@pytest.fixture
-def node(tmp_path):
-    n = Node(tmp_path)
-    yield n
-    n.stop()
-
-
 @pytest.mark.timeout(180)
 def test_a_rollout_failing_half_way_brings_the_old_processes_back_before_stopping_the_new(node):
     node.write(WORKER.format(hub=node.hub, says="'up'", version='1.0.0'))

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import FANNODE, one_line_error, wait_until
 from test_top_tmux import Tmux  # imports top_helpers, which puts tests/e2e on the path
-from test_detach_node import Project, running  # noqa: E402 - tests/e2e
+from test_detach_node import Project  # noqa: E402 - tests/e2e
+from fannode.node.stopnode import alive as running  # noqa: E402
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(
     shutil.which('tmux') is None and os.environ.get('CI') != 'true', reason='tmux is not installed')]
