@@ -18,14 +18,14 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import breakers, events, gateway, ids, localcalls, node, report, rollout, rpc, web
+from bench import breakers, dashboard, events, gateway, ids, localcalls, node, report, rollout, rpc, web
 from bench.procs import BENCH
 from bench.runner import Context, install_signals, progress_display, run_cases
 
 # In this order: the RabbitMQ cases first, so the broker stops before the others run.
 CASES = {'rpc': rpc.run, 'events': events.run, 'payload': rpc.payload, 'web': web.run, 'node': node.run,
          'breakers': breakers.run, 'ids': ids.run, 'gateway': gateway.run, 'localcalls': localcalls.run,
-         'rollout': rollout.run}
+         'rollout': rollout.run, 'dashboard': dashboard.case}
 USES_SERVERS = {'rpc', 'events'}
 COMPONENTS = ('rabbitmq', 'anchors', 'wrk')
 

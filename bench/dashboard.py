@@ -31,6 +31,8 @@ import psutil
 
 from bench.node import Children, HubProbe, wait_listed
 from bench.procs import FANNODE, BenchError, wait_until
+from bench.report import Row, at_most, compare, skipped
+from bench.runner import Context
 from bench.top import LOAD, SIZE, Cluster, cpu_percent, node_yml
 
 TARGET_CPU_PCT = 15.0
@@ -152,6 +154,24 @@ def run(instances: int, seconds: float, rate: int, kills: int) -> dict[str, Any]
         pane('kill-server')
         children.kill_left()
         cluster.stop()
+
+
+def case(ctx: Context) -> list[Row]:
+    """The `dashboard` case of `python -m bench`: the same measurement, as table rows."""
+    instances, seconds, kills = ctx.pick(50, 10), ctx.pick(20.0, 5.0), ctx.pick(5, 2)
+    ctx.step('fannode up with the dashboard, %d instances, in tmux' % instances)
+    try:
+        f = run(instances, seconds, 5000, kills)
+    except BenchError as e:
+        why = str(e).splitlines()[0]
+        return [skipped('cpu', 'node + dashboard at 1 Hz, %d instances' % instances, '% of a core', why),
+                skipped('replaced', 'kill -9 → replaced, 5,000 log lines/s in the log pane', 's', why)]
+    ctx.say('  ✓ node + dashboard %.1f %% of a core; replaced in %s s' % (
+        f['node_cpu_pct'], ', '.join('%.2f' % r for r in f['replaced_s'])))
+    return [compare('cpu', 'node + dashboard at 1 Hz, %d instances' % instances, '% of a core',
+                    [f['node_cpu_pct']], target=at_most(TARGET_CPU_PCT)),
+            compare('replaced', 'kill -9 → replaced, 5,000 log lines/s in the log pane', 's',
+                    f['replaced_s'], target=at_most(TARGET_REPLACED_S))]
 
 
 def main(argv: list[str] | None = None) -> int:

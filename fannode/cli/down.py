@@ -29,7 +29,7 @@ class DownCommand(NodeCommand):
 
         def progress(left: int) -> None:
             if not args.json:
-                output.err.print('stopping: %d process%s left' % (left, '' if left == 1 else 'es'), markup=False)
+                output.err.print(stopnode.left(left), markup=False)
         done = stopnode.stop(args.file or default_file(), args.timeout, progress)
         if args.json:
             output.print_json(done.as_json())

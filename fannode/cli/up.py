@@ -82,6 +82,8 @@ class UpCommand(Command):
                 return code
         lock_path = paths.node_path(args.file, 'lock')
         lock = take_lock(lock_path, args.file)
+        if args.detach:  # the detached node's pidfile, now that no other node can run
+            detach.holds_lock()
         logging.basicConfig(level=logging.WARNING, format='%(asctime)s %(levelname)s %(name)s %(message)s')
         # circus says "Could not bind" before the node says which socket, and why
         logging.getLogger('circus').addFilter(lambda r: not r.getMessage().startswith('Could not bind'))

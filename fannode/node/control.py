@@ -165,6 +165,8 @@ async def serve(node: Controlled, endpoint: str, context: zmq.asyncio.Context) -
         await Server(node, socket).run()
     finally:
         socket.close(linger=0)
+        if os.path.exists(path):  # a node stopping answers no more: clients look at its lock (stopnode)
+            os.unlink(path)
 
 
 def _field(body: dict[str, Any], key: str, kind: type, what: str) -> Any:

@@ -9,7 +9,9 @@ stdout and stderr into a pipe that a thread of its own copies into a rotating lo
 prints it. The command waits, on a status pipe, for the grandchild's pid, then until
 the control socket answers with that pid (the node holds the lock by then), or for the
 grandchild's last line if it exits first (`a node is already running ... (pid N)`, a
-socket that cannot be bound): that line is the command's error.
+socket that cannot be bound): that line is the command's error. The node writes its own
+pidfile once it holds the lock (`holds_lock`) and removes it as it exits, so a node that
+stops before the command has seen it answer leaves none behind.
 
 Everything the node does to its children (process groups, PDEATHSIG, the watchdog,
 fannode.node.orphans) is the same: it is the same code, in a process without a terminal.
@@ -32,6 +34,8 @@ from fannode.node.logconf import LogSpec
 START_WAIT = 30.0    # seconds the command waits for the control socket to answer
 NODE_LOG = '_node.log'  # under `logs.dir`: no block can be called that (names start with [A-Za-z0-9])
 
+_pidfile: str | None = None  # in a detached node: its pidfile, written once it holds the lock
+
 
 def log_path(node_file: str, logs: LogSpec | None) -> str:
     """Where a detached node's output goes: beside its control socket, or in `logs.dir`."""
@@ -46,8 +50,12 @@ def pid_path(node_file: str) -> str:
 
 def read_pid(node_file: str) -> int | None:
     """The pid in the pidfile, if there is one (a node that was SIGKILLed leaves it)."""
+    return _pid_in(pid_path(node_file))
+
+
+def _pid_in(path: str) -> int | None:
     try:
-        with open(pid_path(node_file)) as f:
+        with open(path) as f:
             text = f.read(20).strip()
     except OSError:
         return None
@@ -101,7 +109,6 @@ def _wait_started(node_file: str, status: int, log: str) -> int:
             if pid is None and b'\n' in received and first.startswith(b'pid '):
                 pid = int(first[4:])
         if pid is not None and client.running and _answers(client) == pid:
-            _write_pidfile(node_file, pid)
             print('node started (pid %d); logs: %s; fannode attach | fannode ps | fannode down' % (pid, log))
             return 0
     else:
@@ -116,24 +123,33 @@ def _wait_started(node_file: str, status: int, log: str) -> int:
     raise FannodeError('the node exited at start: %s (see %s)' % (last.strip(), log))
 
 
-def _answers(client: Any) -> int | None:
-    """The pid of the node answering on the control socket, if one does."""
+def answering(client: Any, timeout: float) -> int:
+    """The pid of the node answering on the control socket, as it says (`up -D` and
+    `fannode down` ask it); FannodeError when none answers (or its answer has no pid)."""
+    reply = client.ps(timeout=timeout)
     try:
-        return int(client.ps(timeout=0.5)['pid'])
-    except (FannodeError, KeyError, TypeError, ValueError):
+        return int(reply['pid'])
+    except (KeyError, TypeError, ValueError):
+        raise FannodeError('the node on the control socket answered without its pid') from None
+
+
+def _answers(client: Any) -> int | None:
+    try:
+        return answering(client, 0.5)
+    except FannodeError:
         return None
 
 
-def _write_pidfile(node_file: str, pid: int) -> None:
-    """Written once the node answers with `pid`: a second `up -D`, refused by the lock,
-    never overwrites the first one's."""
-    path = pid_path(node_file)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, 'w') as f:
-        f.write('%d\n' % pid)
-
-
 # -- in the node ------------------------------------------------------------------------
+
+
+def holds_lock() -> None:
+    """`fannode up` took the node's lock: a detached node writes its pidfile now (a second
+    `up -D`, refused by the lock, never overwrites the first one's). Elsewhere nothing."""
+    if _pidfile is not None:
+        fd = os.open(_pidfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, 'w') as f:
+            f.write('%d\n' % os.getpid())
 
 
 def _become_node(status: int, log: str, spec: LogSpec, pidfile: str) -> None:  # pragma: no cover - forked
@@ -146,6 +162,8 @@ def _become_node(status: int, log: str, spec: LogSpec, pidfile: str) -> None:  #
     pump = Pump(read, log, spec)
     pump.start()
     os.write(status, b'pid %d\n' % os.getpid())
+    global _pidfile
+    _pidfile = pidfile
 
     def at_exit() -> None:
         for stream in (sys.stdout, sys.stderr):
@@ -161,18 +179,10 @@ def _become_node(status: int, log: str, spec: LogSpec, pidfile: str) -> None:  #
         except OSError:  # the command returned long ago: nobody reads
             pass
         os.close(status)
-        if _pidfile_is(pidfile, os.getpid()):  # a node refused by the lock leaves the other's
+        if _pid_in(pidfile) == os.getpid():  # a node refused by the lock leaves the other's
             os.unlink(pidfile)
 
     atexit.register(at_exit)
-
-
-def _pidfile_is(path: str, pid: int) -> bool:
-    try:
-        with open(path) as f:
-            return f.read(20).strip() == str(pid)
-    except OSError:
-        return False
 
 
 class Pump(threading.Thread):

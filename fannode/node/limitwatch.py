@@ -20,8 +20,6 @@ import os
 import signal
 from typing import Any, Protocol
 
-import psutil
-
 from fannode.node import cgroups
 from fannode.node.orphans import signal_group
 from fannode.node.resources import Limits, mib
@@ -40,6 +38,7 @@ class Block(Protocol):
     @property
     def live(self) -> set[int]: ...
 
+PAGE = os.sysconf('SC_PAGE_SIZE')
 SAMPLE = 0.25  # seconds between RSS samples: 50 MB/s overshoots a limit by about 12 MB
 
 _cgroups: cgroups.Cgroups | None = None
@@ -116,23 +115,25 @@ def over(limits: Limits, rss: int, count: int) -> str | None:
 
 
 def sample(pgids: set[int]) -> dict[int, tuple[int, int]]:
-    """pgid → (RSS of its processes, how many), for the groups asked about: one pass over
-    the node's own descendants (its blocks' processes and what they started), not over
-    every process on the machine."""
+    """pgid → (RSS of its processes, how many), for the groups asked about (each the group
+    of one of the node's processes, named by its pid: a group outlives no pid of its id).
+    By group over /proc, not by parent: what a process started and left behind
+    (`sh -c "worker &"`, a double fork) is init's child but still in the group. One read of
+    /proc/PID/stat per process, no psutil object each."""
     found: dict[int, tuple[int, int]] = {}
-    try:
-        descendants = psutil.Process().children(recursive=True)
-    except psutil.Error:
-        return found
-    for proc in descendants:
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
         try:
-            pgid = os.getpgid(proc.pid)
-            if pgid in pgids:
-                rss = proc.memory_info().rss
-                total, count = found.get(pgid, (0, 0))
-                found[pgid] = (total + rss, count + 1)
-        except (OSError, psutil.Error):  # gone meanwhile, or a zombie
-            pass
+            with open('/proc/%s/stat' % entry, 'rb') as f:
+                stat = f.read()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(b')') + 2:].split()  # the name may hold spaces and parens
+        pgid = int(fields[2])
+        if pgid in pgids and fields[0] != b'Z':  # a zombie holds no memory and runs nothing
+            total, count = found.get(pgid, (0, 0))
+            found[pgid] = (total + int(fields[21]) * PAGE, count + 1)
     return found
 
 

@@ -109,8 +109,13 @@ class Printer:
         self.timeline.record(plain)
         if self.records is not None:
             return
-        stamp = time.strftime('%H:%M:%S')
-        self._print('[dim]%s[/] [%s]node[/] %s' % (stamp, style, visible(text)))
+        self._print('[dim]%s[/] [%s]node[/] %s' % (time.strftime('%H:%M:%S'), style, visible(text)))
+
+    def replay(self, entry: dict) -> None:
+        """A timeline entry printed after the fact, as `event` printed it then (the
+        dashboard's closing lines); nothing if the terminal has gone."""
+        stamp = time.strftime('%H:%M:%S', time.localtime(entry['time']))
+        self._print('[dim]%s[/] [bold]node[/] %s' % (stamp, escape(visible(entry['text']))))
 
     def error(self, text: str) -> None:
         self.event('[red]%s[/]' % escape(text), 'bold red')

@@ -19,6 +19,7 @@ from fannode.exceptions import UsageError
 from fannode.node import capacity
 from fannode.node import inturn
 from fannode.node import launch
+from fannode.node import rollback
 from fannode.node import rolloutstatus
 from fannode.node.block import Block, NodeView
 from fannode.node.client import Busy
@@ -288,25 +289,7 @@ class Rollouts:
         new.desired = len(new.ready_pids & new.live)
         new.sync()
         old.scale(original)
-
-        def back() -> bool:
-            return old.is_ready or old.failed is not None
-        if not await until(back, old.spec.ready.timeout, self.stopped) and not self.stopped():
-            # the ready new processes keep serving until the old ones are back
-            node.printer.error('%s: rollback incomplete: %d of %d processes of the previous spec ready after %gs; '
-                               '%d new processes serve until they are' % (
-                                   name, len(old.ready_pids & old.live), original, old.spec.ready.timeout,
-                                   len(new.ready_pids & new.live)))
-            await until(back, None, self.stopped)
-        if node.stop_requested.is_set():
-            return
-        await node.remove(name + NEXT)
-        ready = len(old.ready_pids & old.live)
-        serving = ('%d processes' % ready if ready >= original
-                   else '%d of %d processes' % (ready, original))
-        node.printer.error('%s: rollout to %s failed: %s; rolled back, %s of the previous spec serving'
-                           % (name, rollout.target, why, serving))
-        self.set_spec(name, old.spec, rollout.kind != 'node.yml')
+        await rollback.wait_back(self, rollout, old, new, original, why)
 
     def rename(self, new: Block, name: str, order: list[str]) -> None:
         """The new Block takes the name: in circus and in the node's order."""
@@ -366,6 +349,9 @@ def check(node: Rolled, block: Block | None, name: str, spec: InstanceSpec) -> N
     """UsageError when block `name` cannot be rolled out to `spec` now."""
     if block is None or block.watcher is None:
         raise UsageError('%s: not running, nothing to roll out' % name)
+    if name + NEXT in node.blocks and node.blocks[name + NEXT] is not block:  # fannode.node.rollback
+        raise UsageError('%s: its last rollback is incomplete (new processes serve until the previous spec '
+                         'is ready); try again then' % name)
     if block.failed:
         raise UsageError('%s: failed (%s), nothing serving to replace gradually' % (name, block.failed))
     if spec.numprocesses < 1 or block.desired < 1:

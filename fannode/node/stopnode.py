@@ -3,11 +3,13 @@ and waiting until it and everything it started are gone.
 
 The node to stop is the one answering on the control socket of the node.yml: its answer
 carries its pid, which is the proof that the pid is our node and not a process that took a
-stale pidfile's number. It gets SIGTERM, as Ctrl-C would (services stop in the reverse of
-the start order, then the hub), and every process under it at that moment — its blocks'
-processes, what they started, the watchdog — is waited for by pid. Past the timeout the
-node gets SIGKILL (its children die with it: PDEATHSIG and the watchdog), then whatever is
-still left.
+stale pidfile's number (a node already stopping no longer answers: then the `fannode up`
+holding the lock of the node.yml). It gets SIGTERM, as Ctrl-C would (services stop in the
+reverse of the start order, then the hub), and every process under it at that moment — its
+blocks' processes, what they started, the watchdog — is waited for by pid. A node already
+stopping takes a second SIGTERM as the same graceful stop (a second Ctrl-C kills at once),
+so a second `fannode down` only waits too. Past the timeout the node gets SIGKILL (its
+children die with it: PDEATHSIG and the watchdog), then whatever is still left.
 """
 from __future__ import annotations
 
@@ -60,6 +62,11 @@ def alive(procs: list[psutil.Process]) -> list[psutil.Process]:
     return left
 
 
+def left(count: int) -> str:
+    """The progress line of a stop, as `fannode down` and the dashboard say it."""
+    return 'stopping: %d process%s left' % (count, '' if count == 1 else 'es')
+
+
 def stop(node_file: str, timeout: float, progress: Callable[[int], None] = lambda n: None,
          expected: int | None = None) -> Stopped:
     """Stop the node running `node_file`; NotRunning when there is none. With `expected`,
@@ -103,18 +110,19 @@ def node_pid(node_file: str) -> int:
     """The pid of the node running `node_file`, as it says itself; NotRunning when none
     does. A node that holds the lock but does not answer (busy, or broken) is known by the
     pid in its lock file, if that process is a `fannode up`."""
-    from fannode.node import lockfile, paths
+    from fannode.node import detach, lockfile, paths
     from fannode.node.client import NodeClient
     client = NodeClient(node_file)
     try:
-        return int(client.ps(timeout=5.0)['pid'])
+        return detach.answering(client, 5.0)
     except FannodeError as e:
+        lock = paths.node_path(node_file, 'lock')
+        pid = _lock_holder(lock) if lockfile.is_locked(lock) else None
+        if pid is not None:  # also a node stopping: its control socket is closed by then
+            return pid
         if not client.running:
             raise
-        pid = _lock_holder(paths.node_path(node_file, 'lock'))
-        if pid is None or not lockfile.is_locked(paths.node_path(node_file, 'lock')):
-            raise FannodeError('%s; and no `fannode up` process holds its lock' % e) from None
-        return pid
+        raise FannodeError('%s; and no `fannode up` process holds its lock' % e) from None
 
 
 def _lock_holder(path: str) -> int | None:

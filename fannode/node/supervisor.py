@@ -147,13 +147,13 @@ class Node:
             return  # the dashboard's main thread has them (fannode.tui.nodeapp)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # HUP: its terminal closed
-            loop.add_signal_handler(signum, self.on_signal)
+            loop.add_signal_handler(signum, self.on_signal, signum)
 
-    def on_signal(self) -> None:
+    def on_signal(self, signum: int = signal.SIGINT) -> None:
         if not self.stop_requested.is_set():
             self.stop_requested.set()
             self.printer.event('stopping: services finish running work (signal again to kill now)')
-        else:
+        elif signum != signal.SIGTERM:  # a second SIGTERM (`fannode down` twice) is the same graceful stop
             self.kill_now = True
             self.kill_all()
 

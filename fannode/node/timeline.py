@@ -9,13 +9,15 @@ the control verb `node.timeline` with a cursor:
 
     request  {'since': int (the last id seen; 0: from the oldest kept), 'limit': int}
     reply    {'cursor': int (the newest id in the reply, or `since` when there is none),
-              'entries': [{'id', 'time', 'block', 'kind', 'text'}]}
+              'entries': [{'id', 'time', 'block', 'kind', 'text'}], 'pid': the node's pid}
 
 Ids grow by one per entry from 1 and never repeat in a node's life; entries older than
-the ring (SIZE) are gone, which a client sees as a gap in the ids.
+the ring (SIZE) are gone, which a client sees as a gap in the ids. Ids start again in
+another node: the pid tells a client that the node it follows was replaced.
 """
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -99,7 +101,7 @@ class Timeline:
 
 
 def verb(timeline: Timeline, body: Any) -> dict[str, Any]:
-    """The control verb node.timeline: {'since', 'limit'} → {'cursor', 'entries'}."""
+    """The control verb node.timeline: {'since', 'limit'} → {'cursor', 'entries', 'pid'}."""
     body = {} if body is None else body
     if not isinstance(body, dict):
         raise UsageError('the body of node.timeline must be a mapping, got %s' % short(body))
@@ -107,4 +109,4 @@ def verb(timeline: Timeline, body: Any) -> dict[str, Any]:
     for key, value in (('since', since), ('limit', limit)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise UsageError("'%s' must be a whole number >= 0, got %s" % (key, short(value)))
-    return timeline.since(since, min(limit, MAX_REPLY))
+    return dict(timeline.since(since, min(limit, MAX_REPLY)), pid=os.getpid())

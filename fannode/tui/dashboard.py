@@ -13,6 +13,7 @@ from textual.screen import Screen
 
 from fannode.tui.app import TopApp
 from fannode.tui.nodefeed import NodeFeed, NodeStopped, TimelineBatch
+from fannode.tui.rows import LogBatch
 from fannode.tui.screens.help import HelpScreen
 from fannode.tui.screens.node import NODE_TCSS, NodeScreen
 from fannode.tui.screens.quit import QuitScreen
@@ -44,6 +45,10 @@ class DashboardApp(TopApp):
         if isinstance(payload, TimelineBatch):
             message.prevent_default()
             self.node_screen.take_timeline(payload.entries)
+        elif isinstance(payload, LogBatch):  # taken (the log pane, if open, takes it next): the feed may send more
+            taken = getattr(self.feed, 'logs_taken', None)
+            if taken is not None:
+                taken()
         elif isinstance(payload, NodeStopped):
             message.prevent_default()
             self.code = payload.code

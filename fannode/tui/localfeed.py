@@ -5,7 +5,8 @@ terminal runs the node in a thread and the dashboard in the main thread.
   hands each child record to `take_record` (the node's thread: an append under a lock,
   nothing more), and a pump thread, woken when there are records and someone follows,
   hands them to the app in batches (at most ten a second: a chatty service must not
-  flood the app, and the node never waits for the screen).
+  flood the app, and the node never waits for the screen). One batch at a time: the next
+  goes once the app has taken the last (`logs_taken`), so a slow screen costs no memory.
 - Timeline entries go to the app as the node records them.
 - The table, scale/restart/route and traces are `fannode top`'s (fannode.tui.source.TopSource,
   on the cluster's registry and this node's control socket), started once the cluster's
@@ -55,6 +56,7 @@ class LocalFeed:
         self._sent = 0     # the last record handed to the app
         self._follows = 0  # follow_logs() calls: each batch says which it answers
         self._wake = threading.Event()
+        self._in_flight = threading.Event()  # a batch posted, not yet taken: one at a time
         self._follow: tuple[int, Callable[[dict], bool], int] = (0, lambda r: False, 0)
         self._threads: list[threading.Thread] = []
         printer.records = self.take_record
@@ -138,6 +140,11 @@ class LocalFeed:
 
     # -- threads of its own ---------------------------------------------------------------
 
+    def logs_taken(self) -> None:
+        """The app took the batch in flight (the app's thread): the pump may hand the next."""
+        self._in_flight.clear()
+        self._wake.set()
+
     def _pump(self) -> None:
         while not self.stopped.is_set():
             self._wake.wait()
@@ -145,17 +152,27 @@ class LocalFeed:
             if self.stopped.is_set():
                 return
             time.sleep(BATCH)
+            if self._in_flight.is_set():  # the app has not taken the last batch: keep it waiting for one
+                continue                  # (the deque bounds what is kept; logs_taken wakes the pump)
             with self._lock:
                 number, wanted, level = self._follow
                 fresh = self._seq - self._sent
-                if not self._sent:  # a pane that opens: each service's newest
+                opening = not self._sent
+                if opening:  # a pane that opens: each service's newest
                     items = sorted((x for kept in self._history.values() for x in kept), key=lambda x: x[0])
-                else:
-                    items = list(self._records)[-fresh:] if 0 < fresh < len(self._records) else list(self._records)
+                elif fresh <= 0:  # the record that woke us went out with the last batch
+                    continue
+                elif fresh < len(self._records):
+                    items = list(self._records)[-fresh:]
+                else:  # more came than are kept: everything kept
+                    items = list(self._records)
                 self._sent = self._seq
             if not number:
                 continue
             batch = tuple(r for _, r in items if _level(r) >= level and wanted(r))
+            if not batch and not opening:
+                continue
+            self._in_flight.set()
             self.deliver('logs', LogBatch(number, batch))
 
     def _connect(self) -> None:

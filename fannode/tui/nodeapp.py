@@ -6,7 +6,9 @@ the node moves: its asyncio loop, with circus and every loop of the node, runs i
 thread of its own ('fannode-node'), and the main thread runs the app. Signals are the main
 thread's: SIGTERM, SIGHUP and SIGINT from outside are handed to the node's loop (the same
 graceful stop as without the dashboard; twice: kill now). Ctrl-C typed in the dashboard is
-a key (the terminal is in raw mode): it asks, as `q` does. circus' own signal handlers
+a key (the terminal is in raw mode): it asks, as `q` does; while `e`'s editor runs, Ctrl-C
+and Ctrl-\\ are the editor's (fannode.tui.screens.node.editor_signals). What the node
+logs goes to the timeline meanwhile (`logging_to_timeline`). circus' own signal handlers
 (its controller installs some when the arbiter starts) are left out in that thread: the
 node installs its own anyway, after circus'.
 
@@ -16,12 +18,13 @@ handed over (fannode.tui.localfeed), and the node never waits for the screen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
 import threading
-from typing import Any
+from typing import Any, Callable, Iterator
 
-from rich.text import Text
-
+from fannode.node.output import Printer
 from fannode.node.supervisor import Node
 from fannode.tui.nodefeed import NodeStopped
 
@@ -83,23 +86,66 @@ class NodeThread:
         self.started.set()
         return await self.node.run(self.endpoints, self.control)
 
-    def stop(self) -> None:
-        """As the first signal does: a graceful stop (a second one kills at once)."""
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self.node.on_signal)
-            except RuntimeError:  # the loop closed meanwhile: the node has stopped
-                pass
+    def stop(self, signum: int = signal.SIGINT) -> None:
+        """As the node's own handler does with `signum`: a graceful stop; a second Ctrl-C or
+        SIGHUP kills at once, a second SIGTERM (another `fannode down`) does not."""
+        self._call(lambda: self.node.on_signal(signum))
 
     def stop_once(self) -> None:
         """`q` confirmed: a graceful stop, never the kill a second signal means."""
+        self._call(lambda: None if self.node.stop_requested.is_set() else self.node.on_signal())
+
+    def _call(self, fn: Callable[[], None]) -> None:
         loop = self.loop
         if loop is not None and not loop.is_closed():
             try:
-                loop.call_soon_threadsafe(lambda: None if self.node.stop_requested.is_set() else self.node.on_signal())
-            except RuntimeError:
+                loop.call_soon_threadsafe(fn)
+            except RuntimeError:  # the loop closed meanwhile: the node has stopped
                 pass
+
+
+class TimelineLog(logging.Handler):
+    """Warnings and errors logged while the dashboard owns the terminal (cgroups, circus,
+    asyncio's "Task exception was never retrieved", a control verb's traceback) go to the
+    node timeline, one line each, instead of over the screen Textual draws."""
+
+    def __init__(self, printer: Printer):
+        super().__init__(logging.WARNING)
+        self.printer = printer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            parts = (record.getMessage().strip().splitlines() or [''])[:1]
+            if record.exc_info and record.exc_info[1] is not None:  # the traceback's last line
+                e = record.exc_info[1]
+                parts.append('%s: %s' % (type(e).__name__, e))
+            text = ': '.join([record.name, *(p for p in parts if p)])
+            self.printer.timeline.record(text, kind=record.levelname.lower(), block='')
+        except Exception:  # noqa: BLE001 - logging must never raise into the node
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def logging_to_timeline(printer: Printer) -> Iterator[None]:
+    """The root logger's handlers (basicConfig's holds the real stderr) swapped for a
+    TimelineLog for the dashboard's lifetime; Python warnings and a thread's uncaught
+    exception (both written to stderr otherwise) are logged there too."""
+    root = logging.getLogger()
+    previous, hook = root.handlers[:], threading.excepthook
+    root.handlers[:] = [TimelineLog(printer)]
+    logging.captureWarnings(True)
+    threading.excepthook = _thread_failed
+    try:
+        yield
+    finally:
+        threading.excepthook = hook
+        logging.captureWarnings(False)
+        root.handlers[:] = previous
+
+
+def _thread_failed(args: Any) -> None:
+    if args.exc_type is not SystemExit:  # as threading's own hook: a thread's sys.exit() is no error
+        logging.getLogger('thread %s' % getattr(args.thread, 'name', '?')).error('uncaught', exc_info=args.exc_value)
 
 
 def run(node: Node, endpoints: tuple[str, str], control: str) -> int:
@@ -111,10 +157,11 @@ def run(node: Node, endpoints: tuple[str, str], control: str) -> int:
     feed = LocalFeed(node.printer, node.topology.registry, node.topology.path, runner.stop_once)
     app = DashboardApp(feed)
     runner.on_exit = lambda code: app.deliver('stopped', NodeStopped(code))
-    previous = {signum: signal.signal(signum, lambda *_: runner.stop()) for signum in STOP_SIGNALS}
+    previous = {signum: signal.signal(signum, lambda got, _: runner.stop(got)) for signum in STOP_SIGNALS}
     try:
-        runner.start()
-        app.run()
+        with logging_to_timeline(node.printer):
+            runner.start()
+            app.run()
     finally:
         feed.stop()
         if runner.thread.is_alive():  # the app ended first (it failed): the cluster stops all the same
@@ -125,13 +172,13 @@ def run(node: Node, endpoints: tuple[str, str], control: str) -> int:
             signal.signal(signum, handler)
     if runner.error is not None:
         raise runner.error
-    node.printer.records = None
-    for entry in list(node.printer.timeline.entries)[-5:]:  # the end of the story, on the terminal again
-        node.printer.console.print(Text.assemble((_clock(entry['time']), 'dim'), ' node ', entry['text']),
-                                   highlight=False, soft_wrap=True)
+    closing(node.printer)
     return runner.code
 
 
-def _clock(ts: float) -> str:
-    import time
-    return time.strftime('%H:%M:%S', time.localtime(ts))
+def closing(printer: Printer) -> None:
+    """The end of the story on the terminal again (nothing if the terminal has gone: a
+    clean stop after SIGHUP stays exit 0)."""
+    printer.records = None
+    for entry in list(printer.timeline.entries)[-5:]:
+        printer.replay(entry)

@@ -55,7 +55,7 @@ class RemoteFeed(TopSource):
         from fannode.node.client import NotRunning
 
         def progress(left: int) -> None:
-            self.deliver('status', Status('stopping: %d process%s left' % (left, '' if left == 1 else 'es')))
+            self.deliver('status', Status(stopnode.left(left)))
         try:
             stopnode.stop(self.node_file, STOP_TIMEOUT, progress, expected=self.pid)
         except NotRunning:
@@ -67,7 +67,12 @@ class RemoteFeed(TopSource):
         self.deliver('stopped', NodeStopped(0, 'stopped'))
 
     def take_timeline(self, reply: dict[str, Any]) -> tuple[dict[str, Any], ...]:
-        """The entries of one node.timeline reply; the cursor moves past them."""
+        """The entries of one node.timeline reply; the cursor moves past them. A reply of
+        another pid (the node was stopped and another started, whatever its cursor):
+        FannodeError, and the dashboard ends."""
+        pid = reply.get('pid')
+        if pid != self.pid and isinstance(pid, int) and not isinstance(pid, bool):
+            raise FannodeError('another node (pid %d) runs %s now' % (pid, self.node_file))
         entries = tuple(e for e in reply.get('entries', ()) if isinstance(e, dict))
         cursor = reply.get('cursor')
         if isinstance(cursor, int) and not isinstance(cursor, bool):
@@ -84,16 +89,17 @@ class RemoteFeed(TopSource):
                     raise FannodeError('stopping')  # its end is _stop_node's to say
                 reply = client.call('timeline', since=self.cursor)
                 entries = self.take_timeline(reply)
+                if self.cursor and not entries and reply.get('cursor', 0) < self.cursor:
+                    raise FannodeError('another node runs %s now' % self.node_file)  # one that says no pid
                 missed = 0
                 if entries:
                     self.deliver('timeline', TimelineBatch(entries))
-                if self.cursor and not entries and reply.get('cursor', 0) < self.cursor:
-                    raise FannodeError('another node runs %s now' % self.node_file)  # its ids start again
             except FannodeError as e:
                 missed += 1
                 if not self.stopping.is_set() and (missed >= GONE_AFTER or 'another node' in str(e)
                                                    or not client.running):
-                    self.deliver('stopped', NodeStopped(0, 'the node for %s is gone' % self.node_file))
+                    self.deliver('stopped', NodeStopped(0, str(e) if 'another node' in str(e)
+                                                        else 'the node for %s is gone' % self.node_file))
                     return
                 entries = ()
             if len(entries) < MAX_REPLY:  # a backlog longer than one reply: the rest at once

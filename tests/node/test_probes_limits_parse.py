@@ -159,21 +159,28 @@ def test_the_reason_a_group_over_its_limit_is_killed():
     assert limitwatch.over(limits, 1 << 20, 5) == 'killed: pids limit 4 (5 processes)'
 
 
-def test_the_watchdog_samples_only_the_nodes_own_processes(monkeypatch):
+def test_the_watchdog_samples_a_group_with_what_it_left_behind_and_no_other(monkeypatch):
+    """`sh -c "(hog &); exec sleep"`: the hog is init's child, not the node's, and still
+    counted in its group; the whole process table is read from /proc, not psutil objects."""
     import os
+    import signal
     import subprocess
 
     import psutil
 
+    from tests.conftest import wait_until
+
     def everything():
-        raise AssertionError('the whole process table was walked')
+        raise AssertionError('a psutil object per process')
     monkeypatch.setattr(psutil, 'process_iter', everything)
-    child = subprocess.Popen(['sleep', '30'], start_new_session=True)  # a group of its own, as circus makes
+    child = subprocess.Popen(['sh', '-c', '(sleep 30 &); exec sleep 31'], start_new_session=True)  # as circus
     try:
-        found = limitwatch.sample({child.pid, os.getpgid(1)})  # pid 1's group is not the node's
+        found = wait_until(lambda: (lambda f: f if f.get(child.pid, (0, 0))[1] == 2 else None)(
+            limitwatch.sample({child.pid})), message='the leader and its orphan in the group')
         assert list(found) == [child.pid]
-        rss, count = found[child.pid]
-        assert rss > 0 and count == 1
+        assert found[child.pid][0] > 0
+        orphan = [p for p in psutil.Process().children(recursive=True) if p.pid != child.pid]
+        assert orphan == []  # not the test's descendant: counted by its group only
     finally:
-        child.kill()
+        os.killpg(child.pid, signal.SIGKILL)
         child.wait()

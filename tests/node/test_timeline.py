@@ -1,6 +1,7 @@
 """The node timeline: what each node line is (kind, block), the bounded ring, and the
 control verb node.timeline that `fannode attach` polls with a cursor."""
 import io
+import os
 import sys
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def test_node_timeline_over_the_control_socket(tmp_path):
         assert reply.body['cursor'] == 2
         assert [(e['kind'], e['block'], e['text']) for e in reply.body['entries']] == [
             ('started', 'web', 'web.1 started (pid 101)'), ('scaled', 'web', 'web: 1 → 2 processes (fannode scale)')]
-        assert (await call('node.timeline', {'since': 2})).body == {'cursor': 2, 'entries': []}
+        assert (await call('node.timeline', {'since': 2})).body == {'cursor': 2, 'entries': [], 'pid': os.getpid()}
         bad = await call('node.timeline', {'since': 'x'})
         assert bad.body['message'] == "'since' must be a whole number >= 0, got 'x'"
     run(tmp_path, scenario)

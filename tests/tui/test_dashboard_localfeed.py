@@ -26,13 +26,18 @@ def record(service: str, level: str, msg: str, trace: str = '') -> dict:
 
 
 class Got:
-    def __init__(self):
+    """The app: what it was handed; each log batch taken at once, as the app does."""
+
+    def __init__(self, feed=None):
         self.items: list[tuple[str, object]] = []
         self.lock = threading.Lock()
+        self.feed = feed
 
     def __call__(self, kind, payload):
         with self.lock:
             self.items.append((kind, payload))
+        if kind == 'logs' and self.feed is not None:
+            self.feed.logs_taken()
 
     def of(self, kind):
         with self.lock:
@@ -44,7 +49,7 @@ def test_records_and_timeline_entries_go_to_the_app_and_nothing_to_the_terminal(
     out = io.StringIO()
     printer = Printer(console=Console(file=out, width=200))
     feed = localfeed.LocalFeed(printer, 'hub://127.0.0.1:1', 'node.yml', lambda: None)
-    got = Got()
+    got = Got(feed)
     try:
         printer.event('greeting.1 started (pid 11)', 'dim')
         feed.attach(got)

@@ -4,11 +4,13 @@ it, and the node's own keys: `e` edits node.yml, `q` asks, then stops the cluste
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
+import signal
 import shlex
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -27,6 +29,20 @@ NODE_TCSS = Path(__file__).with_name('node.tcss')
 TIMELINE_ROWS = 2000   # as many as the node keeps (fannode.node.timeline.SIZE)
 TIMELINE_COLUMNS = (Column('time', 'time', 12), Column('block', 'block', 16), Column('kind', 'event', 12),
                     Column('text', 'node timeline', 100))
+
+
+@contextlib.contextmanager
+def editor_signals() -> Iterator[None]:
+    """While the editor runs the terminal is in normal mode and the editor shares our process
+    group: its user's Ctrl-C (SIGINT) or Ctrl-\\ (SIGQUIT) reaches us too, and must not stop
+    (or core-dump) the node. A Python no-op, not SIG_IGN: exec would hand SIG_IGN to the editor."""
+    wanted = (signal.SIGINT, signal.SIGQUIT)
+    previous = {signum: signal.signal(signum, lambda *_: None) for signum in wanted}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class TimelinePane(RowTable):
@@ -100,7 +116,7 @@ class NodeScreen(TopScreen):
             self.set_status('$EDITOR cannot be read: %s' % e, ok=False)
             return
         try:
-            with self.app.suspend():
+            with self.app.suspend(), editor_signals():
                 code = subprocess.call(argv)
         except OSError as e:  # no such editor
             self.set_status('cannot run %s: %s' % (argv[0], e.strerror or e), ok=False)
