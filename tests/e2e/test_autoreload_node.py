@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from conftest import FANNODE, ROOT, free_port, wait_until
+from fannode.node.stopnode import alive
 from test_node import Node
 
 pytestmark = pytest.mark.e2e
@@ -159,12 +160,12 @@ def test_instance_reload_reruns_the_instance_when_its_code_changes(tmp_path):
                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     proc = subprocess.Popen([*FANNODE, 'instance', '--config', 'alpha.yml', '--reload'], cwd=tmp_path, env=env,
                             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    children: set[int] = set()
+    children: list[psutil.Process] = []  # not bare pids: one reused meanwhile is not ours
 
     def answer() -> str:
         result = subprocess.run([*FANNODE, 'request', 'Alpha.hello'], env=env, capture_output=True, text=True,
                                 timeout=60, stdin=subprocess.DEVNULL)
-        children.update(c.pid for c in psutil.Process(proc.pid).children(recursive=True))
+        children.extend(psutil.Process(proc.pid).children(recursive=True))
         return result.stdout.strip()
     try:
         wait_until(lambda: answer() == 'alpha 1', 60, interval=0.3, message='Alpha answering')
@@ -186,10 +187,10 @@ def test_instance_reload_reruns_the_instance_when_its_code_changes(tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait(10)
-        for pid in children:
+        for child in alive(children):
             try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                child.kill()  # psutil checks it is still the process we saw
+            except psutil.NoSuchProcess:
                 pass
         log.close()
 

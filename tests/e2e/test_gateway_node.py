@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, wait_until
 from test_node import Node, workshop
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +38,9 @@ def gateway_node(tmp_path):
 
 def test_curl_through_the_gateway_block_under_fannode_up(gateway_node):
     node = gateway_node
-    assert node.counts() == {'Gateway': 1, 'Greeting': 1, 'Listen': 1, 'Web': 1}
+    # "cluster ready" waits for what a block's ready check says: the gateway is ready when started
+    wait_until(lambda: node.counts() == {'Gateway': 1, 'Greeting': 1, 'Listen': 1, 'Web': 1}, 30,
+               message='every service registered')
     reply = subprocess.run(['curl', '-sSf', '-d', '{"name": "Zed"}', node.gateway + '/rpc/Greeting/greet'],
                            capture_output=True, text=True, timeout=20)
     assert reply.stdout == '"Hi, Zed!"', reply.stderr

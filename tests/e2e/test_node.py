@@ -19,6 +19,7 @@ from conftest import FANNODE, ROOT, free_port, wait_until
 from fannode.hub.client import hub_endpoint
 from fannode.node.block import BACKOFF_CAP, BACKOFF_FIRST
 from fannode.node.client import request
+from fannode.node.stopnode import alive
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +56,7 @@ class Node:
         for key in ('FANNODE_REGISTRY', 'FANNODE_EVENTS'):
             self.env.pop(key, None)
         self.proc: subprocess.Popen | None = None
-        self.children: set[int] = set()
+        self.children: dict[int, psutil.Process] = {}
 
     def write(self, text: str) -> None:
         # a new inode, as editors save, and never a half-written file for the watcher
@@ -100,18 +101,16 @@ class Node:
         return {b['name']: b for b in json.loads(result.stdout)['blocks']}
 
     def remember_children(self) -> None:
+        # psutil.Process, not the bare pid: it knows its start time, so a pid the kernel has
+        # given to someone else since (another test's process) is never taken for ours
         if self.proc is not None and self.proc.poll() is None:
-            self.children |= {c.pid for c in psutil.Process(self.proc.pid).children(recursive=True)}
+            for child in psutil.Process(self.proc.pid).children(recursive=True):
+                known = self.children.get(child.pid)
+                if known is None or not known.is_running():
+                    self.children[child.pid] = child
 
     def alive_children(self) -> list[int]:
-        alive = []
-        for pid in self.children:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        return alive
+        return [proc.pid for proc in alive(list(self.children.values()))]
 
     def stop(self) -> None:
         self.remember_children()
@@ -122,8 +121,11 @@ class Node:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        for pid in self.alive_children():
-            os.kill(pid, signal.SIGKILL)
+        for proc in alive(list(self.children.values())):
+            try:
+                proc.kill()  # psutil checks it is still the process we saw
+            except psutil.NoSuchProcess:
+                pass
         if self.proc is not None:
             self.log.close()
 
