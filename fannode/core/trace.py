@@ -90,6 +90,15 @@ def _copy_context(greenlet: Any) -> None:
     greenlet.gr_context = contextvars.copy_context()
 
 
+def background(func: Any, *args: Any) -> Any:
+    """Spawn `func` outside any trace: a loop that outlives the request that started it (an
+    event sender, a hub heartbeat) must not log under that request's trace id."""
+    import gevent
+    greenlet = gevent.spawn(func, *args)
+    greenlet.gr_context = contextvars.Context()  # not yet started: it runs in this one
+    return greenlet
+
+
 def inherit() -> None:
     """Greenlets spawned from now on start with a copy of their spawner's context, so the
     work a handler hands to a greenlet stays in its trace."""

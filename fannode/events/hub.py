@@ -18,7 +18,7 @@ import gevent
 import gevent.event
 import zmq.green as zmq
 
-from fannode.core import wire
+from fannode.core import trace, wire
 from fannode.core.events import Event
 from fannode.core.limits import MIB, setting
 from fannode.events.base import EventSystem, Handler, Subscription, describe, prepare
@@ -75,7 +75,7 @@ class HubEvents(EventSystem):
         self._idle.clear()
         self._wake.set()
         if self._sender is None or self._sender.dead:
-            self._sender = gevent.spawn(self._send_loop)
+            self._sender = trace.background(self._send_loop)
 
     def _pending(self) -> bool:
         return bool(self.outbox or self.verdicts or any(self.acks.values()))

@@ -11,7 +11,7 @@ import gevent
 import zmq.green as zmq
 
 from fannode.exceptions import Nack, RegistryUnavailable, RemoteError, RpcError, UsageError
-from fannode.core import wire
+from fannode.core import trace, wire
 from fannode.zmqrpc.connection import Call, Connection, encode_request
 
 log = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ class HubLink:
     def start(self, loop: Callable[[], None]) -> None:
         """Run `loop` in the background once, however often this is called."""
         if not any(g.name == loop.__name__ for g in self.loops):
-            greenlet = gevent.spawn(loop)
+            greenlet = trace.background(loop)
             greenlet.name = loop.__name__
             self.loops.append(greenlet)
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 import gevent
 
-from fannode.core import wire
+from fannode.core import trace, wire
 from fannode.exceptions import FannodeError, RegistryUnavailable
 from fannode.hub.client import LOG_SERVICE, HubLink
 from fannode.logs.records import Record, ts_of
@@ -149,7 +149,7 @@ class Follow:
             self._add([registry_url])
             self._looker = None
         else:
-            self._looker = gevent.spawn(self._look, registry_url)
+            self._looker = trace.background(self._look, registry_url)
 
     def _add(self, urls: list[str]) -> None:
         for url in urls:

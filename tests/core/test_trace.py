@@ -58,3 +58,16 @@ def test_spans_nest_and_report_to_the_sink():
         trace.sink = None
     assert [(s['name'], s['trace'], s['status']) for s in seen] == [('A.b', 't1', 'ok'), ('GET /', 't1', 'error')]
     assert seen[0]['parent'] == seen[1]['span'] and seen[1]['parent'] == '' and seen[1]['code'] == 500
+
+
+def test_a_background_loop_started_inside_a_trace_is_outside_it():
+    trace.inherit()  # as every fannode process does: spawned work stays in its trace
+    seen = {}
+    trace.set_id('a' * 32)
+    try:
+        inside = gevent.spawn(lambda: seen.setdefault('spawned', trace.get_id()))
+        loop = trace.background(lambda: seen.setdefault('background', trace.get_id()))
+        gevent.joinall([inside, loop])
+    finally:
+        trace.set_id('')
+    assert seen == {'spawned': 'a' * 32, 'background': ''}
