@@ -29,6 +29,7 @@ from fannode.sharedconfig import SharedConfig, get_shared_config
 
 log = logging.getLogger(__name__)
 
+LEAVE_GRACE = 0.5  # seconds a stopping instance serves after leaving discovery (not on local://)
 SERVICE_KEYS = ('backdoor', 'breakers', 'interfaces', 'plugins', 'version')  # and each transport's config_key
 
 
@@ -181,9 +182,11 @@ class ServiceContainer:
         self.readiness.stop()
         if self.info is not None:
             self.registry.unregister(self.info)
-            # under `fannode up`: callers learn it left while it still serves, so none is sent a call it drops;
-            # part of `timeout`, at most half of it: running requests keep the rest to finish
-            grace = min(setting('FANNODE_LEAVE_GRACE', 0.0, low=0.0), timeout / 2)
+            # callers learn it left (a push from the hub or ZooKeeper) while it still serves, so none is
+            # sent a call it drops; local:// tells them at once. Part of `timeout`, at most half of it:
+            # running requests keep the rest to finish
+            default = 0.0 if self.registry.url.startswith('local://') else LEAVE_GRACE
+            grace = min(setting('FANNODE_LEAVE_GRACE', default, low=0.0), timeout / 2)
             time.sleep(grace)
             timeout -= grace
         for transport in reversed(self.transports[1:]):  # health checks say 503, running requests finish
