@@ -41,6 +41,7 @@ setup(
     python_requires='>=3.11',
     install_requires=[
         'gevent>=23.9',
+        'httptools>=0.6',  # the HTTP/1.1 parser (llhttp, in C) of fannode.web.lean, the default web server
         'kazoo>=2.9',
         'msgpack>=1.0.5',
         'pika>=1.3',
@@ -51,6 +52,7 @@ setup(
         'pyzmq>=25.1',
         'rich>=13.0',
         'semantic_version>=2.10',  # version ranges (^1.2, ~1.4, >=1) for pinned calls
+        'setproctitle>=1.3',  # a preloaded worker shows its own command in ps, not its template's
         'textual>=8.0',
         'werkzeug>=3.0',
         'circus>=0.19,<0.20',

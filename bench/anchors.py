@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from bench.procs import BENCH, ROOT, BenchError, Proc, Procs, Skip
+from bench.procs import BENCH, BROKER, CLIENT, ROOT, BenchError, Proc, Procs, Skip, pin
 
 PROVISION = ROOT / 'scripts' / 'provision'
 START_TIMEOUT = {'rabbitmq': 90.0, 'zookeeper': 60.0}  # provision's own deadlines, plus slack
@@ -42,6 +42,7 @@ class Servers:
         self.procs = procs
         self.dirs: dict[str, Path] = {}
         self.versions: dict[str, str] = {}  # Debian package → version, for the caption
+        self.cpus: list[int] = []  # where the servers run (pinned with the hub's role)
 
     def start(self, ports: dict[str, int]) -> None:
         """Start the servers of `ports` ({'rabbitmq': P, ...}) side by side, and wait until
@@ -76,6 +77,8 @@ class Servers:
                     out = (self.procs.dir / ('provision-%s.log' % kind)).read_text(errors='replace').strip()
                     raise BenchError('scripts/provision start %s failed: %s'
                                      % (kind, out.splitlines()[-1] if out else 'exit %d' % code))
+            for pid in self.pids():  # the broker beside the callers, as the hub is
+                self.cpus = pin(BROKER, pid)
         finally:
             for popen in starting.values():  # only when interrupted or failed: by PID
                 if popen.poll() is None:
@@ -115,19 +118,20 @@ class Servers:
 
 # -- the anchors' clients ----------------------------------------------------------------------
 
-class AnchorClient(Proc):
-    """An anchor's client in the anchors venv (bench/services/anchor_client.py): commands on
-    stdin, one JSON line back on stdout for each; stderr goes to its log."""
+class PipeClient(Proc):
+    """A client process told what to measure: commands on stdin, one JSON line back on
+    stdout for each; stderr goes to its log. Started once per case, asked every round."""
 
-    def __init__(self, procs: Procs, kind: str, python: str, address: str):
-        self.name = '%s-client' % kind
+    def __init__(self, procs: Procs, name: str, argv: list[str], env: dict[str, str] | None = None):
+        self.name = name
         self.log_path = procs.dir / ('%s.log' % self.name)
         self.log = open(self.log_path, 'w+b')
-        argv = [python, str(BENCH / 'services' / 'anchor_client.py'), kind, address]
-        self.popen = subprocess.Popen(argv, env=procs.env, cwd=procs.dir, stdin=subprocess.PIPE,
+        self.popen = subprocess.Popen(argv, env=dict(procs.env, **(env or {})), cwd=procs.dir, stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, stderr=self.log, start_new_session=True, text=True)
         self.pid = self.popen.pid
+        self.cpus = pin(CLIENT, self.pid)  # the caller's CPU, like fannode's client in the bench process
         procs.procs.append(self)  # stopped by PID with the rest
+        procs.note_pin(self.name, self.cpus)
 
     def ask(self, command: str | None, timeout: float) -> dict[str, Any]:
         """Send `command` (None: just read, for the "ready" line) and wait for the answer."""
@@ -157,6 +161,14 @@ class AnchorClient(Proc):
         except (OSError, subprocess.TimeoutExpired):
             pass
         super().stop(timeout)
+
+
+class AnchorClient(PipeClient):
+    """An anchor's client in the anchors venv (bench/services/anchor_client.py)."""
+
+    def __init__(self, procs: Procs, kind: str, python: str, address: str):
+        super().__init__(procs, '%s-client' % kind, [python, str(BENCH / 'services' / 'anchor_client.py'), kind,
+                                                     address])
 
 
 # -- the anchors venv -------------------------------------------------------------------------

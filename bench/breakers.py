@@ -14,7 +14,7 @@ from typing import Any
 
 import gevent
 
-from bench.procs import BENCH, FANNODE, BenchError, Proc, free_port
+from bench.procs import BENCH, BROKER, FANNODE, SERVER, BenchError, Proc, free_port
 from bench.report import Row, at_most, compare
 from bench.runner import Context
 
@@ -55,18 +55,17 @@ class Callers:
 def start(ctx: Context, url: str, port: int) -> Proc:
     """An instance of bench/services/greeting.py at `port`, waited for without blocking the callers."""
     proc = ctx.procs.start('instance', [*FANNODE, 'instance', '--registry', url, '--port', str(port),
-                                        '--config', str(BENCH / 'conf' / 'greeting.yml')], {'FANNODE_REGISTRY': url})
+                                        '--config', str(BENCH / 'conf' / 'greeting.yml')], {'FANNODE_REGISTRY': url},
+                           SERVER)
     wait(lambda: 'serving' in proc.output() or proc.popen.poll() is not None, START_TIMEOUT, 'the instance to serve')
     if proc.popen.poll() is not None:
         raise BenchError('the instance exited with %s: %s' % (proc.popen.returncode, proc.last_line()))
     return proc
 
 
-def one_round(ctx: Context, url: str, client: Any) -> dict[str, float]:
-    """Kill the instance under load, then start it again at the same address."""
-    ctx.step('starting an instance')
-    port = free_port()
-    instance = start(ctx, url, port)
+def one_round(ctx: Context, url: str, client: Any, instance: Proc, port: int) -> tuple[dict[str, float], Proc]:
+    """Kill the instance (serving at `port`) under load, then start it again at the same
+    address; the figures, and the instance started again (the next round's)."""
     proxy = client.proxy('Greeting', timeout=2.0, breaker=SETTINGS)
     breakers = client.breakers.for_call('Greeting', proxy._breaker)
     callers = Callers(proxy)
@@ -91,9 +90,8 @@ def one_round(ctx: Context, url: str, client: Any) -> dict[str, float]:
                        10.0, 'a call to succeed again')
     finally:
         callers.stop()
-    ctx.procs.stop([back])
-    return {'refused_us': refused[len(refused) // 2] * 1e6, 'in_flight': sum(t < seen for t, _ in slow),
-            'sent_after': sum(t >= seen for t, _ in slow), 'resume_s': resumed - serving}
+    return ({'refused_us': refused[len(refused) // 2] * 1e6, 'in_flight': sum(t < seen for t, _ in slow),
+             'sent_after': sum(t >= seen for t, _ in slow), 'resume_s': resumed - serving}, back)
 
 
 def wait(predicate: Any, timeout: float, what: str) -> float:
@@ -114,12 +112,19 @@ def run(ctx: Context) -> list[Row]:
     from fannode.discovery import get_registry
     url = 'hub://127.0.0.1:%d' % free_port()
     ctx.step('starting a hub')
-    ctx.procs.hub(url).wait_for('hub listening', START_TIMEOUT)
+    ctx.procs.hub(url, BROKER).wait_for('hub listening', START_TIMEOUT)
     client = RpcClient(get_registry(url))
     breaker_log = logging.getLogger('fannode.calls.breaker')
     breaker_log.disabled = True  # its WARNING each round would land in the middle of the progress display
     try:
-        rounds = [one_round(ctx, url, client) for _ in range(3)]
+        ctx.step('starting an instance')
+        port = free_port()
+        instance = start(ctx, url, port)
+        rounds = []
+        for _ in range(ctx.reps()):  # each round's instance started again is the next one's: one start a round
+            figures, instance = one_round(ctx, url, client, instance, port)
+            rounds.append(figures)
+        ctx.procs.stop([instance])
     finally:
         breaker_log.disabled = False
         client.close()

@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any, Callable
 
-from bench.procs import BENCH, FANNODE, BenchError, Proc, free_port
+from bench.procs import BENCH, BROKER, FANNODE, SERVER, BenchError, Proc, free_port
 from bench.report import Row, at_least, compare, skipped
 from bench.runner import Context
 
@@ -112,7 +112,8 @@ def wait_done(proc: Proc, end: int, sleep: Callable[[float], None]) -> float:
 
 def sink(ctx: Context, name: str, registry: str, events: str | None = None) -> Proc:
     argv = [*FANNODE, 'instance', '--registry', registry, '--config', str(BENCH / 'conf' / 'sink.yml')]
-    return ctx.procs.start(name, argv + (['--events', events] if events else []), {'FANNODE_REGISTRY': registry})
+    return ctx.procs.start(name, argv + (['--events', events] if events else []), {'FANNODE_REGISTRY': registry},
+                           SERVER)
 
 
 def run(ctx: Context) -> list[Row]:
@@ -124,7 +125,7 @@ def run(ctx: Context) -> list[Row]:
     procs = ctx.procs
     ctx.step('starting a hub and its sink')
     hub_url = 'hub://127.0.0.1:%d' % free_port()
-    procs.hub(hub_url).wait_for('hub listening', START_TIMEOUT)
+    procs.hub(hub_url, BROKER).wait_for('hub listening', START_TIMEOUT)  # the broker, like RabbitMQ
     consumers = {'hub': sink(ctx, 'hub-sink', hub_url)}
     why: dict[str, str] = {}
     amqp, missing = ctx.available(ctx.rabbitmq)
@@ -133,7 +134,7 @@ def run(ctx: Context) -> list[Row]:
     else:
         ctx.step('starting the consumers on RabbitMQ')
         consumers['raw'] = procs.start('pika-consumer', [sys.executable, str(BENCH / 'services' / 'pika_consumer.py'),
-                                                         amqp])
+                                                         amqp], cpu=SERVER)
         missing = amqp_missing(amqp)
         if missing:
             why['amqp'] = missing

@@ -1,7 +1,9 @@
 """The node case: the node supervisor, `fannode up`, timed from the outside through
 discovery: how long until 10 (and 50) instances are listed after its start, beside a hub
-and as many `fannode instance` processes started by hand (the anchor); how long until a
-killed instance is replaced, until an edit of node.yml is applied; the node's RSS when
+and as many `fannode instance` processes started by hand (the anchor), preloaded (the
+default: forked from a template, fannode.node.preload) and with `preload: false`; what
+each instance costs in memory (PSS and USS, the template's share included); how long until
+a killed instance is replaced, until an edit of node.yml is applied; the node's RSS when
 idle; and a clean stop on SIGINT (exit 0, no child left, or the case fails).
 """
 from __future__ import annotations
@@ -21,12 +23,13 @@ from typing import Callable
 import psutil
 import zmq
 
-from bench.procs import BENCH, FANNODE, BenchError, Proc, free_port, wait_until
+from bench.procs import BENCH, FANNODE, BenchError, Proc, free_port, memory, wait_until
 from bench.report import Row, at_most, compare
 from bench.runner import ROUNDS, Context
 
-TARGET_UP_S = 3.0         # fannode up → 10 instances listed
-TARGET_REPLACE_S = 1.0    # kill -9 → all listed again, without the dead one (median)
+TARGET_UP_S = 3.0         # fannode up → 10, and 50, instances listed (preloaded)
+TARGET_REPLACE_S = 0.5    # kill -9 → all listed again, without the dead one (median)
+TARGET_INSTANCE_MIB = 12.0  # PSS and USS of each preloaded instance
 TARGET_SCALE_S = 2.0      # node.yml saved → the new count listed
 TARGET_RSS_MIB = 60.0     # the node process alone, idle
 START_TIMEOUT = 15.0      # for each wait on discovery (more for many instances)
@@ -160,11 +163,12 @@ def count_is(n: int) -> Callable[[list[int], float], bool]:
 
 # -- node.yml and the node --------------------------------------------------------------
 
-def node_yml(url: str, count: int) -> str:
+def node_yml(url: str, count: int, preload: bool = True) -> str:
     command = 'fannode instance --config %s' % shlex.quote(str(BENCH / 'conf' / 'greeting.yml'))
     # JSON strings are YAML strings: safe whatever the paths hold
-    return ('registry: %s\nenv: {PYTHONPATH: %s}\ninstances:\n  greeting: {command: %s, numprocesses: %d}\n'
-            % (json.dumps(url), json.dumps(str(BENCH / 'services')), json.dumps(command), count))
+    return ('registry: %s\nenv: {PYTHONPATH: %s}\ninstances:\n  greeting: {command: %s, numprocesses: %d%s}\n'
+            % (json.dumps(url), json.dumps(str(BENCH / 'services')), json.dumps(command), count,
+               '' if preload else ', preload: false'))
 
 
 def save(path: Path, text: str) -> None:
@@ -210,13 +214,14 @@ class Node:
     """One `fannode up` of `count` instances, started in the case's dir (node.yml there,
     as a user runs it) and timed until the hub lists them all."""
 
-    def __init__(self, ctx: Context, count: int, name: str):
+    def __init__(self, ctx: Context, count: int, name: str, preload: bool = True):
         self.ctx = ctx
         self.count = count
+        self.preload = preload
         self.url = 'hub://127.0.0.1:%d' % free_port()
         self.path = ctx.procs.dir / 'node.yml'
         self.children = Children()
-        save(self.path, node_yml(self.url, count))
+        save(self.path, node_yml(self.url, count, preload))
         self.probe = HubProbe(self.url)
         t0 = time.monotonic()
         self.proc = ctx.procs.start(name, [*FANNODE, 'up'])
@@ -247,10 +252,24 @@ class Node:
     def scale(self, count: int) -> float:
         """Save node.yml with `count` instances: seconds until the hub lists that many."""
         t0 = time.monotonic()
-        save(self.path, node_yml(self.url, count))
+        save(self.path, node_yml(self.url, count, self.preload))
         seconds = self.wait(t0, count, 'the node to scale to %d' % count)
         self.count = count
         return seconds
+
+    def memory(self) -> dict[str, float]:
+        """What each listed instance costs, in MiB: the mean PSS of the instances with the
+        template's PSS spread over them (what they take from the machine together), and
+        their mean USS and RSS."""
+        pids = self.probe.pids() or []
+        if len(pids) != self.count:
+            raise BenchError('the hub lists %d instances, expected %d' % (len(pids), self.count))
+        templates = [p.pid for p in psutil.Process(self.proc.pid).children()
+                     if p.pid not in pids and 'fannode preload' in ' '.join(p.cmdline())]
+        each = [memory(pid) for pid in pids]
+        shared = sum(memory(pid)['pss'] for pid in templates)
+        return {'pss': (sum(m['pss'] for m in each) + shared) / len(each),
+                'uss': sum(m['uss'] for m in each) / len(each), 'rss': sum(m['rss'] for m in each) / len(each)}
 
     def idle(self, seconds: float) -> tuple[list[float], float]:
         """RSS samples (MiB) of the node process alone and its CPU (cores) over `seconds`."""
@@ -294,7 +313,7 @@ class Node:
 
 
 def run(ctx: Context) -> list[Row]:
-    sizes = ctx.pick((50, 10), (5, 10))  # the last size's last node goes on to kills, edits and idle
+    sizes = ctx.pick((50, 10), (10,))  # the last size's last node goes on to kills, edits and idle
     reps, kills, edits = ctx.pick(ROUNDS, 1), ctx.pick(5, 3), ctx.pick(3, 2)
     # The node's lock and sockets, and the journal of the hub it starts, go to the case's
     # directory, not to /tmp/fannode-UID and ~/.local/state; ours too, for its control calls.
@@ -309,23 +328,36 @@ def run(ctx: Context) -> list[Row]:
         up: dict[int, list[float]] = {n: [] for n in sizes}
         stop: dict[int, list[float]] = {n: [] for n in sizes}
         says: list[float] = []
+        big = max(sizes)
+        plain: list[float] = []  # up → big with preload: false
+        mem: dict[bool, list[dict[str, float]]] = {True: [], False: []}
         for n in sizes:
             for i in range(reps):
                 ctx.step('round %d/%d: a hub and %d instances by hand' % (i + 1, reps, n))
                 by_hand[n].append(anchor(ctx, n))
-                ctx.step('round %d/%d: fannode up, %d instances' % (i + 1, reps, n))
-                node = Node(ctx, n, 'node-%d-%d' % (n, i + 1))
-                try:
-                    up[n].append(node.up_s)
-                    says.append(node.says_s)
-                    if (n, i) == (sizes[-1], reps - 1):
-                        rows = exercise(ctx, node, kills, edits)
-                    stop[n].append(node.stop())
-                finally:
-                    node.close()
-                ctx.say('  ✓ %d instances: by hand %.2f s, fannode up %.2f s, SIGINT → all gone %.2f s'
-                        % (n, by_hand[n][-1], up[n][-1], stop[n][-1]))
+                for preload in ((True, False) if n == big else (True,)):
+                    ctx.step('round %d/%d: fannode up, %d instances%s' % (i + 1, reps, n, '' if preload else
+                                                                          ', preload: false'))
+                    node = Node(ctx, n, 'node-%d-%d%s' % (n, i + 1, '' if preload else '-plain'), preload)
+                    try:
+                        (up[n] if preload else plain).append(node.up_s)
+                        says.append(node.says_s)
+                        if n == big:
+                            time.sleep(1.0)  # the instances settle: their first calls and heartbeats
+                            mem[preload].append(node.memory())
+                        if (n, i, preload) == (sizes[-1], reps - 1, True):
+                            rows = exercise(ctx, node, kills, edits)
+                        if preload:
+                            stop[n].append(node.stop())
+                        else:
+                            node.stop()
+                    finally:
+                        node.close()
+                ctx.say('  ✓ %d instances: by hand %.2f s, fannode up %.2f s%s, SIGINT → all gone %.2f s'
+                        % (n, by_hand[n][-1], up[n][-1], ' (preload: false %.2f s)' % plain[-1] if n == big else '',
+                           stop[n][-1]))
         ctx.details['node_says_cluster_ready_s'] = says
+        ctx.details['instance_memory_mib'] = {'preloaded': mem[True], 'preload_false': mem[False]}
     finally:
         for name, value in saved.items():
             if value is None:
@@ -334,8 +366,16 @@ def run(ctx: Context) -> list[Row]:
                 os.environ[name] = value
 
     ups = [compare('up.%d' % n, 'fannode up → %d discoverable' % n, 's', up[n],
-                   'hub + %d instances started by hand' % n, by_hand[n], at_most(TARGET_UP_S) if n == 10 else None)
+                   'hub + %d instances started by hand' % n, by_hand[n], at_most(TARGET_UP_S))
            for n in sorted(sizes)]
+    ups += [compare('up.%d.plain' % big, 'fannode up → %d, preload: false' % big, 's', plain,
+                    'hub + %d instances started by hand' % big, by_hand[big]),
+            compare('up.%d.preload' % big, 'fannode up → %d discoverable' % big, 's', up[big],
+                    'the same, preload: false', plain)]
+    ups += [compare('memory.%s' % kind, 'memory per instance, %s (%d preloaded)' % (kind.upper(), big), 'MiB',
+                    [m[kind] for m in mem[True]], 'the same, preload: false', [m[kind] for m in mem[False]],
+                    at_most(TARGET_INSTANCE_MIB))
+            for kind in ('pss', 'uss')]
     stops = [compare('stop.%d' % n, 'SIGINT → node and %d instances gone' % n, 's', stop[n]) for n in sorted(sizes)]
     return ups + rows + stops
 

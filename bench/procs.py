@@ -1,5 +1,6 @@
-"""The processes a benchmark run starts: free ports, readiness with a deadline, and
-stopping every one of them by PID (terminate, wait, then kill)."""
+"""The processes a benchmark run starts: free ports, readiness with a deadline, the CPUs
+each may run on (`pin`), their memory (`memory`), and stopping every one of them by PID
+(terminate, wait, then kill)."""
 from __future__ import annotations
 
 import os
@@ -12,11 +13,77 @@ import time
 from pathlib import Path
 from typing import Callable, TypeVar
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / 'bench'
 FANNODE = [sys.executable, '-m', 'fannode.cli']
 
 T = TypeVar('T')
+MiB = 1024 * 1024
+
+# -- CPU pinning ------------------------------------------------------------------------------
+# Where the scheduler puts a client and its server moves a ratio by 2× on two cores (the raw
+# REQ/REP anchor: 7,000 to 19,000 calls/s), so every pair runs on fixed CPUs, the anchor's
+# exactly as fannode's: the caller (this process, wrk, an anchor's client, a load
+# generator) on CLIENT, the server measured on SERVER, brokers (hub, RabbitMQ) beside the
+# caller, where the sequential loops leave room; ANY is every CPU (processes that start
+# by the dozen, like a node's instances).
+CLIENT, SERVER, BROKER, ANY = 'client', 'server', 'broker', 'any'
+CPUS = sorted(os.sched_getaffinity(0))  # read once: this process gets pinned later
+PINNING = len(CPUS) > 1  # False: one CPU (nothing to choose), or --no-pin
+
+
+def cpus_for(role: str, index: int = 0) -> list[int]:
+    """The CPUs of `role`; `index` spreads servers of one kind (the second of two web
+    servers) over the CPUs from the last one down."""
+    if not PINNING or role == ANY:
+        return CPUS
+    if role == SERVER:
+        return [CPUS[(len(CPUS) - 1 - index) % len(CPUS)]]
+    if role == BROKER and len(CPUS) > 2:
+        return [CPUS[2]]
+    return [CPUS[0]]  # CLIENT, and BROKER on two CPUs
+
+
+def pin(role: str, pid: int | None = None, index: int = 0) -> list[int]:
+    """Pin every thread of `pid` (None: this process) to the CPUs of `role`; the CPUs.
+    Threads and children it starts later inherit them. With pinning off, ANY is applied
+    (it undoes an inherited pin). `preexec_fn=lambda: pin(CLIENT)` pins a program that
+    starts threads at once (wrk) before it runs."""
+    cpus = cpus_for(role, index)
+    pid = os.getpid() if pid is None else pid
+    try:
+        tids = [int(t) for t in os.listdir('/proc/%d/task' % pid)]
+    except OSError:
+        tids = [pid]
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, cpus)
+        except OSError:  # a thread that just ended, or the process itself
+            pass
+    return cpus
+
+
+def pinning() -> str:
+    """The layout, for the caption."""
+    if not PINNING or len(CPUS) < 2:
+        return 'CPU pinning off (%s)' % ('1 CPU' if len(CPUS) < 2 else '--no-pin')
+    return 'pinned: callers on CPU %s, servers on CPU %s, hub and RabbitMQ on CPU %s' % (
+        cpus_for(CLIENT)[0], cpus_for(SERVER)[0], cpus_for(BROKER)[0])
+
+
+def memory(pid: int) -> dict[str, float]:
+    """RSS, PSS and USS of process `pid` in MiB: {'rss': ..., 'pss': ..., 'uss': ...}.
+    RSS counts every page mapped, shared or not; PSS divides each shared page by the
+    processes sharing it (a preloaded fork's instances sum to the machine's use); USS is
+    what the process alone holds, what its exit would free. psutil's
+    memory_full_info() (reads /proc/<pid>/smaps_rollup, ~1 ms). BenchError if it exited."""
+    try:
+        m = psutil.Process(pid).memory_full_info()
+    except psutil.NoSuchProcess:
+        raise BenchError('pid %d exited before its memory was read' % pid) from None
+    return {'rss': m.rss / MiB, 'pss': getattr(m, 'pss', m.uss) / MiB, 'uss': m.uss / MiB}
 
 
 class BenchError(Exception):
@@ -48,8 +115,10 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: 
 
 class Proc:
     """One subprocess, its stdout and stderr in a log file."""
+    last = False  # Procs.stop_all stops it after the others (a hub)
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, cpu: str = ANY,
+                 index: int = 0):
         self.name = name
         self.log_path = cwd / ('%s.log' % name)
         self.log = open(self.log_path, 'w+b')
@@ -58,6 +127,7 @@ class Proc:
                                       stdout=self.log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
         self.pid = self.popen.pid
+        self.cpus = pin(cpu, self.pid, index)  # before its interpreter is up: no thread escapes
 
     def output(self) -> str:
         with open(self.log_path, 'rb') as f:
@@ -112,27 +182,42 @@ class Procs:
         dir.mkdir(parents=True, exist_ok=True)
         self.dir = dir
         self.procs: list[Proc] = []
+        self.pinned: dict[str, list[int]] = {}  # process name → its CPUs, when pinned
         self.env = dict(os.environ, PYTHONUNBUFFERED='1',
                         PYTHONPATH=os.pathsep.join(filter(None, [
                             str(BENCH / 'services'), str(ROOT), os.environ.get('PYTHONPATH')])))
         for name in ('FANNODE_REGISTRY', 'FANNODE_EVENTS'):
             self.env.pop(name, None)
 
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Proc:
-        proc = Proc(name, argv, dict(self.env, **(env or {})), self.dir)
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None, cpu: str = ANY,
+              index: int = 0) -> Proc:
+        """Start `argv` pinned to the CPUs of `cpu` (see `pin`; ANY: every CPU)."""
+        proc = Proc(name, argv, dict(self.env, **(env or {})), self.dir, cpu, index)
         self.procs.append(proc)
+        self.note_pin(name, proc.cpus)
         return proc
 
-    def raw_server(self, port: int) -> Proc:
-        return self.start('raw-server', [sys.executable, '-m', 'bench.raw_server', str(port)])
+    def note_pin(self, name: str, cpus: list[int]) -> None:
+        """Record where `name` ran, for the run's JSON (pinned processes only)."""
+        if PINNING and cpus != CPUS:
+            key, n = name, 1
+            while key in self.pinned:
+                n += 1
+                key = '%s-%d' % (name, n)
+            self.pinned[key] = cpus
 
-    def hub(self, url: str) -> Proc:
-        return self.start('hub', [*FANNODE, 'hub', '--registry', url, '--journal', str(self.dir / 'hub.sqlite3')],
-                          {'FANNODE_REGISTRY': url})
+    def raw_server(self, port: int, cpu: str = SERVER) -> Proc:
+        return self.start('raw-server', [sys.executable, '-m', 'bench.raw_server', str(port)], cpu=cpu)
 
-    def instance(self, url: str, config: Path) -> Proc:
+    def hub(self, url: str, cpu: str = ANY) -> Proc:
+        hub = self.start('hub', [*FANNODE, 'hub', '--registry', url, '--journal', str(self.dir / 'hub.sqlite3')],
+                         {'FANNODE_REGISTRY': url}, cpu)
+        hub.last = True  # stop_all: after its instances, which leave it as they stop
+        return hub
+
+    def instance(self, url: str, config: Path, cpu: str = ANY) -> Proc:
         return self.start('instance', [*FANNODE, 'instance', '--registry', url, '--config', str(config)],
-                          {'FANNODE_REGISTRY': url})
+                          {'FANNODE_REGISTRY': url}, cpu)
 
     def stop(self, group: list[Proc], timeout: float = 5.0) -> None:
         """Stop `group` together: SIGTERM to each, then wait for each (SIGKILL after
@@ -145,7 +230,10 @@ class Procs:
             self.procs.remove(proc)
 
     def stop_all(self) -> None:
+        """Everything but the hubs together (an instance drains for 0.5 s when it stops:
+        one after another, a case's teardown took seconds), then the hubs, newest first."""
         try:
+            self.stop([proc for proc in self.procs if not proc.last])
             while self.procs:
                 self.procs[-1].stop()
                 self.procs.pop()

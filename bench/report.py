@@ -112,8 +112,9 @@ def compare(key: str, what: str, unit: str, fannode: Sequence[float], anchor: st
     """A row from the samples of each repetition; the ratio is taken repetition by
     repetition (they ran one after the other, under the same load)."""
     ratio = None
-    if base:
-        ratio = Stat([f / b for f, b in zip(fannode, base)])
+    ratios = [f / b for f, b in zip(fannode, base or []) if b]  # an anchor at 0 in a round: no ratio for it
+    if ratios:
+        ratio = Stat(ratios)
     return Row(key, what, unit, Stat(list(fannode)) if fannode else None, anchor, Stat(list(base)) if base else None,
                ratio, target, note)
 

@@ -100,7 +100,7 @@ def run(ctx: Context) -> list[Row]:
     node.wait_for('cluster ready', START_TIMEOUT)
     load = Load(ctx, url, port)
     steady, during, failed, took = [], [], [], []
-    reps, window = ctx.pick(3, 1), ctx.pick(5.0, 2.0)
+    reps, window = ctx.pick(3, 1), ctx.pick(5.0, 1.0)
     for i in range(reps):
         ctx.step('round %d/%d: steady state' % (i + 1, reps))
         ok, t0 = load.ok(), time.monotonic()

@@ -20,7 +20,7 @@ from gevent.event import AsyncResult
 
 from bench import loops
 from bench.anchors import AnchorClient
-from bench.procs import BENCH, BenchError, Proc, free_port
+from bench.procs import BENCH, BROKER, SERVER, BenchError, Proc, free_port, memory
 from bench.report import Row, Target, at_least, at_most, compare, skipped
 from bench.runner import Context
 
@@ -146,9 +146,9 @@ class Servers:
         raw_port = free_port()
         raw = procs.raw_server(raw_port)
         url = 'hub://127.0.0.1:%d' % free_port()
-        hub = procs.hub(url)
+        hub = procs.hub(url, BROKER)
         hub.wait_for('hub listening', START_TIMEOUT)
-        self.instance = procs.instance(url, BENCH / 'conf' / 'greeting.yml')
+        self.instance = procs.instance(url, BENCH / 'conf' / 'greeting.yml', SERVER)
         raw.wait_for('ready', START_TIMEOUT)
         self.instance.wait_for('serving', START_TIMEOUT)
         self.client = RpcClient(get_registry(url))
@@ -182,16 +182,17 @@ def start_anchors(ctx: Context) -> tuple[dict[str, AnchorClient], dict[str, Proc
     ctx.step('starting zerorpc')
     port = free_port()
     rss_of['zerorpc'] = procs.start('zerorpc-server', [python, str(BENCH / 'services' / 'zerorpc_greeting.py'),
-                                                       str(port)])
+                                                       str(port)], cpu=SERVER)
+    amqp, missing = ctx.available(ctx.rabbitmq)
+    if not missing:  # both servers boot at once; each client starts once its server is ready
+        ctx.step('starting nameko')
+        rss_of['nameko'] = procs.start('nameko-service', [str(Path(python).parent / 'nameko'), 'run', '--broker',
+                                                          amqp, 'nameko_greeting:Greeting'], cpu=SERVER)
     rss_of['zerorpc'].wait_for('ready', START_TIMEOUT)
     anchors['zerorpc'] = AnchorClient(procs, 'zerorpc', python, 'tcp://127.0.0.1:%d' % port)
-    amqp, missing = ctx.available(ctx.rabbitmq)
     if missing:
         why['nameko'] = missing
         return anchors, rss_of, why
-    ctx.step('starting nameko')
-    rss_of['nameko'] = procs.start('nameko-service', [str(Path(python).parent / 'nameko'), 'run', '--broker', amqp,
-                                                      'nameko_greeting:Greeting'])
     rss_of['nameko'].wait_for('Connected to amqp', START_TIMEOUT)
     anchors['nameko'] = AnchorClient(procs, 'nameko', python, amqp)
     return anchors, rss_of, why
@@ -203,7 +204,8 @@ def run(ctx: Context) -> list[Row]:
     servers = Servers(ctx)
     procs = ctx.procs
     green_port = free_port()
-    green_server = procs.start('green-server', [sys.executable, '-m', 'bench.green_server', str(green_port)])
+    green_server = procs.start('green-server', [sys.executable, '-m', 'bench.green_server', str(green_port)],
+                               cpu=SERVER)
     bare = procs.start('bare-python', [sys.executable, '-c', 'import time; time.sleep(3600)'])
     anchors, rss_of, why = start_anchors(ctx)
     green_server.wait_for('ready', START_TIMEOUT)
@@ -245,12 +247,12 @@ def run(ctx: Context) -> list[Row]:
     seq, fly = s['fannode sequential'], s['fannode in flight']
     flying = '%d in flight' % CONCURRENCY
     rows = [
-        row('sequential.raw', 'RPC sequential', seq, 'raw pyzmq REQ/REP, sequential', 'raw sequential', at_least(0.35)),
+        row('sequential.raw', 'RPC sequential', seq, 'raw pyzmq REQ/REP, sequential', 'raw sequential', at_least(0.6)),
         row('sequential.green', 'RPC sequential', seq, 'zmq.green DEALER/ROUTER, sequential', 'zmq.green sequential'),
         row('sequential.zerorpc', 'RPC sequential', seq, 'zerorpc, sequential', 'zerorpc sequential', at_least(3.0)),
         row('sequential.nameko', 'RPC sequential', seq, 'nameko ClusterRpcProxy, sequential', 'nameko sequential',
             at_least(5.0)),
-        row('in_flight.raw', 'RPC ' + flying, fly, 'raw pyzmq REQ/REP, sequential', 'raw sequential', at_least(1.0)),
+        row('in_flight.raw', 'RPC ' + flying, fly, 'raw pyzmq REQ/REP, sequential', 'raw sequential', at_least(1.5)),
         row('in_flight.green', 'RPC ' + flying, fly, 'zmq.green DEALER/ROUTER, ' + flying, 'zmq.green in flight'),
         row('in_flight.zerorpc', 'RPC ' + flying, fly, 'zerorpc, ' + flying, 'zerorpc in flight'),
         row('in_flight.nameko', 'RPC ' + flying, fly, 'nameko ClusterRpcProxy, %s (call_async)' % flying,
@@ -264,19 +266,25 @@ def idle_rss(ctx: Context, instance: Proc, bare: Proc, anchors: dict[str, Proc],
     instance beside a bare Python, and the anchors' servers, which served the same calls."""
     ctx.step('idle RSS')
     gevent.sleep(ctx.pick(1.0, 0.5))  # gevent: the client's greenlets, if any, still run
-    samples: dict[str, list[float]] = {'fannode': [], 'bare': [], **{k: [] for k in anchors}}
+    # RSS (the target), PSS and USS (bench.procs.memory), three samples of each process.
+    samples: dict[str, list[dict[str, float]]] = {'fannode': [], 'bare': [], **{k: [] for k in anchors}}
     for _ in range(3):
         for name, proc in (('fannode', instance), ('bare', bare), *anchors.items()):
-            samples[name].append(rss(proc))
+            rss(proc)  # the error names the process that exited
+            samples[name].append(memory(proc.pid))
         gevent.sleep(0.1)
-    what, target = 'idle instance RSS', at_most(TARGET_RSS_MIB)
-    rows = [compare('rss.bare', what, 'MiB', samples['fannode'], "bare python -c 'import time; time.sleep(…)'",
-                    samples['bare'], target)]
-    for kind, name in (('nameko', 'idle nameko service (nameko run)'), ('zerorpc', 'idle zerorpc.Server')):
-        if kind in anchors:
-            rows.append(compare('rss.' + kind, what, 'MiB', samples['fannode'], name, samples[kind], target))
-        else:
-            rows.append(skipped('rss.' + kind, what, 'MiB', why[kind], name, target))
+    rows = []
+    for kind in ('rss', 'pss', 'uss'):
+        what, target = 'idle instance %s' % kind.upper(), at_most(TARGET_RSS_MIB) if kind == 'rss' else None
+        mine = [m[kind] for m in samples['fannode']]
+        rows.append(compare(kind + '.bare', what, 'MiB', mine, "bare python -c 'import time; time.sleep(…)'",
+                            [m[kind] for m in samples['bare']], target))
+        for anchor, name in (('nameko', 'idle nameko service (nameko run)'), ('zerorpc', 'idle zerorpc.Server')):
+            if anchor in anchors:
+                rows.append(compare('%s.%s' % (kind, anchor), what, 'MiB', mine, name,
+                                    [m[kind] for m in samples[anchor]], target))
+            else:
+                rows.append(skipped('%s.%s' % (kind, anchor), what, 'MiB', why[anchor], name, target))
     return rows
 
 

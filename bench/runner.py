@@ -7,6 +7,7 @@ from __future__ import annotations
 import resource
 import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -17,11 +18,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from bench import anchors
-from bench.procs import BenchError, Procs, Skip, free_port
+from bench.procs import ANY, CLIENT, BenchError, Procs, Skip, free_port, pin
 from bench.report import Row, skipped
 
 Case = Callable[['Context'], list[Row]]
-ROUNDS = 3  # repetitions of every measurement, --quick too: the median and min–max come from these
+ROUNDS = 3  # repetitions of every measurement: the median and min–max come from these
+QUICK_ROUNDS = 2  # --quick is a smoke test (every row, still a ratio per round); the full run is the result
 
 
 class Context:
@@ -39,6 +41,8 @@ class Context:
         self.progress = progress
         self.task = progress.add_task('', total=None, case='')
         self._rabbitmq: str | Exception | None = None
+        self._rabbitmq_lock = threading.Lock()  # one start, whether early (prestart) or on first need
+        self._prestart: threading.Thread | None = None
         self._anchors: str | Exception | None = None
 
     def pick(self, full: Any, quick: Any) -> Any:
@@ -65,18 +69,34 @@ class Context:
         """The AMQP URL of the run's RabbitMQ, started on first use (5-8 s); Skip when it
         is not installed or left out."""
         self.missing('rabbitmq')
-        if self._rabbitmq is None:
-            try:
-                self.step('starting RabbitMQ (scripts/provision, about 6 s)')
-                port = free_port()
-                self.servers.start({'rabbitmq': port})
-                self._rabbitmq = 'amqp://guest:guest@127.0.0.1:%d/%%2F' % port
-                self.say('  ✓ RabbitMQ %s on 127.0.0.1:%d' % (self.servers.versions.get('rabbitmq-server', ''), port))
-            except (Skip, BenchError) as e:
-                self._rabbitmq = e
+        with self._rabbitmq_lock:
+            if self._rabbitmq is None:
+                try:
+                    self.step('starting RabbitMQ (scripts/provision, about 6 s)')
+                    port = free_port()
+                    self.servers.start({'rabbitmq': port})
+                    self._rabbitmq = 'amqp://guest:guest@127.0.0.1:%d/%%2F' % port
+                    self.say('  ✓ RabbitMQ %s on 127.0.0.1:%d' % (self.servers.versions.get('rabbitmq-server', ''),
+                                                                   port))
+                except (Skip, BenchError) as e:
+                    self._rabbitmq = e
         if isinstance(self._rabbitmq, Exception):
             raise self._rabbitmq
         return self._rabbitmq
+
+    def prestart_rabbitmq(self) -> None:
+        """Start RabbitMQ in a thread now, for a case that will need it: its 5-8 s of boot
+        overlap that case's own processes starting (never a measurement: the case asks
+        `rabbitmq()`, which waits for it, before it measures anything)."""
+        if 'rabbitmq' not in self.without:
+            self._prestart = threading.Thread(target=self.available, args=(self.rabbitmq,), daemon=True)
+            self._prestart.start()
+
+    def settle(self) -> None:
+        """Wait for an early RabbitMQ start to end (started or failed), so that stopping the
+        servers, on Ctrl-C too, finds every process it started."""
+        if self._prestart is not None:
+            self._prestart.join(anchors.START_TIMEOUT['rabbitmq'] + 5)
 
     def anchors(self) -> str:
         """The Python of bench/.anchors-venv (nameko, zerorpc), made on first use (about
@@ -92,9 +112,13 @@ class Context:
             raise self._anchors
         return self._anchors
 
-    def rounds(self, measures: dict[str, Callable[[bool], float]], reps: int = ROUNDS) -> dict[str, list[float]]:
+    def reps(self) -> int:
+        return self.pick(ROUNDS, QUICK_ROUNDS)
+
+    def rounds(self, measures: dict[str, Callable[[bool], float]], reps: int | None = None) -> dict[str, list[float]]:
         """Each measure once to warm up (`measure(True)`, not kept), then `reps` rounds of
-        all of them in turn, so a load change on the machine hits every one alike."""
+        all of them in turn (3; 2 with --quick), so a load change hits every one alike."""
+        reps = self.reps() if reps is None else reps
         for name, measure in measures.items():
             self.step('warming up: %s' % name)
             measure(True)
@@ -149,10 +173,12 @@ def progress_display(err: Console) -> Progress:
                     console=err, transient=True, refresh_per_second=4)
 
 
-def run_cases(ctx: Context, cases: dict[str, Case], server_cases: list[str]) -> tuple[list[Row], dict[str, Any]]:
+def run_cases(ctx: Context, cases: dict[str, Case], server_cases: list[str],
+              pairs: set[str] | None = None) -> tuple[list[Row], dict[str, Any]]:
     """Every case in turn; the rows, and per case its time, background CPU, status and
     details. The servers stop after the last of `server_cases` (an idle broker still
-    uses some CPU). KeyboardInterrupt goes through, once everything is stopped."""
+    uses some CPU). In the cases of `pairs` (None: all) this process, the caller, runs on
+    the client's CPU. KeyboardInterrupt goes through, once everything is stopped."""
     rows: list[Row] = []
     info: dict[str, Any] = {}
     ctx.progress.update(ctx.task, total=len(cases))
@@ -161,6 +187,8 @@ def run_cases(ctx: Context, cases: dict[str, Case], server_cases: list[str]) -> 
             ctx.progress.update(ctx.task, case=name, description='starting…')
             ctx.procs = Procs(ctx.dir / name)
             ctx.details = {}
+            if pairs is None or name in pairs:  # the callers here, and what starts outside Procs
+                ctx.procs.note_pin('bench', pin(CLIENT))
             started, cpu = time.monotonic(), Background(ctx)
             status = 'ok'
             try:
@@ -173,14 +201,18 @@ def run_cases(ctx: Context, cases: dict[str, Case], server_cases: list[str]) -> 
                 status = 'failed'
                 got = [Row('all', name, '', note='failed: %s: %s (logs in %s)' % (type(e).__name__, e, ctx.procs.dir))]
             finally:
+                stopping = time.monotonic()
                 _stop(ctx.procs.stop_all)
+                stopped = time.monotonic() - stopping
+                pin(ANY)
             if status != 'failed':
                 ctx.procs.cleanup()
             for row in got:
                 row.case = name
             rows += got
-            info[name] = {'seconds': round(time.monotonic() - started, 1), 'background_cpu': round(cpu.other(), 2),
-                          'status': status, 'details': ctx.details}
+            info[name] = {'seconds': round(time.monotonic() - started, 1), 'stop_seconds': round(stopped, 1),
+                          'background_cpu': round(cpu.other(), 2),
+                          'status': status, 'details': ctx.details, 'pinning': ctx.procs.pinned}
             ctx.say('  %s %s: %d rows in %.0f s' % ('✗' if status == 'failed' else '✓', name, len(got),
                                                    info[name]['seconds']))
             ctx.progress.advance(ctx.task)
@@ -193,7 +225,10 @@ def run_cases(ctx: Context, cases: dict[str, Case], server_cases: list[str]) -> 
 
 def _stop_servers(ctx: Context, info: dict[str, Any]) -> None:
     """Stop RabbitMQ (if started); keep its dir for its logs if a case failed."""
-    problems = _stop(lambda: ctx.servers.stop_all(any(i['status'] == 'failed' for i in info.values())))
+    def stop() -> list[str]:
+        ctx.settle()
+        return ctx.servers.stop_all(any(i['status'] == 'failed' for i in info.values()))
+    problems = _stop(stop)
     for line in problems or []:
         ctx.say('[red]%s[/]' % escape(line))
         ctx.problems.append(line)

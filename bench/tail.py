@@ -1,122 +1,249 @@
-"""`fannode tail` under load: a process logs N lines a second for a few seconds, shipped
-to the hub as instances run by hand ship them, or (--via-node) written to stderr under
-`fannode up`, which prints and forwards them. One `fannode tail --json` follows. The
-figures: lines delivered to tail out of lines logged, lines tail said went missing, the
-rate it kept up with, and the CPU of tail (and of the node). Target: 5,000 lines/s,
-every line tail reports delivered.
+"""The `tail` case: `fannode tail --json` under load. A producer logs 5,000 lines a second,
+shipped to the hub as an instance run by hand ships them ("via the hub"), or run as a
+block of `fannode up`, whose hub they reach ("via the node"). One `fannode tail --json`
+follows each. Per round: lines delivered to tail out of lines logged (in order, none
+reported missing), the rate tail kept up with against the rate logged, and the CPU of
+tail and of the hub (or the node). Target: every line delivered, at the rate logged.
 
-    python -m bench.tail [--rate 5000] [--seconds 5] [--via-node]
+The hub, the node, both tails and both producers start once; each round writes a `go`
+file that a producer claims, logs its lines and waits for the next one.
+
+    python -m bench.tail [--rate 5000] [--seconds 5] [--via-node]     one round, printed
 """
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
 import psutil
 
-from bench.procs import FANNODE, Procs, free_port, wait_until
+from bench.procs import FANNODE, BenchError, Proc, Procs, free_port, wait_until
+from bench.report import Row, Target, at_least, compare
+
+RATE = 5000
+START_TIMEOUT = 30.0
+LATE = 30.0  # after the last line logged, how long tail may take to show it
 
 PRODUCER = r'''
-import logging, sys, time
+import logging, os, sys, time
 import gevent
 from fannode.core import logsetup
 from fannode.logs.ship import Shipper, gevent_schedule
 from fannode.hub.client import hub_endpoint
-url, rate, seconds = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])  # url: unused under a node
+url, go, ship = sys.argv[1], sys.argv[2], sys.argv[3] == 'ship'  # else: stderr, the node forwards it
 shipper = Shipper(hub_endpoint(url), gevent_schedule)
-logsetup.setup('INFO', 'Loud', 'loud0001', ship=shipper.add)
+logsetup.setup('INFO', 'Loud', 'loud0001', ship=shipper.add if ship else None)
 log = logging.getLogger('loud')
-total, step, started = int(rate * seconds), max(1, rate // 100), time.monotonic()
-for i in range(0, total, step):
-    for j in range(i, min(total, i + step)):
-        log.info('line %d', j)
-    gevent.sleep(max(0.0, started + (i + step) / rate - time.monotonic()))  # hold the rate
-shipper.close()
-print('logged %d in %.2fs, dropped at source %d' % (total, time.monotonic() - started, shipper.dropped),
-      file=sys.__stdout__, flush=True)
-'''
-
-
-def measure(rate: int, seconds: float, via_node: bool = False) -> dict[str, Any]:
-    procs = Procs()
+print('producer waiting', file=sys.__stdout__, flush=True)
+while True:
     try:
-        url = 'hub://127.0.0.1:%d' % free_port()
-        script = procs.dir / 'producer.py'
-        script.write_text(PRODUCER)
-        producer_argv = [sys.executable, str(script), url, str(rate), str(seconds)]
-        if via_node:  # the node runs the hub, and the producer once a file says so
-            go = procs.dir / 'go'
-            (procs.dir / 'node.yml').write_text(
-                'registry: %s\ninstances:\n  loud:\n    command: sh -c \'while [ ! -e %s ]; do sleep 0.05; done; '
-                'exec %s\'\n' % (url, go, ' '.join(producer_argv)))
-            hub = procs.start('node', [*FANNODE, 'up'])
-            hub.wait_for('cluster ready', 30)
-        else:
-            hub = procs.hub(url)
-            hub.wait_for('hub listening', 15)
-        tail = subprocess.Popen([*FANNODE, 'tail', 'Loud', '--json', '-n', '0', '--registry', url],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                env=procs.env, cwd=procs.dir, text=True, bufsize=1)
-        try:
-            time.sleep(1.0)  # tail's first exchange with the hub (it prints nothing until a line comes)
-            cpu = psutil.Process(tail.pid)
-            before = sum(cpu.cpu_times()[:2])
-            node_cpu = psutil.Process(hub.pid)
-            node_before = sum(node_cpu.cpu_times()[:2])
-            if via_node:
-                go.touch()
-                producer = hub
-            else:
-                producer = procs.start('producer', producer_argv)
-            started = time.monotonic()
-            expected = int(rate * seconds)
-            got, missing, last = 0, 0, -1
-            out_of_order = 0
-            deadline = started + seconds + 30
-            while got < expected and time.monotonic() < deadline:
-                line = tail.stdout.readline()
-                if not line:
-                    break
-                if '"went missing' in line or 'went missing' in line:
-                    missing += 1
+        with open(go) as f:
+            text = f.read()
+        os.unlink(go)
+    except FileNotFoundError:
+        gevent.sleep(0.01)
+        continue
+    n, rate, seconds = int(text.split()[0]), int(text.split()[1]), float(text.split()[2])
+    total, step, started = int(rate * seconds), max(1, rate // 100), time.monotonic()
+    for i in range(0, total, step):
+        for j in range(i, min(total, i + step)):
+            log.info('round %d line %d', n, j)
+        gevent.sleep(max(0.0, started + (i + step) / rate - time.monotonic()))  # hold the rate
+    print('logged round %d: %d in %.2fs, dropped at source %d'
+          % (n, total, time.monotonic() - started, shipper.dropped), file=sys.__stdout__, flush=True)
+'''
+LINE = re.compile(r'round (\d+) line (\d+)')
+
+
+class Tail:
+    """`fannode tail Loud --json -n 0`, its lines read by a thread and counted per round."""
+
+    def __init__(self, procs: Procs, url: str):
+        self.popen = subprocess.Popen([*FANNODE, 'tail', 'Loud', '--json', '-n', '0', '--registry', url],
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                                      env=procs.env, cwd=procs.dir, text=True, bufsize=1, start_new_session=True)
+        self.lock = threading.Lock()
+        self.rounds: dict[int, dict[str, Any]] = {}
+        self.missing = 0
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.popen.stdout:  # type: ignore[union-attr]
+            m = LINE.search(line)
+            with self.lock:
+                if m is None:
+                    self.missing += 'went missing' in line
                     continue
-                if not got:
-                    started = time.monotonic()  # the rate from the first line to the last
-                n = int(line.rsplit('line ', 1)[1].split('"', 1)[0])
-                out_of_order += n != last + 1
-                last = n
-                got += 1
-            elapsed = time.monotonic() - started
-            used = sum(cpu.cpu_times()[:2]) - before
-            node_used = sum(node_cpu.cpu_times()[:2]) - node_before
-            wait_until(lambda: 'logged' in producer.output(), 30, 'the producer to finish')
-            return {'path': 'through fannode up' if via_node else 'shipped by the process',
-                    'rate': rate, 'logged': expected, 'delivered': got, 'missing_reports': missing,
-                    'out_of_order': out_of_order, 'seconds': round(elapsed, 2),
-                    'delivered_per_s': round(got / elapsed), 'tail_cpu': round(used / elapsed, 3),
-                    ('node_cpu' if via_node else 'hub_cpu'): round(node_used / elapsed, 3),
-                    'producer': [line for line in producer.output().splitlines() if 'logged' in line][-1]}
-        finally:
-            tail.terminate()
-            tail.wait(10)
+                n, i = int(m.group(1)), int(m.group(2))
+                r = self.rounds.setdefault(n, {'got': 0, 'last': -1, 'out_of_order': 0, 'first': time.monotonic()})
+                r['out_of_order'] += i != r['last'] + 1
+                r['last'], r['got'], r['end'] = i, r['got'] + 1, time.monotonic()
+
+    def round(self, n: int) -> dict[str, Any]:
+        with self.lock:
+            return dict(self.rounds.get(n, {'got': 0, 'out_of_order': 0}), missing=self.missing)
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.terminate()
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+
+
+class Path_:
+    """One way for the lines to reach tail: its hub (or node), producer and tail."""
+
+    def __init__(self, procs: Procs, via_node: bool):
+        """Start the hub or the node; `ready` waits for it and starts the rest."""
+        self.via_node, self.procs = via_node, procs
+        self.dir = procs.dir / ('node' if via_node else 'hub')
+        self.dir.mkdir(exist_ok=True)
+        url = 'hub://127.0.0.1:%d' % free_port()
+        script = self.dir / 'producer.py'
+        script.write_text(PRODUCER)
+        self.go = self.dir / 'go'
+        self.url, self.argv = url, [sys.executable, str(script), url, str(self.go), 'stderr' if via_node else 'ship']
+        self.server: Proc
+        if via_node:  # the node runs the hub, and the producer as a block
+            (self.dir / 'node.yml').write_text('registry: %s\ninstances:\n  loud:\n    command: %s\n'
+                                               % (url, ' '.join(self.argv)))
+            env = {name: str(self.dir) for name in ('XDG_RUNTIME_DIR', 'XDG_STATE_HOME')}  # its lock and journal
+            self.server = procs.start('node', [*FANNODE, 'up', '--file', str(self.dir / 'node.yml')], env)
+        else:
+            self.server = procs.hub(url)
+        self.n = 0
+        self.last: dict[str, Any] = {}
+
+    def ready(self) -> None:
+        """Wait for the hub (the node), start the producer (the node does) and tail."""
+        if self.via_node:
+            self.server.wait_for('cluster ready', START_TIMEOUT)
+            self.producer = self.server
+        else:
+            self.server.wait_for('hub listening', START_TIMEOUT)
+            self.producer = self.procs.start('producer', self.argv)
+        self.producer.wait_for('producer waiting', START_TIMEOUT)
+        self.tail = Tail(self.procs, self.url)
+        # tail prints nothing until a line comes: a few lines, until it shows them, say it follows.
+        wait_until(lambda: self.measure(1000, 0.01, late=0.5)['delivered'], START_TIMEOUT, 'fannode tail to follow',
+                   0.0)
+
+    def measure(self, rate: int, seconds: float, late: float = LATE) -> dict[str, Any]:
+        """One round: `rate` lines a second for `seconds`, and what tail got of them."""
+        self.n += 1
+        n, expected = self.n, int(rate * seconds)
+        tail_cpu, server_cpu = psutil.Process(self.tail.popen.pid), psutil.Process(self.server.pid)
+        before = sum(tail_cpu.cpu_times()[:2]), sum(server_cpu.cpu_times()[:2])
+        tmp = self.go.with_suffix('.tmp')
+        tmp.write_text('%d %d %g' % (n, rate, seconds))
+        os.replace(tmp, self.go)  # whole, never half written
+        done = 'logged round %d:' % n
+        wait_until(lambda: done in self.producer.output() or self._exited(), seconds + START_TIMEOUT,
+                   'the producer to log round %d' % n, 0.05)
+        if self.tail.popen.poll() is not None:
+            raise BenchError('fannode tail exited with %s' % self.tail.popen.returncode)
+        deadline = time.monotonic() + late
+        while self.tail.round(n)['got'] < expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        got = self.tail.round(n)
+        after = sum(tail_cpu.cpu_times()[:2]), sum(server_cpu.cpu_times()[:2])
+        elapsed = max(got.get('end', 0.0) - got.get('first', 0.0), seconds)
+        logged = [line for line in self.producer.output().splitlines() if done in line][-1]
+        self.last = {'path': 'via the node' if self.via_node else 'via the hub', 'rate': rate, 'logged': expected,
+                     'delivered': got['got'], 'missing_reports': got['missing'], 'out_of_order': got['out_of_order'],
+                     'seconds': round(elapsed, 2), 'delivered_per_s': round(got['got'] / elapsed),
+                     'tail_cpu': round((after[0] - before[0]) / elapsed, 3),
+                     ('node_cpu' if self.via_node else 'hub_cpu'): round((after[1] - before[1]) / elapsed, 3),
+                     'producer': logged.split(': ', 1)[-1]}
+        return self.last
+
+    def _exited(self) -> bool:
+        if self.server.popen.poll() is not None or self.producer.popen.poll() is not None:
+            raise BenchError('%s exited: %s' % (self.producer.name, self.producer.last_line()))
+        return False
+
+    def stop(self, procs: Procs) -> None:
+        if hasattr(self, 'tail'):
+            self.tail.stop()
+        if self.via_node:
+            self.server.popen.send_signal(2)  # SIGINT: the node stops its blocks and its hub
+            procs.stop([self.server], timeout=30.0)
+
+
+def case(ctx: Any) -> list[Row]:
+    """Rounds of 5,000 lines/s (5 s each, 1 s with --quick) through both paths, interleaved."""
+    seconds = ctx.pick(5.0, 1.0)  # shorter, and a 30 ms lag at the end reads as 6% slower
+    ctx.step('starting a hub, a node, their producers and tails')
+    paths = {'hub': Path_(ctx.procs, False), 'node': Path_(ctx.procs, True)}  # starting side by side
+    figures: dict[str, list[dict[str, Any]]] = {key: [] for key in paths}
+
+    def measure(key: str) -> Any:
+        def one(warmup: bool) -> float:
+            got = paths[key].measure(RATE, min(seconds, 0.5) if warmup else seconds)
+            if not warmup:
+                figures[key].append(got)
+            return got['delivered_per_s']
+        return one
+
+    try:
+        for path in paths.values():
+            path.ready()
+        s = ctx.rounds({'via the %s' % key: measure(key) for key in paths})
     finally:
-        procs.stop_all()
+        for path in paths.values():
+            path.stop(ctx.procs)
+    ctx.details['tail'] = figures
+    rows = []
+    every = Target('≥', 100.0, 'value', '100% in order')
+    for key, path in (('hub', 'via the hub'), ('node', 'via the node')):
+        got = figures[key]
+        server = 'node' if key == 'node' else 'hub'
+        # A line out of order, or a gap tail reported, counts as not delivered.
+        share = [100.0 * (g['delivered'] - g['out_of_order'] - g['missing_reports']) / g['logged'] for g in got]
+        rows += [
+            compare('%s.delivered' % key, 'fannode tail %s, %s lines/s: lines delivered' % (path, format(RATE, ',')),
+                    '%', share, target=every),
+            compare('%s.rate' % key, 'fannode tail %s: lines/s delivered' % path, 'lines/s',
+                    s['via the %s' % key], 'lines/s logged', [float(g['rate']) for g in got], at_least(0.95)),
+            compare('%s.tail_cpu' % key, 'fannode tail %s: CPU of tail' % path, '% CPU',
+                    [100 * g['tail_cpu'] for g in got]),
+            compare('%s.%s_cpu' % (key, server), 'fannode tail %s: CPU of the %s' % (path, server), '% CPU',
+                    [100 * g['%s_cpu' % server] for g in got]),
+        ]
+    return rows
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--rate', type=int, default=5000)
+    parser.add_argument('--rate', type=int, default=RATE)
     parser.add_argument('--seconds', type=float, default=5.0)
     parser.add_argument('--via-node', action='store_true', help='the lines go through `fannode up`')
     args = parser.parse_args()
-    result = measure(args.rate, args.seconds, args.via_node)
+    procs = Procs()
+    try:
+        path = Path_(procs, args.via_node)
+        try:
+            path.ready()
+            result = path.measure(args.rate, args.seconds)
+        finally:
+            path.stop(procs)
+    finally:
+        procs.stop_all()
     for key, value in result.items():
         print('%-16s %s' % (key, value))
     ok = result['delivered'] == result['logged'] and not result['out_of_order']
     print('every line delivered, in order' if ok else 'LINES LOST OR OUT OF ORDER')
+    if ok:
+        procs.cleanup()
     return 0 if ok else 1
 
 

@@ -1,8 +1,11 @@
-"""bench.top: what `fannode top` costs while it watches a node of 50 instances at 1 Hz.
+"""bench.top: what `fannode top` costs while it watches many instances at 1 Hz.
 
-A node (`fannode up`) runs 50 Greeting instances beside its hub; a small client keeps
-calling them, so rates change and cells are redrawn every second. Then `fannode top`
-runs twice, each time for a measured stretch once it shows every instance:
+The `top` case of `python -m bench` (200 instances, 20 with --quick): a hub and one
+stand-in process (bench/standin.py) that registers the instances and answers each one's
+`get_metrics` and `ping` on an endpoint of its own, with figures that move every second
+(as under load, so cells are redrawn). `--real` runs a node (`fannode up`) of real Greeting
+instances and a client calling them instead. Then `fannode top` runs twice, each time for
+a measured stretch once it shows every instance:
 
 - headless: the data source and the Textual app in a process of their own
   (`App.run(headless=True)`, 160×45), as the tests drive it;
@@ -13,8 +16,8 @@ The figure is the top process's CPU time (user + system, every thread: the app's
 the source's gevent thread, its node worker) over the wall time, in % of one core.
 Target: under 10 %.
 
-    python -m bench.top                       # 50 instances, 20 s each
-    python -m bench.top --instances 10 --seconds 5
+    python -m bench.top                              # 200 stand-in instances, 20 s each
+    python -m bench.top --real --instances 50 --seconds 10
 """
 from __future__ import annotations
 
@@ -27,11 +30,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from bench.procs import FANNODE, ROOT, BenchError, free_port, wait_until
+from bench.report import Row, at_most, compare, skipped
+
+if TYPE_CHECKING:
+    from bench.runner import Context
 
 TARGET_CPU_PCT = 10.0
 SIZE = (160, 45)
@@ -61,10 +68,13 @@ instances:
 
 
 def listed(hub: str) -> int:
-    from fannode.node.control import request
-    from fannode.hub.client import hub_endpoint
-    reply = request(hub_endpoint(hub), 'hub.services', {}, 2.0)
-    return len((reply.body if reply is not None else {}).get('Greeting', []))
+    """How many Greeting instances the hub lists (0 when it does not answer)."""
+    from bench.node import HubProbe
+    probe = HubProbe(hub)
+    try:
+        return len(probe.pids(timeout=2.0) or [])
+    finally:
+        probe.close()
 
 
 def cpu_percent(pid: int, seconds: float) -> float:
@@ -123,6 +133,23 @@ class Cluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class Standin(Cluster):
+    """A hub and one process standing in for `instances` instances (bench/standin.py):
+    no node, so top has no node's ps to ask."""
+
+    def start(self) -> float:
+        self.file.write_text('registry: %s\ninstances: {}\n' % self.hub)
+        started = time.monotonic()
+        self.spawn([*FANNODE, 'hub', '--registry', self.hub, '--no-journal'], 'hub')
+        standin = self.spawn([sys.executable, '-m', 'bench.standin', '--registry', self.hub,
+                              '--instances', str(self.instances), '--serve'], 'standin')
+        wait_until(lambda: standin.poll() is not None or listed(self.hub) == self.instances,
+                   timeout=30 + self.instances / 20, what='%d instances listed' % self.instances, interval=0.5)
+        if standin.poll() is not None:
+            raise BenchError('the stand-in exited:\n' + (self.dir / 'standin.log').read_text()[-2000:])
+        return time.monotonic() - started
+
+
 # -- top, headless -------------------------------------------------------------------
 
 def headless_child(registry: str, node_file: str, instances: int, ready: str) -> None:
@@ -149,7 +176,8 @@ def headless_child(registry: str, node_file: str, instances: int, ready: str) ->
         source.stop()
 
 
-def measure_headless(cluster: Cluster, seconds: float) -> float:
+def measure_headless(cluster: Cluster, seconds: float, rounds: int = 1, settle: float = 2.0) -> list[float]:
+    """The headless top's CPU over `rounds` stretches of `seconds`, in % of one core."""
     ready = cluster.dir / 'headless.ready'
     child = cluster.spawn([sys.executable, '-m', 'bench.top', '--child', '--registry', cluster.hub,
                            '--file', str(cluster.file), '--instances', str(cluster.instances),
@@ -159,8 +187,8 @@ def measure_headless(cluster: Cluster, seconds: float) -> float:
                    interval=0.2)
         if child.poll() is not None:
             raise BenchError('headless top exited:\n' + (cluster.dir / 'headless.log').read_text()[-2000:])
-        time.sleep(2.0)  # the first rows drawn; then the steady state
-        return cpu_percent(child.pid, seconds)
+        time.sleep(settle)  # the first rows drawn; then the steady state
+        return [cpu_percent(child.pid, seconds) for _ in range(rounds)]
     finally:
         if child.poll() is None:
             child.kill()
@@ -169,7 +197,8 @@ def measure_headless(cluster: Cluster, seconds: float) -> float:
 
 # -- top, in tmux ----------------------------------------------------------------------
 
-def measure_tmux(cluster: Cluster, seconds: float) -> float | None:
+def measure_tmux(cluster: Cluster, seconds: float, rounds: int = 1, settle: float = 2.0) -> list[float] | None:
+    """`fannode top` in a tmux pane: its CPU over `rounds` stretches; None without tmux."""
     if shutil.which('tmux') is None:
         return None
     env = dict(cluster.env, TMUX_TMPDIR=str(cluster.dir), TERM='xterm-256color')
@@ -184,8 +213,8 @@ def measure_tmux(cluster: Cluster, seconds: float) -> float | None:
         wait_until(lambda: count in tmux('capture-pane', '-p', '-t', 'top').stdout, 60,
                    'top in tmux to show %s' % count, interval=0.2)
         pid = int(tmux('display-message', '-p', '-t', 'top', '#{pane_pid}').stdout.strip())
-        time.sleep(2.0)
-        return cpu_percent(pid, seconds)
+        time.sleep(settle)
+        return [cpu_percent(pid, seconds) for _ in range(rounds)]
     finally:
         pane = tmux('display-message', '-p', '-t', 'top', '#{pane_pid}').stdout.strip()
         tmux('kill-server')
@@ -198,26 +227,53 @@ def measure_tmux(cluster: Cluster, seconds: float) -> float | None:
 
 # -- the case ----------------------------------------------------------------------------
 
-def run(instances: int = 50, seconds: float = 20.0) -> dict[str, Any]:
-    """The figures, for a runner: {'instances', 'node_up_s', 'headless_cpu_pct',
-    'tmux_cpu_pct' (None without tmux), 'target_cpu_pct', 'ok'}."""
-    cluster = Cluster(instances)
+def run(instances: int = 200, seconds: float = 20.0, real: bool = False, rounds: int = 1,
+        settle: float = 2.0) -> dict[str, Any]:
+    """The figures: {'instances', 'real', 'up_s', 'headless_cpu_pct': [...], 'tmux_cpu_pct':
+    [...] (None without tmux), 'target_cpu_pct', 'ok'}."""
+    cluster = Cluster(instances) if real else Standin(instances)
     try:
         up = cluster.start()
-        headless = measure_headless(cluster, seconds)
-        in_tmux = measure_tmux(cluster, seconds)
+        headless = measure_headless(cluster, seconds, rounds, settle)
+        in_tmux = measure_tmux(cluster, seconds, rounds, settle)
     finally:
         cluster.stop()
-    worst = max(x for x in (headless, in_tmux) if x is not None)
-    return {'instances': instances, 'node_up_s': round(up, 1), 'seconds': seconds,
-            'headless_cpu_pct': round(headless, 2), 'tmux_cpu_pct': None if in_tmux is None else round(in_tmux, 2),
+    worst = max(headless + (in_tmux or []))
+    return {'instances': instances, 'real': real, 'up_s': round(up, 1), 'seconds': seconds,
+            'headless_cpu_pct': [round(x, 2) for x in headless],
+            'tmux_cpu_pct': None if in_tmux is None else [round(x, 2) for x in in_tmux],
             'target_cpu_pct': TARGET_CPU_PCT, 'ok': worst < TARGET_CPU_PCT}
+
+
+def case(ctx: Context) -> list[Row]:
+    """The `top` case of `python -m bench`: stand-in instances (one process answering for
+    them all, see bench/standin.py), 3 stretches of 5 s each way (1 of 2 s with --quick)."""
+    instances, seconds, rounds = ctx.pick(200, 20), ctx.pick(5.0, 2.0), ctx.pick(3, 1)
+    what = 'fannode top at 1 Hz, %d instances (stand-in), %s'
+    ctx.step('fannode top watching %d stand-in instances' % instances)
+    try:
+        f = run(instances, seconds, rounds=rounds, settle=ctx.pick(2.0, 1.0))
+    except BenchError as e:
+        why = str(e).splitlines()[0]
+        return [skipped('cpu.%s' % way, what % (instances, way), '% of a core', why) for way in ('headless', 'tmux')]
+    ctx.details['top'] = f
+    ctx.say('  ✓ top with %d instances: headless %s, tmux %s %% of a core' % (
+        instances, f['headless_cpu_pct'], f['tmux_cpu_pct'] or 'skipped'))
+    rows = [compare('cpu.headless', what % (instances, 'headless'), '% of a core', f['headless_cpu_pct'],
+                    target=at_most(TARGET_CPU_PCT))]
+    if f['tmux_cpu_pct'] is None:
+        rows.append(skipped('cpu.tmux', what % (instances, 'in tmux'), '% of a core', 'no tmux'))
+    else:
+        rows.append(compare('cpu.tmux', what % (instances, 'in tmux'), '% of a core', f['tmux_cpu_pct'],
+                            target=at_most(TARGET_CPU_PCT)))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='python -m bench.top', description=__doc__.split('\n\n')[0])
-    parser.add_argument('--instances', type=int, default=50)
+    parser.add_argument('--instances', type=int, default=200)
     parser.add_argument('--seconds', type=float, default=20.0, help='each measured stretch')
+    parser.add_argument('--real', action='store_true', help='a node of real Greeting instances, not the stand-in')
     parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--registry', help=argparse.SUPPRESS)
     parser.add_argument('--file', help=argparse.SUPPRESS)
@@ -226,19 +282,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         headless_child(args.registry, args.file, args.instances, args.ready)
         return 0
-    print('bench.top: a node of %d instances, top at 1 Hz, %gs measured each way…' % (args.instances, args.seconds),
-          flush=True)
+    kind = 'a node of %d instances' if args.real else '%d stand-in instances'
+    print('bench.top: %s, top at 1 Hz, %gs measured each way…' % (kind % args.instances, args.seconds), flush=True)
     try:
-        figures = run(args.instances, args.seconds)
+        figures = run(args.instances, args.seconds, args.real)
     except BenchError as e:
         print('bench.top: %s' % e, file=sys.stderr)
         return 1
-    print('  node up with %d instances in %.1fs' % (figures['instances'], figures['node_up_s']))
-    print('  top headless (source + app, 160x45):  %5.2f %% of one core' % figures['headless_cpu_pct'])
+    print('  %d instances listed in %.1fs' % (figures['instances'], figures['up_s']))
+    print('  top headless (source + app, 160x45):  %5.2f %% of one core' % figures['headless_cpu_pct'][0])
     if figures['tmux_cpu_pct'] is None:
         print('  top in tmux: skipped (no tmux)')
     else:
-        print('  top in tmux (160x45, real terminal):  %5.2f %% of one core' % figures['tmux_cpu_pct'])
+        print('  top in tmux (160x45, real terminal):  %5.2f %% of one core' % figures['tmux_cpu_pct'][0])
     print('  target: < %g %%  %s' % (TARGET_CPU_PCT, 'ok' if figures['ok'] else 'MISSED'))
     return 0 if figures['ok'] else 1
 

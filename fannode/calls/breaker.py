@@ -21,7 +21,6 @@ import time
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from fannode.core import wire
 from fannode.core.config import Config
 from fannode.exceptions import BadReply, ConfigError, ConnectionLost, RemoteError, Timeout
 from fannode.zmqrpc.connection import Call
@@ -257,20 +256,13 @@ class GuardedCall(Call):
         # of that time says nothing about the instance, so it is no failure of its breaker.
         self.clamped = clamped
 
-    def resolve(self, msg: wire.Message) -> None:
-        super().resolve(msg)
-        self._settle()
-
-    def fail(self, exc: BaseException) -> None:
-        if not self._result.ready():
-            super().fail(exc)
-            self._settle()
-
-    def _settle(self) -> None:
+    def _ended(self) -> None:
+        """The breaker hears of the outcome before the caller does (a half-open probe's
+        answer closes it before the caller's next call)."""
         breaker, self.breaker = self.breaker, None
         if breaker is None:
             return
-        exc = self._result.exception
+        exc = self._exc
         if exc is None or isinstance(exc, RemoteError):  # an answer: the instance works
             breaker.succeeded()
         elif isinstance(exc, (ConnectionLost, BadReply)) or (isinstance(exc, Timeout) and not self.clamped):

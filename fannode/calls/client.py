@@ -316,7 +316,8 @@ class Proxy:
     def __getattr__(self, name: str) -> 'Method':
         if name.startswith('_'):
             raise AttributeError(name)
-        return self._method(name, self._timeout)
+        method = self.__dict__[name] = self._method(name, self._timeout)  # found without us next time
+        return method
 
     def _method(self, name: str, timeout: float | None) -> 'Method':
         assert self._client is not None

@@ -43,6 +43,8 @@ def patch_gevent() -> None:
     from importlib import metadata
 
     from gevent import monkey
+    if monkey.is_anything_patched():  # a preloaded worker: its template did it
+        return
     original = metadata.entry_points
     everything = original()
     metadata.entry_points = lambda **select: everything.select(**select) if select else everything  # type: ignore[assignment]

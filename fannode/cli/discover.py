@@ -42,9 +42,7 @@ class DiscoverCommand(Command):
     def show(self, args: argparse.Namespace) -> int:
         import time
 
-        from rich.table import Table
-
-        from fannode.cli import cluster, output
+        from fannode.cli import cluster
 
         found = cluster.registry(args).services()
         if args.services:
@@ -52,11 +50,13 @@ class DiscoverCommand(Command):
         elif not args.all:
             found = {name: instances for name, instances in found.items() if not name.startswith('fannode.')}
         if args.json and args.summary:
-            output.print_json({name: summary(name, instances, args) for name, instances in found.items()})
+            print_json({name: summary(name, instances, args) for name, instances in found.items()})
             return 0
         if args.json:
-            output.print_json({name: [i.to_dict() for i in instances] for name, instances in found.items()})
+            print_json({name: [i.to_dict() for i in instances] for name, instances in found.items()})
             return 0
+        from fannode.cli import output  # rich, for people only
+        from fannode.cli.plaintable import print_table
         if not found:
             output.err.print('no services registered')
             return 0
@@ -66,14 +66,22 @@ class DiscoverCommand(Command):
                 output.out.print('%s [%d%s]%s' % (name, len(instances), ', %d not ready' % waiting if waiting else '',
                                                   versions(name, instances, args)), markup=False)
             return 0
-        table = Table('service', 'instance', 'endpoint', 'pid', 'host', 'version', 'up', 'ready', box=None)
         now = time.time()
-        for name, instances in found.items():
-            for i in instances:
-                table.add_row(name, i.id[:12], i.endpoint, str(i.pid), i.host, i.version or '-',
-                              '%.0fs' % (now - i.started), _ready(i))
-        output.out.print(table)
+        rows = [(name, i.id[:12], i.endpoint, str(i.pid), i.host, i.version or '-', '%.0fs' % (now - i.started),
+                 _ready(i)) for name, instances in found.items() for i in instances]
+        # rich's Table, drawn without rendering each cell through rich: 1,000 rows in ms
+        print_table(output.out, ('service', 'instance', 'endpoint', 'pid', 'host', 'version', 'up', 'ready'), rows)
         return 0
+
+
+def print_json(value: Any) -> None:
+    """output.print_json without importing output, which imports rich (~40 ms of a 0.15 s
+    command)."""
+    import sys
+
+    from fannode.core.jsonable import to_json
+    sys.stdout.write(to_json(value) + '\n')
+    sys.stdout.flush()
 
 
 def routes(args: argparse.Namespace) -> Any:
@@ -120,8 +128,8 @@ def versions(name: str, instances: list, args: argparse.Namespace) -> str:
 
 def _ready(instance: InstanceInfo) -> str:
     """'yes', or 'no' with the hard dependencies it waits for."""
-    from fannode.core.dependencies import missing_hard
     if instance.ready:
         return 'yes'
+    from fannode.core.dependencies import missing_hard
     waits = missing_hard(instance)
     return 'no (needs %s)' % ', '.join(waits) if waits else 'no'

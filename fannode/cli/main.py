@@ -57,20 +57,24 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(run(argv))
 
 
-def run(argv: list[str] | None = None) -> int:
-    commands = load_commands()
-    parser = build_parser(commands)
+def run(argv: list[str] | None = None, commands: dict[str, Command] | None = None,
+        parser: argparse.ArgumentParser | None = None) -> int:
+    """Run one command; a preloaded worker (fannode.cli.forkserver) passes the commands and
+    parser its template made, rather than read every package's entry points again."""
+    commands = commands if commands is not None else load_commands()
+    parser = parser if parser is not None else build_parser(commands)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return 0
     args.parser = parser
     args.commands = commands
-    from fannode.cli import exitcodes, output
+    from fannode.cli import exitcodes
     from fannode.exceptions import FannodeError
     try:
         return commands[args.command].run(args) or 0
     except FannodeError as e:
+        from fannode.cli import output  # rich: not imported by a command that prints JSON
         # one table for every command (docs/cli.md); a plugin's command may have its own
         exit_code = getattr(commands[args.command], 'exit_code', exitcodes.for_error)
         code = exit_code(e)

@@ -2,6 +2,7 @@
 RPC client picks endpoints from it, the hub keeps it as a map."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -21,7 +22,10 @@ class InstanceInfo:
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # as dataclasses.asdict, which is 4x slower (discover --json on 1,000 instances)
+        return {'id': self.id, 'endpoint': self.endpoint, 'services': list(self.services), 'pid': self.pid,
+                'host': self.host, 'version': self.version, 'started': self.started, 'ready': self.ready,
+                'meta': copy.deepcopy(self.meta)}
 
     def registration(self) -> dict[str, Any]:
         """What is sent to the hub: `ready` only when False, so that a hub from before
@@ -34,5 +38,7 @@ class InstanceInfo:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> 'InstanceInfo':
-        fields = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in fields})
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(InstanceInfo))

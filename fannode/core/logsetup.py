@@ -146,8 +146,21 @@ def to_record(record: logging.LogRecord, who: dict[str, Any]) -> dict[str, Any]:
 
 
 def span_record(span: dict[str, Any], who: dict[str, Any]) -> dict[str, Any]:
-    """A finished span (core.trace) as a record, its extra fields made plain."""
-    return dict(who, **{text(k): plain(v) for k, v in span.items()})
+    """A finished span (core.trace) as a record, its extra fields made plain. A span per
+    request: what is plain already (ASCII text, finite numbers) is taken as it is."""
+    record = dict(who)
+    for key, value in span.items():
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() or len(value) > MAX_MSG:
+                value = text(value, MAX_MSG)
+        elif kind is float:
+            if not math.isfinite(value):
+                value = text(value)
+        elif value is not None and kind is not int and kind is not bool:
+            value = plain(value)
+        record[key if type(key) is str else text(key)] = value
+    return record
 
 
 class JsonFormatter(logging.Formatter):

@@ -87,6 +87,8 @@ def decode(frame: bytes) -> Message:
         raise ProtocolError('not a fannode message: expected an array of 9 fields, got %s'
                             % describe(parts))
     version, type_, id_, subject, trace_id, span_id, deadline_ms, headers, body = parts[:9]
+    if _well_formed(version, type_, id_, subject, trace_id, span_id, deadline_ms, headers, body):
+        return Message(type_, id_, subject, body, trace_id or '', span_id or '', deadline_ms or 0, headers)
     known_id = id_ if _is_int(id_) else None
     subject_problem = _subject_problem(subject)
     known_subject = subject if subject_problem is None else ''
@@ -121,6 +123,25 @@ def decode(frame: bytes) -> Message:
     if type_ == REQ and type(body) is dict and any(type(key) is not str for key in body):
         raise refuse('body: argument names must be strings')
     return Message(type_, id_, subject, body, trace_id or '', span_id or '', deadline_ms or 0, headers)
+
+
+def _well_formed(version: Any, type_: Any, id_: Any, subject: Any, trace_id: Any, span_id: Any,
+                 deadline_ms: Any, headers: Any, body: Any) -> bool:
+    """The checks below, inline, for a frame that passes them all (every frame a fannode
+    peer sends): True, or False to let the slow path find and name what is wrong."""
+    return (type(version) is int and version == VERSION and type(type_) is int and REQ <= type_ <= NOTIFY
+            and type(id_) is int and _INT_MIN <= id_ <= _INT_MAX
+            and type(subject) is str and len(subject) <= MAX_SUBJECT and subject.isprintable()
+            and _plain_id(trace_id) and _plain_id(span_id)
+            and (deadline_ms is None or (type(deadline_ms) is int and 0 <= deadline_ms <= _INT_MAX))
+            and type(headers) is dict and (not headers or (len(headers) <= MAX_HEADERS
+                                                            and all(type(key) is str for key in headers)))
+            and (type_ != REQ or type(body) is not dict or all(type(key) is str for key in body)))
+
+
+def _plain_id(value: Any) -> bool:
+    return value is None or (type(value) is str and (not value or (
+        len(value) <= MAX_TRACE_ID and value.isascii() and value.isprintable() and ' ' not in value)))
 
 
 def _is_int(value: Any) -> bool:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from fannode.core.limits import KIB, MIB, setting
 from fannode.exceptions import Unavailable
-from fannode.hub.budget import Budget, measure
+from fannode.hub.budget import _DICT, _DICT_ITEM, _NUMBER, _STR, Budget, measure
 from fannode.hub.logdisk import LogDisk
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,36 @@ PER_TRACE = setting('FANNODE_HUB_PER_TRACE', 1000, 1)      # records a trace kee
 TRACE_COST = 150      # bytes of the index entry a trace's first record brings
 FOLLOWER_TTL = 15.0   # a follower not heard from for this long is forgotten
 LEVELS = {'DEBUG': 10, 'INFO': 20, 'WARNING': 30, 'ERROR': 40, 'CRITICAL': 50}
-# Fields the hub reads itself, and the type each must have when present.
-FIELDS: dict[str, tuple[type, ...]] = {'ts': (int, float), 'kind': (str,), 'level': (str,),
-                                       'service': (str,), 'trace': (str,), 'span': (str,)}
+# Fields the hub reads itself: `ts` a finite number (an int a float can hold), the rest text.
+TEXT_FIELDS = ('kind', 'level', 'service', 'trace', 'span')
+MAX_TS = 2 ** 1023
 
 Push = Callable[[bytes, str, Any], None]
 Kept = tuple[dict[str, Any], int, int]  # a record, its size in memory and encoded
+
+
+def flat_measure(record: dict[Any, Any]) -> tuple[int, int] | None:
+    """What `measure` answers for a map of text keys to text, numbers, None and booleans
+    (every record a process ships), counted in one loop instead of its walk; None for
+    anything else (a key that is not text, a nested value), which `measure` then walks."""
+    try:
+        keys = len(''.join(record))  # and every key is text, or TypeError
+    except TypeError:
+        return None
+    strs = chars = numbers = 0
+    for value in record.values():
+        kind = type(value)
+        if kind is str:
+            strs += 1
+            chars += len(value)
+        elif kind is float or kind is int:
+            numbers += 1
+        elif value is not None and kind is not bool:
+            return None
+    n = len(record)
+    size = _DICT + _DICT_ITEM * n + keys + _STR * strs + chars + _NUMBER * numbers
+    wire = 3 + 2 * n + keys + 2 * strs + chars + 9 * numbers + (n - strs - numbers)
+    return size, wire
 
 
 def level_number(name: str) -> int:
@@ -109,8 +133,8 @@ class LogState:
             sized.insert(0, (note, *measure(note)))
         for record, size, _ in sized:
             self._keep(record, size)
-            if self.disk is not None:
-                self.disk.add(record)
+        if self.disk is not None:
+            self.disk.extend([record for record, _, _ in sized])
         while self.budget.over() and self.kept:
             self._forget_oldest()
         self.received += len(sized)
@@ -121,15 +145,25 @@ class LogState:
 
     def _size(self, record: Any) -> Kept | None:
         """The record with its sizes, or None when it is refused (not a map the hub can read)."""
-        if type(record) is not dict or not all(type(k) is str for k in record):
+        if type(record) is not dict:
             self.budget.refused += 1
             return None
-        for name, kinds in FIELDS.items():
-            value = record.get(name)
-            if value is not None and (type(value) not in kinds or (name == 'ts' and not math.isfinite(value))):
+        sizes = flat_measure(record)  # one pass: records are flat maps of plain values
+        if sizes is None:
+            if not all(type(k) is str for k in record):
                 self.budget.refused += 1
                 return None
-        size, wire = measure(record)
+            sizes = measure(record)  # a nested value: the full walk
+        ts = record.get('ts')
+        if ts is not None and not (type(ts) is float and math.isfinite(ts) or type(ts) is int and abs(ts) < MAX_TS):
+            self.budget.refused += 1
+            return None
+        for name in TEXT_FIELDS:
+            value = record.get(name)
+            if value is not None and type(value) is not str:
+                self.budget.refused += 1
+                return None
+        size, wire = sizes
         if size > MAX_RECORD and type(record.get('msg')) is str:
             cut = max(0, len(record['msg']) - (size - MAX_RECORD) - 100)
             record['msg'] = record['msg'][:cut] + '… [%d characters cut by the log hub]' % (len(record['msg']) - cut)

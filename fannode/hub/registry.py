@@ -106,8 +106,12 @@ class RegistryState:
         return {'service': service, 'version': self.version(service), 'instances': self.lookup(service)}
 
     def services(self) -> dict[str, list[dict[str, Any]]]:
-        names = sorted({s for i in self.instances.values() for s in i['services']})
-        return {name: self.lookup(name) for name in names}
+        # one pass over the instances (a lookup per service was services × instances)
+        found: dict[str, list[dict[str, Any]]] = {}
+        for info in self.instances.values():
+            for service in set(info['services']):
+                found.setdefault(service, []).append(info)
+        return {name: sorted(found[name], key=lambda i: i['started']) for name in sorted(found)}
 
     def version(self, service: str) -> str:
         return self.watchers.version(service)

@@ -19,6 +19,7 @@ from fannode.node import liveness
 from fannode.node import ready
 from fannode.node.orphans import Groups
 from fannode.node.output import LineSink, Printer
+from fannode.node.preload import Pool
 from fannode.node.topology import InstanceSpec, ReadyCheck, Topology
 
 if TYPE_CHECKING:
@@ -55,6 +56,8 @@ class NodeView(Protocol):
     def loop(self) -> Any: ...              # the IOLoop circus runs on
     @property
     def name(self) -> str: ...
+    @property
+    def preloads(self) -> Pool: ...         # templates of preloaded blocks
     @property
     def printer(self) -> Printer: ...
     @property

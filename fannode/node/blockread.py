@@ -20,7 +20,7 @@ from fannode.node.spec import NAME_MAX, InstanceSpec, SocketSpec
 
 BLOCK_KEYS = ('command', 'numprocesses', 'sockets', 'env', 'cwd', 'stop_timeout', 'restart',
               'max_restarts', 'depends_on', 'ready', 'reload', 'logs',
-              'version', 'rollout', 'liveness', 'limits', 'env_file')
+              'version', 'rollout', 'liveness', 'limits', 'env_file', 'preload')
 RESTART_POLICIES = ('always', 'on-failure', 'never')
 
 
@@ -88,7 +88,7 @@ def read_block(instances: Config, name: str, names: list[str], node_env: dict[st
                    version=read_version(block), rollout=read_rollout(block),
                    liveness=read_liveness(block, used, spec.is_service), limits=read_limits(block),
                    conditions=dependson.plain(depends_on) if conditions is None else conditions,
-                   env_from=tuple(sorted(env_from.items())))
+                   env_from=tuple(sorted(env_from.items())), preload=block.require('preload', bool, True))
 
 
 def bad_name(section: Config, name: Any, what: str) -> ConfigError:

@@ -9,7 +9,7 @@ from fannode.core.text import redacted
 from fannode.node.topology import Topology
 
 _RESTART_FIELDS = ('command', 'env', 'cwd', 'sockets', 'stop_timeout', 'version',
-                   'limits', 'port')  # argv follows command; port: a Procfile's PORT
+                   'limits', 'port', 'preload')  # argv follows command; port: a Procfile's PORT
 _IN_PLACE_FIELDS = ('restart', 'max_restarts', 'ready', 'depends_on', 'implied', 'logs', 'reload',
                     'rollout', 'liveness', 'conditions')
 _LABELS = {'implied': 'hard dependencies',  # implied: from the block's service config

@@ -19,6 +19,7 @@ import time
 import weakref
 from typing import Any, Protocol
 
+from fannode.node import launch
 from fannode.node.block import Block
 from fannode.node.loopwait import until
 from fannode.node.output import Printer
@@ -112,6 +113,7 @@ async def _start_when_due(node: Node, name: str, launched: dict[str, float], lat
             block.failed = 'not started: %s' % problem
             node.printer.error('%s not started: %s' % (name, problem))
             return
+        await launch.template_ready(block)  # outside the lock: a slow import holds up no other block
         async with one_at_a_time:
             block = node.blocks.get(name)
             if block is None or block.watcher is not None or block.failed or node.stop_requested.is_set():

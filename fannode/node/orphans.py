@@ -163,7 +163,7 @@ class Groups:
 # -- children die with the node --------------------------------------------------
 
 
-def _die_with(parent: int) -> Callable[[], None]:
+def die_with(parent: int) -> Callable[[], None]:
     libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith('linux') else None
 
     def preexec() -> None:
@@ -176,7 +176,7 @@ def _die_with(parent: int) -> Callable[[], None]:
 
 def _popen(args: Any, preexec_fn: Callable[[], None] | None = None, **kwargs: Any) -> psutil.Popen:
     """circus' Popen, with the death signal after circus' own preexec function."""
-    mine = _die_with(os.getpid())
+    mine = die_with(os.getpid())
 
     def both() -> None:
         if preexec_fn is not None:

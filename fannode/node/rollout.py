@@ -244,6 +244,7 @@ class Rollouts:
             raise Failed(problem)
         for sock in block.spec.sockets:
             self.node.ensure_socket(sock)
+        await launch.template_ready(block)  # a preloaded block's imports, the loop free meanwhile
         watcher = launch.make_watcher(block)
         watcher.name = key  # its own name in circus; its processes still say the block's
         block.watcher = watcher

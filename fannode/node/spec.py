@@ -51,6 +51,7 @@ class InstanceSpec:
     limits: Limits = Limits()  # memory, cpu, pids, nofile (fannode.node.limitwatch)
     # (block, condition, restart with it) for each of depends_on (fannode.node.dependson)
     conditions: tuple[tuple[str, str, bool], ...] = ()
+    preload: bool = True  # `fannode instance` forked from a template (fannode.node.preload)
     port: int | None = None  # a Procfile's: PORT is this + worker index - 1 (fannode.node.procfile)
     env_from: tuple[tuple[str, str], ...] = field(default=(), compare=False)  # variable → its file or key
     line: int = field(default=0, compare=False)  # moving a block in the file changes nothing
@@ -75,6 +76,11 @@ class InstanceSpec:
     def is_service(self) -> bool:
         """Runs `fannode instance ...` (or `python -m fannode[.cli] instance ...`)."""
         return (self.fannode_args or ('',))[0] == 'instance'
+
+    @property
+    def preloads(self) -> bool:
+        """Its processes are forked from a template that imported the service once."""
+        return self.preload and self.is_service and '--reload' not in self.argv
 
     @property
     def runs_fannode(self) -> bool:

@@ -133,7 +133,8 @@ def _lock_holder(path: str) -> int | None:
         argv = proc.cmdline()
     except (OSError, ValueError, psutil.Error):
         return None
-    is_up = 'up' in argv and any(part.endswith(('fannode', 'fannode.cli')) for part in argv)
+    words = ' '.join(argv).split()  # circus titles the node `fannode up` (setproctitle): one word with spaces
+    is_up = 'up' in words and any(part.endswith(('fannode', 'fannode.cli')) for part in words)
     return proc.pid if is_up else None
 
 

@@ -27,6 +27,7 @@ from fannode.node import launch
 from fannode.node import limitwatch
 from fannode.node import liveness
 from fannode.node import paths
+from fannode.node import preload
 from fannode.node import ready
 from fannode.node import readyloop
 from fannode.node.block import Block
@@ -76,6 +77,7 @@ class Node:
         self.forwarder: childlogs.Forwarder | None = None  # children's records to the log hub
         self.log_port: int | None = None  # of the log hub this node runs on ZooKeeper clusters
         self.groups = Groups()  # every child's process group, and the watchdog
+        self.preloads = preload.Pool()  # templates of preloaded blocks
         self.changing = asyncio.Lock()  # one change at a time: control requests, node.yml edits
         self.troubles: set[str] = set()  # errors the node's loops reported (each once)
         self.rechecked = 0.0  # when ready service instances were last looked up
@@ -201,6 +203,7 @@ class Node:
         for wave in waves:  # every block listed at once, so `fannode ps` shows the waiting ones
             for name in wave:
                 self.blocks[name] = Block(self, specs[name])
+                launch.template(self.blocks[name])  # its imports overlap the hub's start
         await conditions.start(self, waves)  # each block once its depends_on conditions hold
         self.starting = False
 
@@ -222,6 +225,9 @@ class Node:
             block.failed = str(e)
             self.printer.error('%s: %s' % (spec.name, e))
             return
+        await launch.template_ready(block)  # a preloaded block's imports, the loop free meanwhile
+        if self.stop_requested.is_set() or self.blocks.get(spec.name) is not block:
+            return  # stopped or replaced while it waited
         watcher = launch.make_watcher(block)
         block.watcher = watcher
         self.register(watcher)
@@ -263,6 +269,7 @@ class Node:
         if HUB_BLOCK in self.blocks:
             await self.stop_block(HUB_BLOCK)
         await retry_conflict(self.arbiter.stop)
+        self.preloads.close()
         await self.groups.drain()  # what the processes started and left behind
         limitwatch.close()  # cgroups left, and the node's leaf
         if self.forwarder is not None:
@@ -286,6 +293,7 @@ class Node:
         while True:
             try:
                 self.groups.sweep({pid for block in self.blocks.values() for pid in block.index})
+                launch.keep_templates(self)
             except Exception as e:
                 self.trouble('stopping process groups', e)
             await asyncio.sleep(POLL)

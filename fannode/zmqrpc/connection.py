@@ -14,21 +14,25 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
-import sys
 import time
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
 import gevent
 import gevent.event
 import zmq
 import zmq.green
+from gevent.hub import Waiter
 
-from fannode.core import serial, wire
+from fannode.core import wire
 from fannode.core.limits import setting
 from fannode.zmqrpc.badframes import BadFrames
+from fannode.zmqrpc.sockets import NOBLOCK, has_input, monitor_event, plain_socket, shared_context, wake, watch
 from fannode.exceptions import (
     NACK_CODES, BadReply, BadRequest, ConnectionLost, DeadlineExceeded, RemoteError, RpcError, Timeout,
 )
+
+# shared_context: callers take it from here, with the Connection they make on it.
+__all__ = ['Call', 'Connection', 'encode_request', 'shared_context']
 
 log = logging.getLogger(__name__)
 
@@ -42,33 +46,8 @@ MAX_REMOTE_TYPES = setting('FANNODE_MAX_REMOTE_TYPES', 1000, 1)
 HEARTBEAT_IVL_MS = 500
 HEARTBEAT_TIMEOUT_MS = 2000
 
-# Plain ints: pyzmq's enum flags cost an IntFlag operation on each use.
-EVENTS, POLLIN, NOBLOCK, SNDMORE = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.NOBLOCK), int(zmq.SNDMORE)
-READ = 1  # a gevent io watcher's event mask
-
 _monitors = itertools.count(1)
 _REPLIES = (wire.REP, wire.NACK, wire.ERROR, None)  # None: a frame whose type was unreadable
-
-
-def monitor_event(frames: list[bytes]) -> int:
-    """The event number of a socket monitor message: its first frame starts with it (16
-    bits, native order). Parsed here: zmq.utils.monitor imports asyncio, 5 MiB an instance."""
-    return int.from_bytes(frames[0][:2], sys.byteorder)
-
-
-def shared_context() -> zmq.Context:
-    """The process's default context. It is zmq.green's, which HubLink and service code
-    default to, so that every socket shares one libzmq context. Our sockets on it are
-    plain ones all the same (socket_class=zmq.Socket)."""
-    return zmq.green.Context.instance()
-
-
-def plain_socket(context: zmq.Context, kind: int) -> zmq.Socket:
-    socket = context.socket(kind, socket_class=zmq.Socket)
-    # libzmq drops a peer that sends a bigger frame before allocating it: no frame we
-    # could not decode anyway ever takes memory here.
-    socket.setsockopt(zmq.MAXMSGSIZE, serial.MAX_MESSAGE)
-    return socket
 
 
 def encode_request(msg: wire.Message) -> bytes:
@@ -81,33 +60,14 @@ def encode_request(msg: wire.Message) -> bytes:
         raise BadRequest('%s: cannot send the request: %s' % (msg.subject, e)).as_received() from None
 
 
-def watch(socket: zmq.Socket, callback: Callable[[], None]) -> Any:
-    """Call `callback` in the loop whenever `socket` may have input.
-
-    ZMQ_FD signals edges only, and any operation on the socket may consume one, so
-    the callback must read until ZMQ_EVENTS shows no input, and whoever sends must
-    check it after (see `wake`). The first run catches anything already waiting."""
-    loop = gevent.get_hub().loop
-    watcher = loop.io(socket.getsockopt(zmq.FD), READ)
-    watcher.start(callback)
-    loop.run_callback(callback)
-    return watcher
-
-
-def has_input(socket: zmq.Socket) -> bool:
-    return bool(cast(int, socket.getsockopt(EVENTS)) & POLLIN)
-
-
-def wake(socket: zmq.Socket, callback: Callable[[], None]) -> None:
-    """After a send: if input is waiting, the watcher may never fire for it, so read soon."""
-    if has_input(socket):
-        gevent.get_hub().loop.run_callback(callback)
-
-
 class Call:
-    """A call in flight: the future that `.defer()` returns."""
+    """A call in flight: the future that `.defer()` returns.
 
-    __slots__ = ('subject', 'id', 'deadline', 'timeout', 'endpoint', '_result')
+    Its waiters are bare gevent Waiters, not an AsyncResult: a reply read in the loop
+    switches straight to the greenlet waiting for it, rather than scheduling a callback
+    that does so on the next turn of the loop."""
+
+    __slots__ = ('subject', 'id', 'deadline', 'timeout', 'endpoint', '_done', '_value', '_exc', '_waiters')
 
     def __init__(self, subject: str, id: int, timeout: float):
         self.subject = subject
@@ -115,27 +75,50 @@ class Call:
         self.timeout = timeout
         self.deadline = time.monotonic() + timeout
         self.endpoint = ''
-        self._result = gevent.event.AsyncResult()
+        self._done = False
+        self._value: Any = None
+        self._exc: BaseException | None = None
+        self._waiters: list[Waiter] | None = None
 
     def ready(self) -> bool:
-        return self._result.ready()
+        return self._done
 
     def get(self, timeout: float | None = None) -> Any:
         """The reply, or raise what the call ended with. Waits no longer than the call's
         own deadline, nor than `timeout` when given."""
-        if timeout is None and self.endpoint:
-            # Sent: its connection fails it at the deadline, so no timer per call.
-            return self._result.get()
-        wait = max(0.0, self.deadline - time.monotonic())
-        if timeout is not None:
-            wait = min(wait, timeout)
+        if not self._done:
+            if timeout is None and self.endpoint:
+                self._wait(None)  # sent: its connection fails it at the deadline, so no timer per call
+            else:
+                wait = max(0.0, self.deadline - time.monotonic())
+                if timeout is not None:
+                    wait = min(wait, timeout)
+                if not self._wait(wait):
+                    if time.monotonic() < self.deadline:
+                        raise Timeout('%s: no reply yet after %gs' % (self.subject, wait))
+                    self.fail(self.timed_out())
+        if self._exc is not None:
+            raise self._exc
+        return self._value
+
+    def _wait(self, seconds: float | None) -> bool:
+        """Wait until the call ends (True) or `seconds` pass (False)."""
+        waiter = Waiter()
+        if self._waiters is None:
+            self._waiters = [waiter]
+        else:
+            self._waiters.append(waiter)
+        timer = None
+        if seconds is not None:
+            timer = gevent.get_hub().loop.timer(seconds)
+            timer.start(waiter.switch, False, update=True)  # from now, not the loop's last clock reading
         try:
-            return self._result.get(timeout=wait)
-        except gevent.Timeout:
-            if time.monotonic() >= self.deadline:
-                self.fail(self.timed_out())
-                return self._result.get()
-            raise Timeout('%s: no reply yet after %gs' % (self.subject, wait)) from None
+            return bool(waiter.get())
+        finally:
+            if timer is not None:
+                timer.close()
+            if self._waiters is not None and waiter in self._waiters:  # timed out, or killed
+                self._waiters.remove(waiter)
 
     def timed_out(self) -> DeadlineExceeded:
         return DeadlineExceeded('%s: no reply within %gs%s' % (
@@ -143,8 +126,10 @@ class Call:
 
     def resolve(self, msg: wire.Message) -> None:
         """End the call with the reply `msg`; always ends it, a bad reply with BadReply."""
+        if self._done:  # already failed (its deadline passed): the first outcome stands
+            return
         if msg.type == wire.REP:
-            self._result.set(msg.body)
+            self._end(msg.body, None)
             return
         try:
             if msg.type == wire.ERROR:
@@ -156,16 +141,32 @@ class Call:
         except ValueError as e:
             exc = BadReply('%s: bad %s reply%s: %s' % (
                 self.subject, wire.TYPE_NAMES[msg.type], ' from ' + self.endpoint if self.endpoint else '', e))
-        self._result.set_exception(exc)
+        self._end(None, exc)
 
     def succeed(self, value: Any) -> None:
         """Answer the call here (test doubles): as if `value` had come back."""
-        if not self._result.ready():
-            self._result.set(value)
+        if not self._done:
+            self._end(value, None)
 
     def fail(self, exc: BaseException) -> None:
-        if not self._result.ready():
-            self._result.set_exception(exc)
+        if not self._done:
+            self._end(None, exc)
+
+    def _end(self, value: Any, exc: BaseException | None) -> None:
+        self._done, self._value, self._exc = True, value, exc
+        self._ended()
+        waiters, self._waiters = self._waiters, None
+        if waiters:
+            hub = gevent.get_hub()
+            if gevent.getcurrent() is hub:  # read in the loop: run the waiter now
+                for waiter in waiters:
+                    waiter.switch(True)
+            else:  # ended by a greenlet (a local call's worker, a sweep): the loop wakes them
+                for waiter in waiters:
+                    hub.loop.run_callback(waiter.switch, True)
+
+    def _ended(self) -> None:
+        """Subclasses: what must follow the outcome before anyone waiting for it runs."""
 
     def __repr__(self) -> str:
         return '<Call %s #%s>' % (self.subject, self.id)
@@ -217,6 +218,7 @@ class Connection:
         self._timer: Any = None  # fires at the earliest deadline of the pending calls
         self._due = 0.0
         self.bad_frames = BadFrames(log, 'bad frame')
+        self._reading = False  # in _read, which checks for input before it returns
         self.socket = plain_socket(context, zmq.DEALER)
         for opt, value in ((zmq.LINGER, 0), (zmq.RECONNECT_IVL, 100),
                            (zmq.RECONNECT_IVL_MAX, 1000), (zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS),
@@ -246,7 +248,8 @@ class Connection:
             self.pending[call.id] = call
             if self._timer is None or call.deadline < self._due:
                 self._arm(call.deadline)
-        wake(self.socket, self._read)
+        if not self._reading:  # else a caller woken by _read sends: its loop checks for input next
+            wake(self.socket, self._read)
         return True
 
     @property
@@ -279,15 +282,19 @@ class Connection:
 
     def _read(self) -> None:
         socket = self.socket
-        while not socket.closed and has_input(socket):
-            frames = socket.recv_multipart(NOBLOCK)
-            try:
-                if len(frames) != 1:
-                    self._bad('%d frames in one message, expected 1' % len(frames))
-                else:
-                    self._handle(frames[0])
-            except Exception:  # an error here would stop the watcher: read on
-                log.exception('dropped a frame from %s', self.endpoint)
+        reading, self._reading = self._reading, True
+        try:
+            while not socket.closed and has_input(socket):
+                frames = socket.recv_multipart(NOBLOCK)
+                try:
+                    if len(frames) != 1:
+                        self._bad('%d frames in one message, expected 1' % len(frames))
+                    else:
+                        self._handle(frames[0])
+                except Exception:  # an error here would stop the watcher: read on
+                    log.exception('dropped a frame from %s', self.endpoint)
+        finally:
+            self._reading = reading
 
     def _handle(self, frame: bytes) -> None:
         try:

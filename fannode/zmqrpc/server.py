@@ -15,11 +15,8 @@ from __future__ import annotations
 
 import collections
 import contextvars
-import ipaddress
 import logging
-import os
 import time
-import traceback
 from typing import Any, Callable, Protocol
 
 import gevent
@@ -30,12 +27,11 @@ from gevent.hub import Waiter
 from fannode.core import current
 from fannode.core import deadline as current_deadline
 from fannode.core import trace
-from fannode.exceptions import BadRequest, ConfigError, DeadlineExceeded, Nack, RemoteError, Unavailable
+from fannode.exceptions import BadRequest, DeadlineExceeded, Nack, Unavailable
 from fannode.core import wire
 from fannode.zmqrpc.badframes import BadFrames
-from fannode.zmqrpc.connection import (
-    NOBLOCK, SNDMORE, has_input, plain_socket, shared_context, wake, watch,
-)
+from fannode.zmqrpc.errors import error_body, is_loopback, traceback_setting
+from fannode.zmqrpc.sockets import NOBLOCK, SNDMORE, has_input, plain_socket, shared_context, wake, watch
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +66,7 @@ class RpcServer:
         # Subjects that make no span and are not recorded: the built-in methods `top` and
         # health checks poll every second would drown the service's own traffic.
         self.quiet = quiet or (lambda subject: False)
+        self._quiet: dict[str, bool] = {}  # quiet(subject), asked once per subject
         self.context = context or shared_context()
         self.workers = Workers(pool_size, self._resume)
         self.on_done = on_done
@@ -265,7 +262,11 @@ class RpcServer:
         frame, sendable = self._frame(msg, reply)
         error = error or not sendable
         send(frame)
-        quiet = self.quiet(msg.subject)
+        quiet = self._quiet.get(msg.subject)
+        if quiet is None:
+            quiet = self.quiet(msg.subject)
+            if len(self._quiet) < 10_000:  # subjects that ran: methods the instance has
+                self._quiet[msg.subject] = quiet
         if msg.deadline_ms:
             span_extra['budget_ms'] = msg.deadline_ms
         seconds = span.end('rpc', msg.subject, 'error' if error else 'ok', report=not quiet, **span_extra)
@@ -357,39 +358,3 @@ class Workers:
         waiter = Waiter()
         self._idle.append(waiter)
         return waiter.get()
-
-
-def error_body(exc: BaseException, tracebacks: bool = False) -> dict[str, str]:
-    """The body of an ERROR for `exc`: its type and message, and the traceback when asked
-    (it names source files and lines: for developers, not for any caller)."""
-    cls = type(exc)
-    if isinstance(exc, RemoteError):  # let through from a call of its own: same name each hop
-        name, message = 'RemoteError.' + exc.remote_type.rsplit('.', 1)[-1], exc.message
-    else:
-        name = cls.__qualname__ if cls.__module__ == 'builtins' else '%s.%s' % (cls.__module__, cls.__qualname__)
-        message = str(exc)
-    body = {'type': name, 'message': message}
-    if tracebacks:
-        body['traceback'] = ''.join(traceback.format_exception(exc))
-        if isinstance(exc, RemoteError) and exc.remote_traceback:
-            body['traceback'] += '\n%s raised it:\n%s' % (exc.subject or 'the remote side', exc.remote_traceback)
-    return body
-
-
-def traceback_setting(configured: bool | None) -> bool | None:
-    """$FANNODE_TRACEBACKS (1 or 0) when set, else `configured`."""
-    text = os.environ.get('FANNODE_TRACEBACKS', '').strip().lower()
-    if not text:
-        return configured
-    if text in ('1', 'true', 'yes', 'on'):
-        return True
-    if text in ('0', 'false', 'no', 'off'):
-        return False
-    raise ConfigError('$FANNODE_TRACEBACKS: expected 1 or 0, got %r' % text[:40])
-
-
-def is_loopback(ip: str) -> bool:
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return ip == 'localhost'

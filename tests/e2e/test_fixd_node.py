@@ -17,7 +17,9 @@ from test_detach_node import Project
 
 pytestmark = pytest.mark.e2e
 
-HOG = '''import time
+HOG = '''import os, sys, time
+while not os.path.exists(sys.argv[1]):  # the test has seen the block's process first
+    time.sleep(0.05)
 chunks = []
 for _ in range(40):  # 5 MB every 0.1 s up to 200 MB, every page touched; then it holds
     chunks.append(b'x' * (5 << 20))
@@ -94,17 +96,19 @@ def test_a_rollback_whose_previous_spec_never_gets_ready_lets_go_of_the_change_l
 def test_a_memory_limit_without_cgroups_kills_what_the_block_left_behind(node):
     hog = node.dir / 'hog.py'
     hog.write_text(HOG)
+    go = node.dir / 'go'
     node.env['FANNODE_CGROUPS'] = '0'
     node.write(f'''registry: {node.hub}
 instances:
   daemon:
-    command: sh -c "({sys.executable} {hog} &); exec sleep 600"
+    command: sh -c "({sys.executable} {hog} {go} &); exec sleep 600"
     restart: never
     limits: {{memory: 64M}}
 ''')
     node.up()
     node.wait_for('cluster ready', 60)
     leader = live(node.ps()['daemon'])[1]
+    go.write_text('')
 
     def hogs() -> list[psutil.Process]:
         found = []
@@ -117,8 +121,9 @@ instances:
         return found
     started = wait_until(hogs, 30, message='the hog started')
     try:
-        assert started[0].ppid() != leader and started[0].pid not in {
-            c.pid for c in psutil.Process(node.proc.pid).children(recursive=True)}  # left behind
+        # left behind: out of the leader's tree (the node, a subreaper since preloading, adopted it)
+        tree = {leader, *(c.pid for c in psutil.Process(leader).children(recursive=True))}
+        assert started[0].ppid() not in tree and started[0].pid not in tree
         wait_until(lambda: node.ps()['daemon']['last_exit'], 60, message='the group killed')
         ps = node.ps()['daemon']
         assert ps['limits']['mechanism'] == 'rlimit+watchdog' and ps['limits']['why'] == '$FANNODE_CGROUPS=0'

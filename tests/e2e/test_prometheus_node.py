@@ -50,8 +50,9 @@ def test_metrics_show_each_instance_up_restarts_after_a_kill_and_rpc_histograms_
     assert all(s.value == 1 for s in up.values())
     pids = {s.labels['process']: int(s.labels['pid']) for s in up.values()}
     assert value(found, 'fannode_instance_rss_bytes', process='greeting.1') > 1_000_000
-    assert value(found, 'fannode_instance_cpu_seconds', 'fannode_instance_cpu_seconds_total',
-                 process='greeting.1') > 0
+    # a forked instance may not have used a clock tick (10 ms) yet: it does, serving and heartbeating
+    wait_until(lambda: scraped(lambda f: value(f, 'fannode_instance_cpu_seconds', 'fannode_instance_cpu_seconds_total',
+                                               process='greeting.1') > 0), 30, message='greeting.1 CPU time in /metrics')
     assert value(found, 'fannode_block_restarts', 'fannode_block_restarts_total', block='greeting') == 0
 
     os.kill(pids['greeting.1'], signal.SIGKILL)

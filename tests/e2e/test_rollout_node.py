@@ -32,6 +32,7 @@ instances:
     command: {greeting_command}
     numprocesses: 3
     version: {greeting}
+    preload: false  # started with exec, a rollout lasts long enough to send it a change meanwhile
   web:
     command: fannode instance --config {ROOT / 'conf' / 'web.yml'}
     numprocesses: 2

@@ -17,6 +17,7 @@ import fannode
 from fannode.core.config import loads_config
 from fannode.exceptions import ConfigError
 from fannode.testing import wait_until
+from fannode.web import conns
 from fannode.web import server as web_server
 from fannode.web.server import WebServer
 
@@ -183,7 +184,7 @@ def test_beyond_max_connections_new_ones_get_503_and_accepting_goes_on():
 def test_connections_refused_over_max_connections_hold_no_fd_past_their_503(monkeypatch):
     """A refused connection lingered outside the connections counted, for 2 s each: a flood
     of them ran the process out of fds. Now each is answered and let go at once."""
-    monkeypatch.setattr(web_server, 'LINGER_SECONDS', 60.0)  # a linger would outlast the test
+    monkeypatch.setattr(conns, 'LINGER_SECONDS', 60.0)  # a linger would outlast the test
     server = serve('max_connections: 3\n')
     try:
         held = [connect(server) for _ in range(3)]

@@ -53,11 +53,17 @@ DEPENDENCY_COLUMNS = (
 # Shown after 'inst' from the first time a service announces versions: each instance's,
 # and on a service row the version its unpinned calls reach (docs/versions.md).
 VERSION_COLUMN = Column('version', 'version', 20)
+WIDE_COUNT = 7
 
 
 def with_dependencies(columns: tuple[Column, ...]) -> tuple[Column, ...]:
     at = [c.key for c in columns].index('state') + 1
     return columns[:at] + DEPENDENCY_COLUMNS + columns[at:]
+
+
+def with_wide_count(columns: tuple[Column, ...]) -> tuple[Column, ...]:
+    """From the first count of 100 or more ('120/200'): the narrow column cut it to '120/…'."""
+    return tuple(c._replace(width=WIDE_COUNT) if c.key == 'count' else c for c in columns)
 
 
 def with_versions(columns: tuple[Column, ...]) -> tuple[Column, ...]:
@@ -89,6 +95,7 @@ class TopScreen(Screen[None]):
         self._lines: dict[str, tuple] = {}
         self.dependencies = False  # the dependency columns are shown
         self.versions = False  # the version column is shown
+        self.wide = False  # the count column is widened
 
     def compose(self) -> ComposeResult:
         yield Static('fannode top: connecting…', id='summary')
@@ -111,10 +118,12 @@ class TopScreen(Screen[None]):
         self.snapshot = snapshot
         self.rows = {r.key: r for r in snapshot.rows}
         shown = (self.dependencies or any(r.missing or r.breakers for r in snapshot.rows),
-                 self.versions or any(r.version for r in snapshot.rows))
-        if shown != (self.dependencies, self.versions):
-            self.dependencies, self.versions = shown
+                 self.versions or any(r.version for r in snapshot.rows),
+                 self.wide or any(len(r.count) > 5 for r in snapshot.rows))  # 5: the narrow column
+        if shown != (self.dependencies, self.versions, self.wide):
+            self.dependencies, self.versions, self.wide = shown
             columns = with_dependencies(COLUMNS) if self.dependencies else COLUMNS
+            columns = with_wide_count(columns) if self.wide else columns
             self.table.set_columns(with_versions(columns) if self.versions else columns)
         self.table.set_rows(((r.key, cells(r)) for r in snapshot.rows),
                             follow=selected.group if selected is not None else None)
