@@ -22,7 +22,8 @@ from werkzeug.exceptions import ClientDisconnected
 from fannode.web import conns
 from fannode.web.conns import ANSWERING, HEAD, IDLE, Expired, Tracked, log, peer
 from fannode.web.interface import CHUNKED_KEY, WebInterface
-from fannode.web.leanio import READ, Body, Empty, ErrorStream, Parsed, Reader, environ_key, http_date
+from fannode.web.leanio import (NOT_IMPLEMENTED, READ, Body, Empty, ErrorStream, Parsed, Reader, environ_key,
+                                http_date)
 from fannode.web.reading import BAD_REQUEST, BODY_TOO_LARGE, BUSY, STOPPED, TIMED_OUT, Refused, canned
 
 CONTINUE = b'HTTP/1.1 100 Continue\r\n\r\n'
@@ -105,7 +106,8 @@ class Connection:
             if self.timed:
                 self.socket.settimeout(None)
                 self.timed = False
-            if not requests:  # nothing of the next one yet: it may take idle_timeout to come
+            if not requests and reader.failed is None:
+                # Nothing of the next request yet: it may take idle_timeout to come.
                 self.phase, self.deadline = IDLE, monotonic() + server.idle_timeout
                 data = self.recv()
                 if not data:
@@ -115,6 +117,8 @@ class Connection:
             else:
                 self.phase, self.deadline = HEAD, monotonic() + server.header_timeout
         while not (requests and requests[0].ready):
+            if reader.failed is not None:  # the requests before it have been answered
+                raise reader.failed
             data = self.recv()
             if not data:
                 return None  # closed within a head: not a request
@@ -137,11 +141,19 @@ class Connection:
                 continue
             value = raw.decode('latin-1').strip()
             if key in env:
+                if key == 'HTTP_HOST':  # RFC 9112 3.2: which one a router or a proxy takes differs
+                    raise Refused('more than one Host header', BAD_REQUEST)
                 env[key] += ('; ' if key == 'HTTP_COOKIE' else ',') + value
             else:
                 env[key] = value
         length = env.get('CONTENT_LENGTH')
-        chunked = env.get('HTTP_TRANSFER_ENCODING', '').lower() == 'chunked'
+        coding = env.get('HTTP_TRANSFER_ENCODING')
+        chunked = coding is not None  # llhttp refuses one whose last coding is not chunked (400)
+        if coding is not None:  # RFC 9112 6.1
+            if coding.replace(' ', '').lower() != 'chunked':  # gzip, chunked: 501, not an empty body
+                raise Refused('a transfer coding %r' % coding[:40], NOT_IMPLEMENTED)
+            if parsed.version == '1.0':
+                parsed.keep_alive = False  # faulty framing in HTTP/1.0: answered, then closed
         if length is not None:
             if not (length.isascii() and length.isdigit()):
                 raise Refused('a bad Content-Length %r' % length[:40], BAD_REQUEST)
@@ -187,6 +199,7 @@ class Connection:
     def respond(self, parsed: Parsed, environ: dict[str, Any]) -> bool:
         """Run the application; True when the connection may serve another request."""
         self.head: bytes | None = None
+        self.parsed = parsed
         self.sent = False
         self.chunked = False
         self.close = not parsed.keep_alive or self.reader.upgraded
@@ -224,7 +237,7 @@ class Connection:
                     close()
                 except Exception:
                     log.exception('%s: closing a response failed', self.server.name)
-        if self.broken or parsed.bad or (not parsed.complete and not self.drain(parsed)):
+        if self.broken or parsed.bad or parsed.over or (not parsed.complete and not self.drain(parsed)):
             conns.linger(self.socket)  # the rest of a body cannot be skipped to the next request
             return False
         return not self.close
@@ -293,15 +306,16 @@ class Connection:
             raise AssertionError('The %s response must have no body' % self.code)
         extra = [] if self.dated else [b'Date: ' + http_date()]
         if self.code not in NO_BODY and self.length is None:
-            if whole:
+            if whole and (data or not self.head_only):  # HEAD: werkzeug sends no body, not GET's length
                 extra.append(b'Content-Length: %d' % len(data))
             elif not self.http10 and not self.head_only:
                 self.chunked = True
                 extra.append(b'Transfer-Encoding: chunked')
             elif not self.head_only:
                 self.close = True  # HTTP/1.0: the body ends with the connection
-        if self.server.stopping:
-            self.close = True
+        parsed = self.parsed
+        if self.server.stopping or parsed.over or not (parsed.complete or self.continued and not parsed.bad):
+            self.close = True  # a body left unread is not skipped: RFC 9110 10.1.1, say so
         if self.connection is None and (self.close or self.http10):
             extra.append(b'Connection: close' if self.close else b'Connection: keep-alive')
         if self.head_only:

@@ -23,6 +23,7 @@ from fannode.web.reading import BAD_REQUEST, HEAD_TOO_LARGE, MAX_HEADER_BYTES, M
 READ = 64 * KIB       # bytes per read from a connection
 MAX_URL = 8192        # bytes of a request's target (gevent.pywsgi's MAX_REQUEST_LINE)
 URI_TOO_LONG = canned('414 URI Too Long', 'the request line is too long')
+NOT_IMPLEMENTED = canned('501 Not Implemented', 'only the chunked transfer coding is understood')
 # What httptools may hold of a head it has not finished (a header line not yet whole).
 MAX_HEAD = MAX_URL + MAX_HEADER_BYTES + READ
 log = logging.getLogger('fannode.web.server')
@@ -60,9 +61,25 @@ class Reader:
         self.head_fed = 0
         self.upgraded = False  # the client asked for another protocol: the connection ends after
         self.refused: Refused | None = None
+        self.failed: Refused | None = None  # a request the connection cannot go on after
 
     def feed(self, data: bytes) -> None:
-        """Parse `data`; Refused for a request the connection cannot go on after."""
+        """Parse `data`. A request refused on the way is kept in `failed`, to be answered
+        once those before it are (pipelined, or a request that said close): one bad request
+        does not cost the good ones before it their answers. Nothing after it is parsed."""
+        if self.failed is not None:
+            return
+        try:
+            self._parse(data)
+        except Refused as e:
+            self.failed = e
+            current = self.current
+            if current is not None and current.ready and not current.complete:
+                current.bad = True  # its trailers broke a limit: as bad framing of its body
+            elif current is not None and not current.ready and self.requests and self.requests[-1] is current:
+                self.requests.pop()  # a head that broke is not a request
+
+    def _parse(self, data: bytes) -> None:
         if self.in_head:
             self.head_fed += len(data)
             if self.head_fed > MAX_HEAD:
