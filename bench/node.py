@@ -26,6 +26,7 @@ import zmq
 from bench.procs import BENCH, FANNODE, BenchError, Proc, free_port, memory, wait_until
 from bench.report import Row, at_most, compare
 from bench.runner import ROUNDS, Context
+from fannode.node.stopnode import alive
 
 TARGET_UP_S = 3.0         # fannode up → 10, and 50, instances listed (preloaded)
 TARGET_REPLACE_S = 0.5    # kill -9 → all listed again, without the dead one (median)
@@ -109,14 +110,7 @@ class Children:
             pass
 
     def alive(self) -> list[int]:
-        left = []
-        for pid, p in self.procs.items():
-            try:
-                if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
-                    left.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        return left
+        return [p.pid for p in alive(list(self.procs.values()))]
 
     def kill_left(self) -> list[int]:
         left = self.alive()

@@ -40,19 +40,13 @@ def test_ctrl_c_and_ctrl_backslash_inside_the_editor_do_not_stop_the_cluster(tmp
     exit_status = tmp_path / 'up.exit'
     procs: list[psutil.Process] = []
 
-    def wait(predicate, message: str, timeout: float = 30.0) -> None:
-        try:
-            wait_until(predicate, timeout=timeout, message=message)
-        except AssertionError as e:
-            raise AssertionError('%s; the pane shows:\n%s' % (e, tmux.screen())) from None
-
     try:
         tmux.start(tmp_path, [*FANNODE, 'up'], exit_status)
-        wait(lambda: 'cluster ready' in tmux.screen() and 'node timeline' in tmux.screen(),
+        tmux.wait(lambda: 'cluster ready' in tmux.screen() and 'node timeline' in tmux.screen(),
              'the cluster to be ready', timeout=90)
         procs = tmux.processes()
         tmux('send-keys', '-t', tmux.session, 'e')
-        wait(lambda: 'node.yml changed: listen' in tmux.screen(), 'the edit applied', timeout=60)
+        tmux.wait(lambda: 'node.yml changed: listen' in tmux.screen(), 'the edit applied', timeout=60)
         wait_until(lambda: 'Listen [2]' in node.cli('discover').stdout, timeout=30, interval=0.3,
                    message='fannode discover to show Listen [2]')
         screen = tmux.screen()
@@ -62,12 +56,12 @@ def test_ctrl_c_and_ctrl_backslash_inside_the_editor_do_not_stop_the_cluster(tmp
         assert not mask & (SIGINT_BIT | SIGQUIT_BIT)  # the editor gets its own Ctrl-C as any program does
 
         tmux('send-keys', '-t', tmux.session, 'q')
-        wait(lambda: 'Stop the cluster?' in tmux.screen(), 'the question')
+        tmux.wait(lambda: 'Stop the cluster?' in tmux.screen(), 'the question')
         tmux('send-keys', '-t', tmux.session, 'y')
-        wait(exit_status.exists, 'fannode up to exit', timeout=60)
+        tmux.wait(exit_status.exists, 'fannode up to exit', timeout=60)
         assert exit_status.read_text() == '0\n', tmux.screen()
         assert 'Traceback' not in tmux.screen()
-        wait(lambda: not [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE],
+        tmux.wait(lambda: not [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE],
              'every process of the node to be gone', timeout=20)
     finally:
         tmux.stop(procs or tmux.processes())

@@ -3,23 +3,14 @@ After a deliberate change of the look: `pytest tests/tui/test_dashboard_snapshot
 --snapshot-update`, then look at the SVGs under __snapshots__/ before committing them."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from dashboard_helpers import FixedFeed
-from top_helpers import SIZE
+from top_helpers import SIZE, utc
 
 from fannode.tui.dashboard import DashboardApp
 
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    monkeypatch.setenv('TZ', 'UTC')
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures(utc.__name__)  # log and span times shown in UTC
 
 
 def test_dashboard_main_view_with_the_timeline(snap_compare):

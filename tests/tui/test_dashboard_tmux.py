@@ -42,12 +42,6 @@ def test_up_in_a_terminal_is_the_dashboard_scales_shows_logs_and_traces_and_stop
     def screen_has(*texts: str):
         return lambda: all(t in tmux.screen() for t in texts)
 
-    def wait(predicate, message: str, timeout: float = 30.0) -> None:
-        try:
-            wait_until(predicate, timeout=timeout, message=message)
-        except AssertionError as e:
-            raise AssertionError('%s; the pane shows:\n%s' % (e, tmux.screen())) from None
-
     try:
         tmux.start(tmp_path, [*FANNODE, 'up'], exit_status)
         assert tmux.show('#{window_width}x#{window_height}') == '160x45'
@@ -56,50 +50,50 @@ def test_up_in_a_terminal_is_the_dashboard_scales_shows_logs_and_traces_and_stop
             shown = {tuple(r[:2]) for r in rows(tmux.screen())}
             return {('Greeting', '2/2'), ('Listen', '1/1'), ('Web', '1/1')} <= shown and \
                 any(r[:3] == ['hub', '(node)', '1/1'] for r in rows(tmux.screen()))
-        wait(every_block, 'every block with its count', timeout=90)
-        wait(screen_has('cluster ready', 'node timeline'), 'the timeline to say the cluster is ready')
+        tmux.wait(every_block, 'every block with its count', timeout=90)
+        tmux.wait(screen_has('cluster ready', 'node timeline'), 'the timeline to say the cluster is ready')
         procs = tmux.processes()  # the shell, the node and its children: each checked by pid at the end
         assert len(procs) >= 7, procs  # sh, fannode up, the watchdog, hub, greeting ×2, listen, web
 
         assert rows(tmux.screen())[2][0] == 'Greeting'  # the first row
         tmux('send-keys', '-t', tmux.session, 'Home')  # the cursor stays on the row it was on: hub's, at first
         tmux('send-keys', '-t', tmux.session, '+')
-        wait(screen_has('greeting: 2 → 3 processes'), 'the timeline to say the scale')
+        tmux.wait(screen_has('greeting: 2 → 3 processes'), 'the timeline to say the scale')
         wait_until(lambda: 'Greeting [3]' in node.cli('discover').stdout, timeout=30, interval=0.3,
                    message='fannode discover to show Greeting [3]')
 
         tmux('send-keys', '-t', tmux.session, 'e')  # the dashboard suspended, the editor run, the edit applied
-        wait(screen_has('node.yml changed: listen'), 'the timeline to say the edit was applied')
+        tmux.wait(screen_has('node.yml changed: listen'), 'the timeline to say the edit was applied')
         wait_until(lambda: 'Listen [2]' in node.cli('discover').stdout, timeout=30, interval=0.3,
                    message='fannode discover to show Listen [2]')
 
         trace_id = greet(node.web_port, 'Joe')
         tmux('send-keys', '-t', tmux.session, 'l')
-        wait(screen_has('logs of Greeting'), 'the log pane')
+        tmux.wait(screen_has('logs of Greeting'), 'the log pane')
         tmux('send-keys', '-t', tmux.session, '/')
-        wait(screen_has('search the lines shown'), 'the search box')
+        tmux.wait(screen_has('search the lines shown'), 'the search box')
         tmux('send-keys', '-t', tmux.session, '-l', trace_id)
         tmux('send-keys', '-t', tmux.session, 'Enter')
-        wait(screen_has('search: ' + trace_id), 'the search applied')
-        wait(lambda: [r for r in rows(tmux.screen()) if trace_id[:8] in r and 'Joe' in ' '.join(r)],
+        tmux.wait(screen_has('search: ' + trace_id), 'the search applied')
+        tmux.wait(lambda: [r for r in rows(tmux.screen()) if trace_id[:8] in r and 'Joe' in ' '.join(r)],
              "the curl's Greeting line with its trace id")
         assert all(trace_id[:8] in r for r in rows(tmux.screen()) if 'Joe' in ' '.join(r))
 
         tmux('send-keys', '-t', tmux.session, 't')
-        wait(screen_has('Greeting.greet', 'GET /greet'), 'the span tree of the trace')
+        tmux.wait(screen_has('Greeting.greet', 'GET /greet'), 'the span tree of the trace')
 
         tmux('send-keys', '-t', tmux.session, 'Escape')
         tmux('send-keys', '-t', tmux.session, 'Escape')
-        wait(screen_has('node timeline'), 'the main view again')
+        tmux.wait(screen_has('node timeline'), 'the main view again')
         tmux('send-keys', '-t', tmux.session, 'q')
-        wait(screen_has('Stop the cluster?'), 'the question')
+        tmux.wait(screen_has('Stop the cluster?'), 'the question')
         tmux('send-keys', '-t', tmux.session, 'y')
-        wait(exit_status.exists, 'fannode up to exit', timeout=60)
+        tmux.wait(exit_status.exists, 'fannode up to exit', timeout=60)
         assert exit_status.read_text() == '0\n', tmux.screen()
-        wait(lambda: tmux.show('#{pane_dead}') == '1', 'the pane to end')
+        tmux.wait(lambda: tmux.show('#{pane_dead}') == '1', 'the pane to end')
         assert 'Traceback' not in tmux.screen()
         assert 'node stopped' in tmux.screen()  # the end of the timeline, on the terminal again
-        wait(lambda: not [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE],
+        tmux.wait(lambda: not [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE],
              'every process of the node to be gone', timeout=20)
     finally:
         tmux.stop(procs or tmux.processes())

@@ -46,21 +46,15 @@ def test_attach_shows_the_dashboard_q_detaches_and_s_stops_the_node(tmp_path):
             rows = [line.split() for line in screen.splitlines()]
             return any(r[:2] == ['Greeting', '2/2'] for r in rows if r) and 'cluster ready' in screen \
                 and 'q detach' in screen and 'S stop node' in screen
-        try:
-            wait_until(dashboard, timeout=30, message='Greeting 2/2, the timeline and the keys')
-        except AssertionError as e:
-            raise AssertionError('%s; the pane shows:\n%s' % (e, tmux.screen())) from None
+        tmux.wait(dashboard, 'Greeting 2/2, the timeline and the keys')
         panes += tmux.processes()
         assert 'fannode attach: %s (pid %d)' % (project.dir / 'node.yml', pid) in tmux.screen()
 
         tmux('send-keys', '-t', tmux.session, 'q')
         wait_until(first.exists, timeout=15, message='attach to exit on q')
         assert first.read_text() == '0\n', tmux.screen()
-        try:
-            wait_until(lambda: 'keeps running: fannode attach | fannode down' in joined(tmux), timeout=10,
-                       message='the detached line')
-        except AssertionError as e:
-            raise AssertionError('%s; the pane shows:\n%s' % (e, joined(tmux))) from None
+        tmux.wait(lambda: 'keeps running: fannode attach | fannode down' in joined(tmux), 'the detached line',
+                  timeout=10, shown=lambda: joined(tmux))
         assert json.loads(project.cli('ps', '--json').stdout)['pid'] == pid
         assert len(running(node_procs)) == len(node_procs)  # nothing of the node stopped
 

@@ -3,23 +3,13 @@ deliberate change of the look: `pytest tests/tui/test_top_snapshots.py --snapsho
 then look at the SVGs under __snapshots__/ before committing them."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
-from top_helpers import SIZE, FixedSource, fixed_snapshot
+from top_helpers import SIZE, FixedSource, fixed_snapshot, utc
 
 from fannode.tui.app import TopApp
 
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    """Log and span times as the snapshots show them, wherever the tests run."""
-    monkeypatch.setenv('TZ', 'UTC')
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
+pytestmark = pytest.mark.usefixtures(utc.__name__)  # log and span times shown in UTC
 
 
 def test_main_view(snap_compare):

@@ -49,6 +49,13 @@ class Tmux:
     def screen(self) -> str:
         return self('capture-pane', '-p', '-t', self.session).stdout
 
+    def wait(self, predicate, message: str, timeout: float = 30.0, shown=None) -> None:
+        """wait_until, and on a timeout what the pane shows (or `shown()`) in the error."""
+        try:
+            wait_until(predicate, timeout=timeout, message=message)
+        except AssertionError as e:
+            raise AssertionError('%s; the pane shows:\n%s' % (e, (shown or self.screen)())) from None
+
     def show(self, fmt: str) -> str:
         return self('display-message', '-p', '-t', self.session, fmt).stdout.strip()
 
@@ -77,10 +84,7 @@ def test_top_in_tmux_shows_greeting_scales_it_with_plus_and_quits_on_q(tmp_path)
             rows = [line.split() for line in screen.splitlines()]
             return any(r[:2] == ['Greeting', '3/3'] for r in rows if r) and 'q quit' in screen and \
                 sum(1 for r in rows if r and r[0].startswith('greeting.') and 'running' in r) == 3
-        try:
-            wait_until(greeting_rows, timeout=30, message='Greeting 3/3 and three greeting rows')
-        except AssertionError as e:
-            raise AssertionError('%s; the pane shows:\n%s' % (e, tmux.screen())) from None
+        tmux.wait(greeting_rows, 'Greeting 3/3 and three greeting rows')
         procs = tmux.processes()  # the shell and top, killed by pid at the end whatever happens
         screen = tmux.screen()
         assert 'node node.yml (pid %d)' % node.proc.pid in screen

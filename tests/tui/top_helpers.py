@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, TESTS
 
 sys.path[:0] = [str(TESTS / 'e2e'), str(ROOT)]
@@ -20,6 +22,16 @@ from fannode.tui.rows import LEVELS, LogBatch, Rates, Snapshot, Status, TraceRes
 SIZE = (160, 45)
 MiB = 1048576
 T0 = 1_700_000_000.0  # log and span times of the fixed data (shown in UTC by the tests)
+
+
+@pytest.fixture
+def utc(monkeypatch):
+    """Log and span times as the snapshots show them, wherever the tests run."""
+    monkeypatch.setenv('TZ', 'UTC')
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def _info(n: int, service: str, pid: int, host: str = 'vm', ready: bool = True, **meta) -> InstanceInfo:
