@@ -18,7 +18,9 @@ starts a fresh template, so an edited service never runs old code.
 """
 from __future__ import annotations
 
+import atexit
 import gc
+import io
 import json
 import os
 import resource
@@ -152,6 +154,7 @@ def _become(argv: list[str], env: dict[str, str], cwd: str, rlimits: dict[str, i
         signal.signal(signal.SIGINT, signal.default_int_handler)
         import gevent
         gevent.reinit()
+        atexit.register(_flush_at_exit)  # first registered: runs after the service's own
         _title(' '.join(argv))
         sys.argv = argv
     except BaseException:
@@ -183,6 +186,22 @@ def boot(argv: list[str]) -> int:
     except Worker as e:
         worker = e.with_traceback(None)  # the template's frames go: what they held is freed as run's would be
     return worker.run()
+
+
+def _flush_at_exit() -> None:
+    """Flush every file still open. A file a service left open is flushed when the objects
+    holding it are freed; in a worker those objects end in reference cycles, which the
+    collector finalizes in no set order, and a text file finalized after its own buffer
+    loses what it held (CPython bpo-17852). Then the collector may see what the template
+    froze: the worker's memory no longer matters."""
+    gc.unfreeze()
+    for obj in gc.get_objects():
+        if isinstance(obj, (io.TextIOWrapper, io.BufferedWriter, io.BufferedRandom)):
+            try:
+                if not obj.closed:
+                    obj.flush()
+            except Exception:  # a file in a bad state: its own close will say so, or not
+                pass
 
 
 def _adopted_by(node_pid: int) -> None:

@@ -95,7 +95,7 @@ class OtlpPlugin(Plugin):
                   else api.Status(api.StatusCode.ERROR, str(record.get('status'))))
         attributes = {'fannode.type': record.get('type', ''), 'fannode.trace': record['trace']}
         for key, value in record.items():
-            if key not in FIELDS and isinstance(value, (str, bool, int, float)):
+            if key not in FIELDS and key not in trace.LINE_FIELDS and isinstance(value, (str, bool, int, float)):
                 attributes['fannode.%s' % key] = value
         return ReadableSpan(
             name=str(record.get('name', '')), context=context, parent=parent, resource=self.resource,

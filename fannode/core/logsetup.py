@@ -28,6 +28,10 @@ FORMAT = '%(asctime)s %(levelname)-7s %(service)s %(name)s [%(trace_id)s] %(mess
 # Written many times a second by a busy web server: flushed once per turn of the gevent
 # loop rather than once per line (one write for many requests).
 BATCHED = frozenset({'fannode.web.access'})
+# Set (logging's `extra`) on a line whose span carries it to where records go, one record
+# for both (fannode.web's access lines): written to stderr as text as any line, never
+# shipped or written as a JSON record a second time.
+CARRIED = 'fannode_carried'
 
 
 class ContextFilter(logging.Filter):
@@ -145,6 +149,11 @@ def to_record(record: logging.LogRecord, who: dict[str, Any]) -> dict[str, Any]:
                 msg=text(message, MAX_MSG), trace=text(trace.get_id()), span=text(trace.get_span()))
 
 
+def not_carried(record: logging.LogRecord) -> bool:
+    """False for a line a span carries to where records go (`CARRIED`): it went with the span."""
+    return not getattr(record, CARRIED, False)
+
+
 def span_record(span: dict[str, Any], who: dict[str, Any]) -> dict[str, Any]:
     """A finished span (core.trace) as a record, its extra fields made plain. A span per
     request: what is plain already (ASCII text, finite numbers) is taken as it is."""
@@ -184,6 +193,8 @@ class Forwarder(logging.Handler):
         self.lock = _thread.RLock()  # as Handler: emit never yields
 
     def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, CARRIED, False):
+            return
         try:
             self.send(to_record(record, self.who))
         except Exception:
@@ -238,6 +249,7 @@ def setup(level: str = 'INFO', service: str = 'fannode', instance: str = '',
     handlers: list[logging.Handler] = [handler]
     if json_mode():
         handler.setFormatter(JsonFormatter(who))
+        handler.addFilter(not_carried)
         trace.sink = lambda span: handler.write_batched(json.dumps(span_record(span, who)))
     else:
         handler.setFormatter(Formatter())

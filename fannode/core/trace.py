@@ -19,6 +19,9 @@ _span_id: contextvars.ContextVar[str] = contextvars.ContextVar('fannode_span_id'
 
 # Where finished spans go (a dict each); set by fannode.core.logsetup when something ships them.
 sink: Callable[[dict[str, Any]], None] | None = None
+# The fields of a log line a span may carry with it, one record for both (an HTTP request's
+# access line, fannode.web): readers show the two (fannode.logs.records.unpack).
+LINE_FIELDS = ('level', 'logger', 'msg')
 
 
 def new_id() -> str:
@@ -64,9 +67,15 @@ class Span:
         self.started = time.time()
         self._clock = time.monotonic()
 
-    def end(self, type: str, name: str, status: str = 'ok', report: bool = True, **extra: Any) -> float:
-        """Report the span to the sink (unless not `report`); the seconds it took."""
-        seconds = time.monotonic() - self._clock
+    def elapsed(self) -> float:
+        return time.monotonic() - self._clock
+
+    def end(self, type: str, name: str, status: str = 'ok', report: bool = True, seconds: float | None = None,
+            **extra: Any) -> float:
+        """Report the span to the sink (unless not `report`); the seconds it took (`seconds`
+        when given: what its caller already told of it)."""
+        if seconds is None:
+            seconds = time.monotonic() - self._clock
         if report and sink is not None:
             record = {'kind': 'span', 'ts': self.started, 'trace': self.trace, 'span': self.id,
                       'parent': self.parent, 'type': type, 'name': name, 'status': status,

@@ -80,8 +80,8 @@ class Filter:
         self.spans = spans
 
     def match(self, record: dict[str, Any]) -> bool:
-        if record.get('kind') == 'span' and not self.spans:
-            return False
+        if record.get('kind') == 'span' and not self.spans and type(record.get('msg')) is not str:
+            return False  # a span that carries a log line (an HTTP request's) is that line too
         if self.trace and not (record.get('trace') or '').startswith(self.trace):
             return False
         if self.level and level_number(record.get('level') or 'INFO') < self.level:

@@ -14,7 +14,7 @@ import gevent
 from fannode.core import trace, wire
 from fannode.exceptions import FannodeError, RegistryUnavailable
 from fannode.hub.client import LOG_SERVICE, HubLink
-from fannode.logs.records import Record, ts_of
+from fannode.logs.records import Record, ts_of, unpack
 
 log = logging.getLogger(__name__)
 
@@ -52,14 +52,18 @@ class Following:
         if n > self.expected:
             self.on_record(missed(self.url, n - self.expected))
         self.expected = n + 1
-        for record in msg.body.get('records', ()):
-            self.on_record(record)
+        self._hand(msg.body.get('records', ()))
 
     def _follow(self, history: int) -> None:
         answer = self.link.call('log_follow', history=history, **self.query)
         self.expected = answer.get('n', 0) + 1
-        for record in answer.get('records', ()):
-            self.on_record(record)
+        self._hand(answer.get('records', ()))
+
+    def _hand(self, records: Any) -> None:
+        spans = bool(self.query.get('spans'))
+        for record in records:
+            for each in unpack(record, spans):
+                self.on_record(each)
 
     def _keep_alive(self) -> None:
         history = self.query.pop('history', 200)
@@ -109,7 +113,8 @@ class LogClient:
 
     def trace(self, trace_id: str, timeout: float = 2.0) -> list[Record]:
         """Every record of one trace from every log hub, in time order."""
-        return self._ask_each(lambda link: link.call('trace', timeout=timeout, trace_id=trace_id), tolerate=True)
+        return self._ask_each(lambda link: link.call('trace', timeout=timeout, trace_id=trace_id), tolerate=True,
+                              spans=True)
 
     def recent(self, services: list[str] | tuple = (), level: str = '', trace: str = '',
                spans: bool = False, history: int = 200) -> list[Record]:
@@ -119,16 +124,17 @@ class LogClient:
                                history=history)
             link.call('log_stop')
             return answer['records']
-        return self._ask_each(ask, tolerate=False)
+        return self._ask_each(ask, tolerate=False, spans=spans)
 
-    def _ask_each(self, ask: Callable[[HubLink], list[Record]], tolerate: bool) -> list[Record]:
-        """What `ask` gets from each log hub, in time order; with `tolerate`, a hub that
-        does not answer is a warning rather than the error."""
+    def _ask_each(self, ask: Callable[[HubLink], list[Record]], tolerate: bool, spans: bool) -> list[Record]:
+        """What `ask` gets from each log hub, in time order (a span that carries its line
+        unpacked: `spans` or not); with `tolerate`, a hub that does not answer is a warning
+        rather than the error."""
         records: list[Record] = []
         for url in self.urls():
             link = HubLink(url)
             try:
-                records += ask(link)
+                records += [each for record in ask(link) for each in unpack(record, spans)]
             except RegistryUnavailable as e:
                 if not tolerate:
                     raise

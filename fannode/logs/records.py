@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from fannode.core.trace import LINE_FIELDS
+
 Record = dict[str, Any]
 
 
@@ -11,3 +13,29 @@ def ts_of(record: Record) -> float:
     """A record's time for sorting; 0 when it carries none that sorts (missing, NaN, text)."""
     ts = record.get('ts', 0)
     return float(ts) if isinstance(ts, (int, float)) and ts == ts else 0.0
+
+
+# An HTTP request's span ships with its access line in one record (fannode.web): the span's
+# fields plus LINE_FIELDS. Readers show it as the two it stands for (`unpack`).
+# A log line's fields (core.logsetup.to_record), in its order
+LOG_FIELDS = ('service', 'instance', 'pid', 'host', 'kind', 'ts', 'level', 'logger', 'msg', 'trace', 'span')
+
+
+def carries_line(record: Any) -> bool:
+    """A span record that carries a log line (an HTTP request's span and its access line)."""
+    return type(record) is dict and record.get('kind') == 'span' and type(record.get('msg')) is str
+
+
+def unpack(record: Any, spans: bool = True) -> list[Any]:
+    """The records `record` stands for, as they were before a span carried its line: the
+    span (with `spans`) and its log line, stamped when the span ended; any other record as is."""
+    if not carries_line(record):
+        return [record]
+    line = {key: record[key] for key in LOG_FIELDS if key in record}
+    line['kind'] = 'log'
+    ts, took = record.get('ts'), record.get('duration_ms')
+    if isinstance(ts, (int, float)) and isinstance(took, (int, float)):
+        line['ts'] = ts + took / 1000.0
+    if not spans:
+        return [line]
+    return [{key: value for key, value in record.items() if key not in LINE_FIELDS}, line]

@@ -13,6 +13,7 @@ import signal
 import time
 from typing import TYPE_CHECKING, Any, Protocol
 
+from fannode.logs.records import unpack
 from fannode.node import childlogs
 from fannode.node import limitwatch
 from fannode.node import liveness
@@ -279,15 +280,17 @@ class Block:
         record = childlogs.parse(line, pid) if stream == 'stderr' and self.spec.runs_fannode else None
         text: str | None  # None: a record that is not printed (a span)
         if record is None:
-            record, text = childlogs.wrap(line, self.name, index, pid, stream), line
+            record = shown = childlogs.wrap(line, self.name, index, pid, stream)
+            text = line
         else:
-            text = childlogs.display(record) if record['kind'] == 'log' else None
+            shown = unpack(record, spans=False)[0]  # a span that carries a line is that line
+            text = childlogs.display(shown) if shown['kind'] == 'log' else None
         check = self.spec.ready
-        if check.kind == 'log' and str(check.target) in record.get('msg', ''):
+        if check.kind == 'log' and str(check.target) in shown.get('msg', ''):
             self.log_seen.add(pid)
         if text is not None:
             self.node.printer.line(self.name, index, text)
-            self.node.printer.record(record)  # the dashboard's log pane, when it runs
+            self.node.printer.record(shown)  # the dashboard's log pane, when it runs
             files = getattr(self.node, 'logfiles', None)  # a node.yml `logs:` (fannode.node.logfiles)
             if files is not None and self.spec.logs is not None:
                 files.write(self.spec.logs, self.name, index, text)

@@ -46,7 +46,9 @@ def parse(line: str, pid: int = 0) -> dict[str, Any] | None:
             return None
         if type(value) is float and not math.isfinite(value):  # json reads NaN and Infinity
             return None
-    if record['kind'] == 'log' and ('msg' not in record or record.get('level', 'INFO') not in LEVELS):
+    if record['kind'] == 'log' and 'msg' not in record:
+        return None
+    if 'msg' in record and record.get('level', 'INFO') not in LEVELS:  # a log line, or a span carrying one
         return None
     record['pid'], record['host'] = pid, HOST
     return record

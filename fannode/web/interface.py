@@ -24,11 +24,13 @@ from fannode.core import current, trace
 from fannode.core.config import Config
 from fannode.core.interface import Interface, rpc
 from fannode.core.jsonable import to_json
+from fannode.core.logsetup import CARRIED
 from fannode.exceptions import ConnectionLost, Nack, RemoteError, Timeout
 from fannode.web import doors, shards
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger('fannode.web.access')
+CARRIED_EXTRA = {CARRIED: True}
 
 MAX_BODY = 10 * 1024 * 1024  # max_body's default: bytes of a request body
 CHUNKED_KEY = 'fannode.chunked_body'  # in the environ: a chunked body, bounded by fannode.web.server
@@ -119,14 +121,21 @@ class WebInterface(Interface):
             response.headers['Connection'] = 'close'
         status = response.status_code
         name = '%s %s' % (request.method, request.route)
+        seconds = span.elapsed()
+        line = ''
+        if self.log_access and access_log.isEnabledFor(logging.INFO):
+            line = '%s %s %d %.1fms' % (request.method, request.full_path.rstrip('?'), status, seconds * 1000)
         # Health checks come every few seconds from load balancers: not worth a span each.
-        seconds = span.end('http', name, 'error' if status >= 500 else 'ok',
-                           report=request.route != self.health_path, code=status)
+        report = request.route != self.health_path
+        # One record per request where spans go (the log hub, the node): the span carries its line
+        carried = bool(line) and report and trace.sink is not None
+        fields = {'level': 'INFO', 'logger': access_log.name, 'msg': line} if carried else {}
+        span.end('http', name, 'error' if status >= 500 else 'ok', report=report, seconds=seconds,
+                 code=status, **fields)
         if self.container is not None:
             self.container.metrics.record(name, seconds, status >= 500, 'http')
-        if self.log_access:
-            access_log.info('%s %s %d %.1fms', request.method, request.full_path.rstrip('?'),
-                            status, seconds * 1000)
+        if line:
+            access_log.info('%s', line, extra=CARRIED_EXTRA if carried else None)
         plugged = getattr(self.container, 'plugins', None)  # None outside an instance
         if plugged:
             plugged.call('on_http_request', request, response, seconds)

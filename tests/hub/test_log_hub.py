@@ -29,7 +29,11 @@ def test_level_trace_prefix_and_spans_filters():
     assert f.match(rec('x', level='ERROR', trace='abcdef'))
     assert not f.match(rec('x', level='INFO', trace='abcdef'))
     assert not f.match(rec('x', level='ERROR', trace='ffff'))
-    assert not Filter().match(rec('x', kind='span')) and Filter(spans=True).match(rec('x', kind='span'))
+    span = {k: v for k, v in rec('x', kind='span').items() if k not in ('level', 'logger', 'msg')}
+    assert not Filter().match(span) and Filter(spans=True).match(span)
+    # a span that carries its access line (an HTTP request's) is that line for whoever wants lines
+    assert Filter().match(rec('GET / 200 1.0ms', kind='span'))
+    assert not Filter(level='warning').match(rec('GET / 200 1.0ms', kind='span'))
     # an instance serving two interfaces writes service "A,B": either name matches
     assert Filter(['b']).match(rec('x', service='A,B'))
 

@@ -56,3 +56,11 @@ def test_on_stop_does_not_wait_for_a_collector_that_is_away(plugin):
 def test_a_bad_shutdown_timeout_is_refused():
     with pytest.raises(PluginError, match='shutdown_timeout: expected seconds from 0 to 60'):
         OtlpPlugin(shutdown_timeout=-1)
+
+
+def test_an_http_span_carrying_its_access_line_keeps_the_line_out_of_its_attributes(plugin):
+    plugin.on_start(Container())
+    span = plugin.span({'kind': 'span', 'ts': 1.0, 'trace': 'a' * 32, 'span': 'b' * 16, 'type': 'http',
+                        'name': 'GET /x', 'status': 'ok', 'duration_ms': 2.0, 'code': 200, 'level': 'INFO',
+                        'logger': 'fannode.web.access', 'msg': 'GET /x 200 2.0ms'})
+    assert dict(span.attributes) == {'fannode.type': 'http', 'fannode.trace': 'a' * 32, 'fannode.code': 200}
