@@ -53,8 +53,11 @@ class HubLink:
         self.conn = Connection(context or zmq.Context.instance(), self.endpoint, on_notify)
         self.loops: list[gevent.Greenlet] = []
         self.outage = False
+        self.closed = False
 
     def call(self, method: str, timeout: float = CALL_TIMEOUT, **body: Any) -> Any:
+        if self.closed:
+            raise RegistryUnavailable('the link to the hub at %s was closed' % self.url)
         if not self.conn.wait_connected(CONNECT_TIMEOUT):
             raise RegistryUnavailable(
                 'cannot reach the hub at %s: start one with `fannode hub` or `fannode up`, '
@@ -75,16 +78,18 @@ class HubLink:
     def guarded(self, work: Callable[[], Any]) -> bool:
         """Run a background exchange (a heartbeat, a sync, a send); log an outage once and
         its end once. False when it did not get through; never raises, so the loop that
-        calls it (the one that keeps an instance registered) goes on whatever happens."""
+        calls it (the one that keeps an instance registered) goes on whatever happens.
+        Nothing once the link is closed: a loop woken before its kill lands says nothing."""
+        if self.closed:
+            return False
         try:
             work()
-        except RegistryUnavailable as e:
-            if not self.outage:
+        except Exception as e:
+            if self.closed:  # closed while it waited
+                return False
+            if not self.outage and isinstance(e, RegistryUnavailable):
                 log.warning('%s; retrying', e)
-            self.outage = True
-            return False
-        except Exception:  # a reply of a shape we did not expect, or a bug of ours
-            if not self.outage:
+            elif not self.outage:  # a reply of a shape we did not expect, or a bug of ours
                 log.exception('talking to the hub at %s failed; retrying', self.url)
             self.outage = True
             return False
@@ -101,5 +106,8 @@ class HubLink:
             self.loops.append(greenlet)
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         gevent.killall(self.loops, block=False)
         self.conn.close()

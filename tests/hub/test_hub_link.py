@@ -56,3 +56,38 @@ def test_a_registration_the_hub_refuses_fails_at_once_instead_of_waiting(caplog)
     finally:
         registry.close()
         hub.stop()
+
+
+def test_a_loop_woken_after_its_link_closed_says_nothing_and_a_call_says_closed(caplog):
+    """A registry closed while its sync loop's sleep had already ended: the loop ran once more
+    before its kill landed, sent on the closed socket and logged a traceback (ZMQError:
+    Socket operation on non-socket)."""
+    import gevent
+    import pytest
+
+    from fannode.hub.server import Hub
+    hub, port = Hub(), free_port()
+    hub.bind('127.0.0.1', port)
+    hub.start()
+    link = HubLink('hub://127.0.0.1:%d' % port)
+    try:
+        assert link.call('ping')
+        link.close()
+        with caplog.at_level(logging.INFO, 'fannode.hub.client'):
+            assert link.guarded(lambda: link.call('ping')) is False
+        assert caplog.records == []
+        with pytest.raises(RegistryUnavailable, match='the link to the hub at hub://127.0.0.1:\\d+ was closed'):
+            link.call('ping')
+
+        # closed while a call waits (here for a hub that is not there): quiet too
+        other = HubLink('hub://127.0.0.1:%d' % free_port())
+        waiting = gevent.spawn(other.guarded, lambda: other.call('ping', timeout=5.0))
+        gevent.sleep(0.2)
+        with caplog.at_level(logging.INFO, 'fannode.hub.client'):
+            other.close()
+            assert waiting.get(timeout=10) is False
+        assert caplog.records == []
+        other.close()  # twice: nothing
+    finally:
+        link.close()
+        hub.stop()
