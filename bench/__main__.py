@@ -46,7 +46,7 @@ def names(text: str, known: tuple[str, ...], flag: str, parser: argparse.Argumen
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog='python -m bench', description=__doc__.split('\n\n')[0])
     parser.add_argument('--quick', action='store_true',
-                        help='short durations and small counts, the whole run under 2 minutes: a smoke test')
+                        help='short durations and small counts, every row, the whole run in about 80 s: a smoke test')
     parser.add_argument('--only', metavar='CASES', help='run these cases only: %s' % ','.join(CASES))
     parser.add_argument('--without', metavar='COMPONENTS', default='',
                         help='treat these as missing, their rows skipped: %s' % ','.join(COMPONENTS))

@@ -88,7 +88,8 @@ class Servers:
     def pids(self) -> list[int]:
         """Every live process provision started for our dirs (RabbitMQ: the broker, its
         epmd and helpers), for the background-CPU count."""
-        markers = {('FANNODE_PROVISION=%s:%s' % (kind, d)).encode() for kind, d in self.dirs.items()}
+        # a copy: the runner's stopping thread may clear `dirs` meanwhile
+        markers = {('FANNODE_PROVISION=%s:%s' % (kind, d)).encode() for kind, d in list(self.dirs.items())}
         found = []
         for name in os.listdir('/proc'):
             if name.isdigit():

@@ -121,7 +121,8 @@ def run(ctx: Context) -> list[Row]:
         port = free_port()
         instance = start(ctx, url, port)
         rounds = []
-        for _ in range(ctx.reps()):  # each round's instance started again is the next one's: one start a round
+        ctx.quiet()
+        for _ in range(ctx.pick(ctx.reps(), 1)):  # each round's instance started again is the next one's
             figures, instance = one_round(ctx, url, client, instance, port)
             rounds.append(figures)
         ctx.procs.stop([instance])

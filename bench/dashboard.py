@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import Any, Callable
 
 import psutil
 
@@ -74,6 +74,16 @@ class Pane:
         return int(self('display-message', '-p', '-t', 'up', '#{pane_pid}').stdout.strip())
 
 
+def poll(predicate: Callable[[], bool], seconds: float) -> bool:
+    """Whether `predicate` comes true within `seconds`, asked every 0.1 s."""
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def chatter_block(rate: int) -> str:
     import json
     import shlex
@@ -82,8 +92,13 @@ def chatter_block(rate: int) -> str:
 
 
 def run(instances: int, seconds: float, rate: int, kills: int, settle: float = 2.0,
-        flowing: float = 5.0) -> dict[str, Any]:
-    """`settle`: the wait before each CPU window; `flowing`: the window with lines flowing."""
+        flowing: float = 5.0, quiet: Callable[[], None] = lambda: None,
+        step: Callable[[str], None] = lambda text: None,
+        later: Callable[[Callable[[], None]], None] = lambda stop: stop()) -> dict[str, Any]:
+    """`settle`: the wait before each CPU window; `flowing`: the window with lines flowing;
+    `quiet`: called once the node is up, before anything is measured (the runner's wait
+    for the last case's processes to stop); `step`: told each step, for the progress;
+    `later`: given the stop of the node and the rest, to run it (at once by default)."""
     if shutil.which('tmux') is None:
         raise BenchError('tmux is not installed: the dashboard needs a terminal')
     cluster = Cluster(instances)
@@ -97,20 +112,22 @@ def run(instances: int, seconds: float, rate: int, kills: int, settle: float = 2
              *FANNODE, 'up')
         node_pid = pane.pid()
         count = '%d/%d' % (instances, instances)
-        wait_until(lambda: count in pane.screen(), 30 + 3 * instances, 'the dashboard to show %s' % count, 0.5)
+        wait_until(lambda: count in pane.screen(), 30 + 3 * instances, 'the dashboard to show %s' % count, 0.2)
         up = time.monotonic() - started
         children.add_tree(node_pid)
         cluster.spawn([sys.executable, '-c', LOAD], 'load')
+        quiet()
+        step('the node and its dashboard at 1 Hz')
         time.sleep(settle)
         idle_cpu = cpu_percent(node_pid, seconds)
 
+        step('a chatter block, its log pane open')
         with open(cluster.file, 'a') as f:
             f.write(chatter_block(rate))
         wait_until(lambda: 'chatter.1 started' in pane.screen(), 30, 'the chatter block to start', 0.2)
         for _ in range(30):  # the log pane of chatter.1, the last row once the table has it
             pane.keys('End', 'l')
-            time.sleep(0.5)
-            if 'logs of chatter' in pane.screen():
+            if poll(lambda: 'logs of chatter' in pane.screen(), 0.5):
                 break
             pane.keys('Escape')
             time.sleep(0.5)
@@ -120,12 +137,14 @@ def run(instances: int, seconds: float, rate: int, kills: int, settle: float = 2
         time.sleep(settle)
         wait_until(counted.exists, 30, 'the chatter block to write its count', 0.1)  # once a second
         first = counted.read_text().split()
+        step('the node with %d lines/s in the log pane' % rate)
         flowing_cpu = cpu_percent(node_pid, flowing)
         probe = HubProbe(cluster.hub)
         replaced = []
         try:
             killed: list[int] = []
-            for _ in range(kills):
+            for i in range(kills):
+                step('kill -9, %d/%d' % (i + 1, kills))
                 before = probe.pids() or []
                 children.add(before)
                 victim = min((p for p in before if p not in killed), key=lambda p: children.procs[p].create_time())
@@ -138,7 +157,8 @@ def run(instances: int, seconds: float, rate: int, kills: int, settle: float = 2
         finally:
             probe.close()
         last = counted.read_text().split()
-        written = (int(last[0]) - int(first[0])) / (float(last[1]) - float(first[1]))
+        span = float(last[1]) - float(first[1])  # no new count yet in a short run (--quick): 0
+        written = (int(last[0]) - int(first[0])) / span if span > 0 else 0.0
         if 'logs of chatter' not in pane.screen():
             raise BenchError('the log pane closed:\n' + pane.screen())
         return {'instances': instances, 'node_up_s': round(up, 1), 'seconds': seconds,
@@ -148,23 +168,29 @@ def run(instances: int, seconds: float, rate: int, kills: int, settle: float = 2
                 'target_replaced_s': TARGET_REPLACED_S,
                 'ok': idle_cpu < TARGET_CPU_PCT and max(replaced) <= TARGET_REPLACED_S}
     finally:
-        if node_pid:
-            try:
-                os.kill(node_pid, signal.SIGTERM)  # the graceful stop, as SIGTERM is without the dashboard
-                psutil.Process(node_pid).wait(60)
-            except (ProcessLookupError, psutil.NoSuchProcess, psutil.TimeoutExpired):
-                pass
-        pane('kill-server')
-        children.kill_left()
-        cluster.stop()
+        later(lambda: stop(node_pid, pane, children, cluster))
+
+
+def stop(node_pid: int, pane: Pane, children: Children, cluster: Cluster) -> None:
+    """The node (if it started), tmux, whatever the node left, the load and the hub."""
+    if node_pid:
+        try:
+            os.kill(node_pid, signal.SIGTERM)  # the graceful stop, as SIGTERM is without the dashboard
+            psutil.Process(node_pid).wait(60)
+        except (ProcessLookupError, psutil.NoSuchProcess, psutil.TimeoutExpired):
+            pass
+    pane('kill-server')
+    children.kill_left()
+    cluster.stop()
 
 
 def case(ctx: Context) -> list[Row]:
     """The `dashboard` case of `python -m bench`: the same measurement, as table rows."""
-    instances, seconds, kills = ctx.pick(200, 10), ctx.pick(20.0, 3.0), ctx.pick(5, 2)
+    instances, seconds, kills = ctx.pick(200, 10), ctx.pick(20.0, 1.5), ctx.pick(5, 2)
     ctx.step('fannode up with the dashboard, %d instances, in tmux' % instances)
     try:
-        f = run(instances, seconds, 5000, kills, ctx.pick(2.0, 1.0), ctx.pick(5.0, 2.0))
+        f = run(instances, seconds, 5000, kills, ctx.pick(2.0, 0.5), ctx.pick(5.0, 1.0), ctx.quiet, ctx.step,
+                ctx.later)  # the node stops while the next case starts
     except BenchError as e:
         why = str(e).splitlines()[0]
         return [skipped('cpu', 'node + dashboard at 1 Hz, %d instances' % instances, '% of a core', why),

@@ -18,7 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from bench.procs import FANNODE, BenchError, Procs, free_port
 from bench.report import Row, at_most, compare, skipped
@@ -32,14 +32,18 @@ SMALL = 10  # the anchor's instances
 FORMS = {'plain': [], 'json': ['--json'], 'instances': ['--instances']}
 
 
-def registered(procs: Procs, instances: int) -> str:
-    """A hub with `instances` registered by one stand-in process; its URL."""
-    url = 'hub://127.0.0.1:%d' % free_port()
-    procs.hub(url).wait_for('hub listening', 20)
-    standin = procs.start('standin-%d' % instances, [sys.executable, '-m', 'bench.standin', '--registry', url,
-                                                     '--instances', str(instances), '--services', str(SERVICES)])
-    standin.wait_for('ready %d' % instances, 30 + instances / 50)
-    return url
+def registered(procs: Procs, sizes: tuple[int, ...]) -> list[str]:
+    """A hub per size with that many instances registered by one stand-in process, all
+    started side by side; their URLs."""
+    urls = ['hub://127.0.0.1:%d' % free_port() for _ in sizes]
+    hubs = [procs.hub(url) for url in urls]
+    standins = [procs.start('standin-%d' % n, [sys.executable, '-m', 'bench.standin', '--registry', url,
+                                               '--instances', str(n), '--services', str(SERVICES)])
+                for url, n in zip(urls, sizes)]  # they register once their hub answers
+    for hub, standin, n in zip(hubs, standins, sizes):
+        hub.wait_for('hub listening', 20)
+        standin.wait_for('ready %d' % n, 30 + n / 50)
+    return urls
 
 
 def timed(procs: Procs, url: str, form: str) -> float:
@@ -55,10 +59,13 @@ def timed(procs: Procs, url: str, form: str) -> float:
     return took
 
 
-def run(procs: Procs, instances: int, runs: int) -> dict[str, Any]:
-    """{form: {'big': [s...], 'small': [s...]}}, runs taken in turn (after one warm-up each)."""
-    big, small = registered(procs, instances), registered(procs, SMALL)
-    for form in FORMS:  # the warm-up: disk caches, .pyc files
+def run(procs: Procs, instances: int, runs: int, warm: tuple[str, ...] = tuple(FORMS),
+        quiet: Callable[[], None] = lambda: None) -> dict[str, Any]:
+    """{form: {'big': [s...], 'small': [s...]}}, runs taken in turn (after one warm-up of
+    each form of `warm`); `quiet` is called before the first."""
+    big, small = registered(procs, (instances, SMALL))
+    quiet()
+    for form in warm:  # the warm-up: disk caches, .pyc files
         timed(procs, big, form)
     figures: dict[str, Any] = {form: {'big': [], 'small': []} for form in FORMS}
     for _ in range(runs):
@@ -69,13 +76,13 @@ def run(procs: Procs, instances: int, runs: int) -> dict[str, Any]:
 
 
 def case(ctx: Context) -> list[Row]:
-    instances, runs = ctx.pick(1000, 200), ctx.pick(5, 3)
+    instances, runs = ctx.pick(1000, 200), ctx.pick(5, 2)
     label = {'plain': 'fannode discover', 'json': 'fannode discover --json', 'instances': 'fannode discover -i'}
     what = '%s, %d registered (fakes via the hub client)'
     anchor = 'the same with %d registered' % SMALL
     ctx.step('fannode discover with %d instances registered' % instances)
     try:
-        f = run(ctx.procs, instances, runs)
+        f = run(ctx.procs, instances, runs, ctx.pick(tuple(FORMS), ('plain',)), ctx.quiet)
     except BenchError as e:
         why = str(e).splitlines()[0]
         return [skipped(form, what % (label[form], instances), 's', why, anchor) for form in FORMS]

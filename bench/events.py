@@ -154,7 +154,7 @@ def run(ctx: Context) -> list[Row]:
 
     def measure(key: str) -> Callable[[bool], float]:
         def one(warmup: bool) -> float:
-            n = min(counts[key], 500) if warmup else counts[key]
+            n = min(counts[key], ctx.pick(500, 100)) if warmup else counts[key]
             start, acked, end = publishers[key].publish(n)
             done = wait_done(consumers[key], end, gevent.sleep)
             if not warmup:

@@ -110,7 +110,7 @@ def run(ctx: Context) -> list[Row]:
         return through_gateway(wrk, str(script), endpoint, warmup if w else duration)
     s = ctx.rounds({
         'gateway': gateway_run,
-        'direct': lambda w: direct(client, (0.2 if ctx.quick else warmup) if w else duration),
+        'direct': lambda w: direct(client, ctx.pick(warmup, 0.1) if w else ctx.pick(duration, 0.5)),
     })
     ctx.details['gateway'] = 'wrk -t%d -c%d -s post.lua (POST %s); direct: %d greenlets, %d s per run' % (
         THREADS, CONNECTIONS, BODY, CONNECTIONS, duration)

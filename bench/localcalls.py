@@ -43,10 +43,10 @@ def run(ctx: Context) -> list[Row]:
         replies = (near(name='Joe'), far(name='Joe'))
         if replies != ('Hi, Joe!', 'Hi, Joe!'):
             raise BenchError('unexpected replies %r' % (replies,))
-        seconds = ctx.pick(1.0, 0.2)
+        seconds = ctx.pick(1.0, 0.1)
 
         def measure(call: Callable[..., Any]) -> Callable[[bool], float]:
-            return lambda warm: latency_us(lambda: call(name='Joe'), 0.1 if warm else seconds)
+            return lambda warm: latency_us(lambda: call(name='Joe'), ctx.pick(0.1, 0.05) if warm else seconds)
         samples = ctx.rounds({'local call': measure(near), 'loopback call': measure(far)})
     finally:
         container.stop(timeout=1.0)

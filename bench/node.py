@@ -308,12 +308,13 @@ class Node:
 
 def run(ctx: Context) -> list[Row]:
     sizes = ctx.pick((50, 10), (10,))  # the last size's last node goes on to kills, edits and idle
-    reps, kills, edits = ctx.pick(ROUNDS, 1), ctx.pick(5, 3), ctx.pick(3, 2)
+    reps, kills, edits = ctx.pick(ROUNDS, 1), ctx.pick(5, 2), ctx.pick(3, 1)
     # The node's lock and sockets, and the journal of the hub it starts, go to the case's
     # directory, not to /tmp/fannode-UID and ~/.local/state; ours too, for its control calls.
     saved = {name: os.environ.get(name) for name in ('XDG_RUNTIME_DIR', 'XDG_STATE_HOME')}
     for name in saved:
         os.environ[name] = ctx.procs.env[name] = str(ctx.procs.dir)
+    ctx.quiet()  # everything here is timed, from the first start on
     try:
         if not ctx.quick:
             ctx.step('warming up: a hub and %d instances by hand' % sizes[-1])
@@ -337,7 +338,7 @@ def run(ctx: Context) -> list[Row]:
                         (up[n] if preload else plain).append(node.up_s)
                         says.append(node.says_s)
                         if n == big:
-                            time.sleep(1.0)  # the instances settle: their first calls and heartbeats
+                            time.sleep(ctx.pick(1.0, 0.5))  # the instances settle: first calls and heartbeats
                             mem[preload].append(node.memory())
                         if (n, i, preload) == (sizes[-1], reps - 1, True):
                             rows = exercise(ctx, node, kills, edits)
@@ -389,7 +390,7 @@ def exercise(ctx: Context, node: Node, kills: int, edits: int) -> list[Row]:
         ctx.step('node.yml %d → %d, %d/%d' % (more, count, i + 1, edits))
         shrink.append(node.scale(count))
     ctx.step('the node, idle')
-    rss, cpu = node.idle(ctx.pick(2.0, 1.0))
+    rss, cpu = node.idle(ctx.pick(2.0, 0.5))
     ctx.details['node_idle_cpu'] = round(cpu, 3)
     problems_seen = problems(node.proc.output())
     if problems_seen:

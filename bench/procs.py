@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, TypeVar
@@ -113,9 +114,32 @@ def wait_until(predicate: Callable[[], T], timeout: float, what: str, interval: 
         time.sleep(interval)
 
 
+def side_by_side(calls: list[Callable[[], None]]) -> None:
+    """Run `calls` in threads of their own and wait for all; the first error is raised."""
+    errors: list[BaseException] = []
+
+    def run(call: Callable[[], None]) -> None:
+        try:
+            call()
+        except BaseException as e:  # raised again below, in the caller's thread
+            errors.append(e)
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            thread.join()
+    finally:  # interrupted: they end what they started first, so that all of it is stopped
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+
+
 class Proc:
     """One subprocess, its stdout and stderr in a log file."""
     last = False  # Procs.stop_all stops it after the others (a hub)
+    grace = 5.0  # seconds from SIGTERM to SIGKILL at least (a node stopping its children: more)
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], cwd: Path, cpu: str = ANY,
                  index: int = 0):
@@ -226,7 +250,7 @@ class Procs:
             if proc.popen.poll() is None:
                 proc.popen.terminate()
         for proc in group:
-            proc.stop(timeout)
+            proc.stop(max(timeout, proc.grace))
             self.procs.remove(proc)
 
     def stop_all(self) -> None:
@@ -235,7 +259,7 @@ class Procs:
         try:
             self.stop([proc for proc in self.procs if not proc.last])
             while self.procs:
-                self.procs[-1].stop()
+                self.procs[-1].stop(self.procs[-1].grace)
                 self.procs.pop()
         finally:  # interrupted while waiting (a second Ctrl-C): no mercy for the rest
             for proc in self.procs:

@@ -110,10 +110,11 @@ def sequential(call: Callable[[], Any], seconds: float) -> float:
     return rate(loops.sequential(call, seconds))
 
 
-def in_flight(call: Callable[[], Any], seconds: float) -> float:
-    """Calls per second with CONCURRENCY greenlets each looping the blocking `call`."""
+def in_flight(call: Callable[[], Any], seconds: float, ramp: float = RAMP) -> float:
+    """Calls per second with CONCURRENCY greenlets each looping the blocking `call`,
+    counted once `ramp` seconds have passed."""
     try:
-        return rate(loops.in_flight(call, CONCURRENCY, seconds, RAMP))
+        return rate(loops.in_flight(call, CONCURRENCY, seconds, ramp))
     except Exception as e:  # a call failed in one of the greenlets
         raise BenchError('a call failed: %s: %s' % (type(e).__name__, e)) from None
 
@@ -217,8 +218,10 @@ def run(ctx: Context) -> list[Row]:
     ctx.say('  ✓ raw REP, zmq.green ROUTER, fannode instance pid %d%s' % (
         servers.instance.pid, ''.join(', %s pid %d' % (k, p.pid) for k, p in rss_of.items())))
 
-    part = ctx.pick(1.0, 0.2)
-    warm = ctx.pick(0.5, 0.2)
+    part = ctx.pick(1.0, 0.1)
+    warm = ctx.pick(0.5, 0.05)
+
+    ramp = ctx.pick(RAMP, 0.05)
 
     def seconds(warmup: bool) -> float:
         return warm if warmup else part
@@ -226,14 +229,14 @@ def run(ctx: Context) -> list[Row]:
     measures: dict[str, Callable[[bool], float]] = {
         'raw sequential': lambda w: sequential(servers.raw.call, seconds(w)),
         'zmq.green sequential': lambda w: sequential(green.call, seconds(w)),
-        'zmq.green in flight': lambda w: in_flight(green.call, seconds(w)),
+        'zmq.green in flight': lambda w: in_flight(green.call, seconds(w), ramp),
         'fannode sequential': lambda w: sequential(servers.fannode, seconds(w)),
-        'fannode in flight': lambda w: in_flight(servers.fannode, seconds(w)),
+        'fannode in flight': lambda w: in_flight(servers.fannode, seconds(w), ramp),
     }
     for kind, client in anchors.items():
         measures['%s sequential' % kind] = lambda w, c=client: c.rate('sequential %g' % seconds(w), 60 + part)
         measures['%s in flight' % kind] = lambda w, c=client: c.rate(
-            'in_flight %d %g %g' % (CONCURRENCY, seconds(w), RAMP), 60 + part)
+            'in_flight %d %g %g' % (CONCURRENCY, seconds(w), ramp), 60 + part)
     s = ctx.rounds(measures)
     green.close()
     servers.close()
@@ -265,7 +268,7 @@ def idle_rss(ctx: Context, instance: Proc, bare: Proc, anchors: dict[str, Proc],
     """RSS of each server after the rounds and a second without calls: fannode's
     instance beside a bare Python, and the anchors' servers, which served the same calls."""
     ctx.step('idle RSS')
-    gevent.sleep(ctx.pick(1.0, 0.5))  # gevent: the client's greenlets, if any, still run
+    gevent.sleep(ctx.pick(1.0, 0.3))  # gevent: the client's greenlets, if any, still run
     # RSS (the target), PSS and USS (bench.procs.memory), three samples of each process.
     samples: dict[str, list[dict[str, float]]] = {'fannode': [], 'bare': [], **{k: [] for k in anchors}}
     for _ in range(3):
@@ -293,7 +296,7 @@ def payload(ctx: Context) -> list[Row]:
     pyzmq with the same bytes: fannode's cost should grow with the size no faster than
     the bare round trip's."""
     servers = Servers(ctx)
-    part, warm = ctx.pick(1.0, 0.2), ctx.pick(0.5, 0.2)
+    part, warm = ctx.pick(1.0, 0.1), ctx.pick(0.5, 0.05)
     measures: dict[str, Callable[[bool], float]] = {}
     for size, label in SIZES:
         body = bytes(size)

@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import psutil
 from rich.console import Console
@@ -44,14 +44,25 @@ class Context:
         self._rabbitmq_lock = threading.Lock()  # one start, whether early (prestart) or on first need
         self._prestart: threading.Thread | None = None
         self._anchors: str | Exception | None = None
+        self.steps: list[tuple[float, str]] = []  # the current case's: (seconds since its start, step)
+        self.case_started = time.monotonic()
+        self._stopper: threading.Thread | None = None  # the last case's processes stopping
+        self.deferred: list[Callable[[], Any]] = []  # the current case's cleanups, see `later`
 
     def pick(self, full: Any, quick: Any) -> Any:
         return quick if self.quick else full
 
     def step(self, text: str) -> None:
+        self._note(text)
         self.progress.update(self.task, description=escape(text) + '…')
 
+    def _note(self, text: str) -> None:
+        """Keep the step with its time, for the JSON: where a case's time goes."""
+        if threading.current_thread() is threading.main_thread():  # not RabbitMQ's early start
+            self.steps.append((round(time.monotonic() - self.case_started, 2), text))
+
     def say(self, text: str) -> None:
+        self._note(text.strip())
         self.progress.console.print(text, highlight=False, soft_wrap=True)
 
     def missing(self, component: str) -> None:
@@ -112,19 +123,75 @@ class Context:
             raise self._anchors
         return self._anchors
 
+    def later(self, cleanup: Callable[[], Any]) -> None:
+        """Run `cleanup` (stopping what the case started outside `procs`: a node in tmux)
+        with the case's processes, in the thread that stops them once the case ends."""
+        self.deferred.append(cleanup)
+
+    def stop_now(self) -> None:
+        """Stop the current case's processes and run its cleanups, here (Ctrl-C)."""
+        try:
+            self.procs.stop_all()
+        finally:
+            for cleanup in self.deferred:
+                cleanup()
+
+    def stop_later(self, procs: Procs, info: dict[str, Any], servers: dict[str, Any] | None = None) -> None:
+        """Stop a case's `procs` and run its cleanups (`later`) in a thread, and remove the
+        logs unless it failed; then the servers too when `servers` (each case's info so
+        far: logs kept if one failed) is given. The next case starts meanwhile; the time
+        goes to info['stop_seconds']."""
+        self.quiet()
+        deferred, self.deferred = self.deferred, []
+
+        def stop() -> None:
+            started = time.monotonic()
+            try:
+                procs.stop_all()
+                for cleanup in deferred:
+                    cleanup()
+                if info['status'] != 'failed':
+                    procs.cleanup()
+                if servers:
+                    self.settle()
+                    for line in self.servers.stop_all(any(i['status'] == 'failed' for i in servers.values())):
+                        self.say('[red]%s[/]' % escape(line))
+                        self.problems.append(line)
+            except Exception as e:  # reported, and the run fails, as a failed stop did before
+                self.problems.append('stopping the processes of %s: %s: %s' % (procs.dir, type(e).__name__, e))
+            finally:
+                info['stop_seconds'] = round(time.monotonic() - started, 1)
+        self._stopper = threading.Thread(target=stop, name='stopper')
+        self._stopper.start()
+
+    def quiet(self) -> None:
+        """Wait until the last case's processes are stopped. Every case calls it before it
+        measures anything (`rounds` does), so no teardown ever runs beside a measurement.
+        Threads of a case may call it at once (the top case's two tops)."""
+        stopper = self._stopper
+        if stopper is not None:
+            stopper.join()
+            self._stopper = None
+
     def reps(self) -> int:
         return self.pick(ROUNDS, QUICK_ROUNDS)
 
-    def rounds(self, measures: dict[str, Callable[[bool], float]], reps: int | None = None) -> dict[str, list[float]]:
+    def rounds(self, measures: dict[str, Callable[[bool], float]], reps: int | None = None,
+               once: Collection[str] = ()) -> dict[str, list[float]]:
         """Each measure once to warm up (`measure(True)`, not kept), then `reps` rounds of
-        all of them in turn (3; 2 with --quick), so a load change hits every one alike."""
+        all of them in turn (3; 2 with --quick), so a load change hits every one alike.
+        With --quick, the measures named in `once` (secondary rows) run in the first round
+        only: one sample, still a ratio to the first round of their anchor."""
         reps = self.reps() if reps is None else reps
+        self.quiet()
         for name, measure in measures.items():
             self.step('warming up: %s' % name)
             measure(True)
         samples: dict[str, list[float]] = {name: [] for name in measures}
         for i in range(reps):
             for name, measure in measures.items():
+                if i and self.quick and name in once:
+                    continue
                 self.step('round %d/%d: %s' % (i + 1, reps, name))
                 samples[name].append(measure(False))
         return samples
@@ -178,7 +245,9 @@ def run_cases(ctx: Context, cases: dict[str, Case], server_cases: list[str],
     """Every case in turn; the rows, and per case its time, background CPU, status and
     details. The servers stop after the last of `server_cases` (an idle broker still
     uses some CPU). In the cases of `pairs` (None: all) this process, the caller, runs on
-    the client's CPU. KeyboardInterrupt goes through, once everything is stopped."""
+    the client's CPU. A case's processes stop in a thread while the next case starts
+    its own; it measures nothing before they are gone (`Context.quiet`).
+    KeyboardInterrupt goes through, once everything is stopped."""
     rows: list[Row] = []
     info: dict[str, Any] = {}
     ctx.progress.update(ctx.task, total=len(cases))
@@ -186,10 +255,11 @@ def run_cases(ctx: Context, cases: dict[str, Case], server_cases: list[str],
         for name, case in cases.items():
             ctx.progress.update(ctx.task, case=name, description='starting…')
             ctx.procs = Procs(ctx.dir / name)
-            ctx.details = {}
+            ctx.details, ctx.deferred = {}, []
             if pairs is None or name in pairs:  # the callers here, and what starts outside Procs
                 ctx.procs.note_pin('bench', pin(CLIENT))
             started, cpu = time.monotonic(), Background(ctx)
+            ctx.steps, ctx.case_started = [], started
             status = 'ok'
             try:
                 got = case(ctx)
@@ -200,35 +270,33 @@ def run_cases(ctx: Context, cases: dict[str, Case], server_cases: list[str],
             except Exception as e:  # a bug or an unexpected error: one row, the run goes on
                 status = 'failed'
                 got = [Row('all', name, '', note='failed: %s: %s (logs in %s)' % (type(e).__name__, e, ctx.procs.dir))]
+            except BaseException:  # Ctrl-C, SIGTERM: everything stops now, here
+                _stop(ctx.stop_now)
+                raise
             finally:
-                stopping = time.monotonic()
-                _stop(ctx.procs.stop_all)
-                stopped = time.monotonic() - stopping
                 pin(ANY)
-            if status != 'failed':
-                ctx.procs.cleanup()
+            ctx.step('stopping')
             for row in got:
                 row.case = name
             rows += got
-            info[name] = {'seconds': round(time.monotonic() - started, 1), 'stop_seconds': round(stopped, 1),
+            info[name] = {'seconds': round(time.monotonic() - started, 1), 'stop_seconds': None,
                           'background_cpu': round(cpu.other(), 2),
-                          'status': status, 'details': ctx.details, 'pinning': ctx.procs.pinned}
+                          'status': status, 'details': ctx.details, 'pinning': ctx.procs.pinned,
+                          'steps': ctx.steps}
             ctx.say('  %s %s: %d rows in %.0f s' % ('✗' if status == 'failed' else '✓', name, len(got),
                                                    info[name]['seconds']))
             ctx.progress.advance(ctx.task)
-            if server_cases and name == server_cases[-1]:
-                _stop_servers(ctx, info)
+            ctx.stop_later(ctx.procs, info[name], info if server_cases and name == server_cases[-1] else None)
     finally:
+        _stop(ctx.quiet)
         _stop_servers(ctx, info)
     return rows, info
 
 
 def _stop_servers(ctx: Context, info: dict[str, Any]) -> None:
     """Stop RabbitMQ (if started); keep its dir for its logs if a case failed."""
-    def stop() -> list[str]:
-        ctx.settle()
-        return ctx.servers.stop_all(any(i['status'] == 'failed' for i in info.values()))
-    problems = _stop(stop)
+    ctx.settle()
+    problems = _stop(lambda: ctx.servers.stop_all(any(i['status'] == 'failed' for i in info.values())))
     for line in problems or []:
         ctx.say('[red]%s[/]' % escape(line))
         ctx.problems.append(line)

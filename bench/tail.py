@@ -23,7 +23,7 @@ from typing import Any
 
 import psutil
 
-from bench.procs import FANNODE, BenchError, Proc, Procs, free_port, wait_until
+from bench.procs import FANNODE, BenchError, Proc, Procs, free_port, side_by_side, wait_until
 from bench.report import Row, Target, at_least, compare
 
 RATE = 5000
@@ -118,6 +118,7 @@ class Path_:
                                                % (url, ' '.join(self.argv)))
             env = {name: str(self.dir) for name in ('XDG_RUNTIME_DIR', 'XDG_STATE_HOME')}  # its lock and journal
             self.server = procs.start('node', [*FANNODE, 'up', '--file', str(self.dir / 'node.yml')], env)
+            self.server.grace = 30.0  # from SIGTERM, for its blocks to stop
         else:
             self.server = procs.hub(url)
         self.n = 0
@@ -171,12 +172,11 @@ class Path_:
             raise BenchError('%s exited: %s' % (self.producer.name, self.producer.last_line()))
         return False
 
-    def stop(self, procs: Procs) -> None:
+    def stop(self) -> None:
+        """Stop tail; the hub (the node: SIGTERM, it stops its blocks and its hub) and the
+        producer stop with the case's other processes (`Procs.stop_all`)."""
         if hasattr(self, 'tail'):
             self.tail.stop()
-        if self.via_node:
-            self.server.popen.send_signal(2)  # SIGINT: the node stops its blocks and its hub
-            procs.stop([self.server], timeout=30.0)
 
 
 def case(ctx: Any) -> list[Row]:
@@ -188,19 +188,18 @@ def case(ctx: Any) -> list[Row]:
 
     def measure(key: str) -> Any:
         def one(warmup: bool) -> float:
-            got = paths[key].measure(RATE, min(seconds, 0.5) if warmup else seconds)
+            got = paths[key].measure(RATE, ctx.pick(0.5, 0.2) if warmup else seconds)
             if not warmup:
                 figures[key].append(got)
             return got['delivered_per_s']
         return one
 
     try:
-        for path in paths.values():
-            path.ready()
+        side_by_side([path.ready for path in paths.values()])
         s = ctx.rounds({'via the %s' % key: measure(key) for key in paths})
     finally:
         for path in paths.values():
-            path.stop(ctx.procs)
+            path.stop()
     ctx.details['tail'] = figures
     rows = []
     every = Target('≥', 100.0, 'value', '100% in order')
@@ -235,7 +234,7 @@ def main() -> int:
             path.ready()
             result = path.measure(args.rate, args.seconds)
         finally:
-            path.stop(procs)
+            path.stop()
     finally:
         procs.stop_all()
     for key, value in result.items():

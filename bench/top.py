@@ -30,11 +30,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import psutil
 
-from bench.procs import FANNODE, ROOT, BenchError, free_port, wait_until
+from bench.procs import FANNODE, ROOT, BenchError, free_port, side_by_side, wait_until
 from bench.report import Row, at_most, compare, skipped
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class Standin(Cluster):
         standin = self.spawn([sys.executable, '-m', 'bench.standin', '--registry', self.hub,
                               '--instances', str(self.instances), '--serve'], 'standin')
         wait_until(lambda: standin.poll() is not None or listed(self.hub) == self.instances,
-                   timeout=30 + self.instances / 20, what='%d instances listed' % self.instances, interval=0.5)
+                   timeout=30 + self.instances / 20, what='%d instances listed' % self.instances, interval=0.2)
         if standin.poll() is not None:
             raise BenchError('the stand-in exited:\n' + (self.dir / 'standin.log').read_text()[-2000:])
         return time.monotonic() - started
@@ -176,7 +176,8 @@ def headless_child(registry: str, node_file: str, instances: int, ready: str) ->
         source.stop()
 
 
-def measure_headless(cluster: Cluster, seconds: float, rounds: int = 1, settle: float = 2.0) -> list[float]:
+def measure_headless(cluster: Cluster, seconds: float, rounds: int = 1, settle: float = 2.0,
+                     quiet: Callable[[], None] = lambda: None) -> list[float]:
     """The headless top's CPU over `rounds` stretches of `seconds`, in % of one core."""
     ready = cluster.dir / 'headless.ready'
     child = cluster.spawn([sys.executable, '-m', 'bench.top', '--child', '--registry', cluster.hub,
@@ -187,6 +188,7 @@ def measure_headless(cluster: Cluster, seconds: float, rounds: int = 1, settle: 
                    interval=0.2)
         if child.poll() is not None:
             raise BenchError('headless top exited:\n' + (cluster.dir / 'headless.log').read_text()[-2000:])
+        quiet()
         time.sleep(settle)  # the first rows drawn; then the steady state
         return [cpu_percent(child.pid, seconds) for _ in range(rounds)]
     finally:
@@ -197,7 +199,8 @@ def measure_headless(cluster: Cluster, seconds: float, rounds: int = 1, settle: 
 
 # -- top, in tmux ----------------------------------------------------------------------
 
-def measure_tmux(cluster: Cluster, seconds: float, rounds: int = 1, settle: float = 2.0) -> list[float] | None:
+def measure_tmux(cluster: Cluster, seconds: float, rounds: int = 1, settle: float = 2.0,
+                 quiet: Callable[[], None] = lambda: None) -> list[float] | None:
     """`fannode top` in a tmux pane: its CPU over `rounds` stretches; None without tmux."""
     if shutil.which('tmux') is None:
         return None
@@ -213,6 +216,7 @@ def measure_tmux(cluster: Cluster, seconds: float, rounds: int = 1, settle: floa
         wait_until(lambda: count in tmux('capture-pane', '-p', '-t', 'top').stdout, 60,
                    'top in tmux to show %s' % count, interval=0.2)
         pid = int(tmux('display-message', '-p', '-t', 'top', '#{pane_pid}').stdout.strip())
+        quiet()
         time.sleep(settle)
         return [cpu_percent(pid, seconds) for _ in range(rounds)]
     finally:
@@ -228,14 +232,22 @@ def measure_tmux(cluster: Cluster, seconds: float, rounds: int = 1, settle: floa
 # -- the case ----------------------------------------------------------------------------
 
 def run(instances: int = 200, seconds: float = 20.0, real: bool = False, rounds: int = 1,
-        settle: float = 2.0) -> dict[str, Any]:
+        settle: float = 2.0, together: bool = False, quiet: Callable[[], None] = lambda: None) -> dict[str, Any]:
     """The figures: {'instances', 'real', 'up_s', 'headless_cpu_pct': [...], 'tmux_cpu_pct':
-    [...] (None without tmux), 'target_cpu_pct', 'ok'}."""
+    [...] (None without tmux), 'target_cpu_pct', 'ok'}. `together` (--quick): the headless
+    top and the one in tmux at the same time, each its own process's CPU. `quiet`: called
+    once top shows every instance, before its CPU is measured."""
     cluster = Cluster(instances) if real else Standin(instances)
     try:
         up = cluster.start()
-        headless = measure_headless(cluster, seconds, rounds, settle)
-        in_tmux = measure_tmux(cluster, seconds, rounds, settle)
+        if together:
+            got: dict[str, Any] = {}
+            side_by_side([lambda: got.update(headless=measure_headless(cluster, seconds, rounds, settle, quiet)),
+                          lambda: got.update(tmux=measure_tmux(cluster, seconds, rounds, settle, quiet))])
+            headless, in_tmux = got['headless'], got['tmux']
+        else:
+            headless = measure_headless(cluster, seconds, rounds, settle, quiet)
+            in_tmux = measure_tmux(cluster, seconds, rounds, settle, quiet)
     finally:
         cluster.stop()
     worst = max(headless + (in_tmux or []))
@@ -247,12 +259,13 @@ def run(instances: int = 200, seconds: float = 20.0, real: bool = False, rounds:
 
 def case(ctx: Context) -> list[Row]:
     """The `top` case of `python -m bench`: stand-in instances (one process answering for
-    them all, see bench/standin.py), 3 stretches of 5 s each way (1 of 2 s with --quick)."""
+    them all, see bench/standin.py), 3 stretches of 5 s each way (1 of 2 s with --quick,
+    both ways at once)."""
     instances, seconds, rounds = ctx.pick(200, 20), ctx.pick(5.0, 2.0), ctx.pick(3, 1)
     what = 'fannode top at 1 Hz, %d instances (stand-in), %s'
     ctx.step('fannode top watching %d stand-in instances' % instances)
     try:
-        f = run(instances, seconds, rounds=rounds, settle=ctx.pick(2.0, 1.0))
+        f = run(instances, seconds, rounds=rounds, settle=ctx.pick(2.0, 0.5), together=ctx.quick, quiet=ctx.quiet)
     except BenchError as e:
         why = str(e).splitlines()[0]
         return [skipped('cpu.%s' % way, what % (instances, way), '% of a core', why) for way in ('headless', 'tmux')]

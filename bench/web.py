@@ -168,7 +168,9 @@ def _busy() -> float:
 
 # -- processes ------------------------------------------------------------------------
 
-QUICK_WARMUP = 200  # requests, each on a new connection (both processes of a pair get some)
+QUICK_WARMUP = 50  # requests, each on a new connection (both processes of a pair get some)
+# --quick measures these in its first round only: every row still runs, the primary pair twice
+QUICK_ONCE = ('baseline_2', 'fannode_1_no_log', 'fannode_1_pywsgi', 'fannode_2')
 
 
 def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
@@ -288,7 +290,7 @@ def run(ctx: Context) -> list[Row]:
             return r.per_second
         return one
 
-    s = ctx.rounds({t.key: measure(t) for t in targets})
+    s = ctx.rounds({t.key: measure(t) for t in targets}, once=QUICK_ONCE)
     ctx.details['wrk'] = '-t%d -c%d --latency, %d s per run' % (THREADS, CONNECTIONS, duration)
     ctx.details['runs'] = {key: [asdict(r) for r in rs] for key, rs in runs.items()}
 

@@ -234,7 +234,9 @@ class RpcClient:
         """A blocking call. A refusal (NACK: never run) is retried on another instance;
         so is a call to an idempotent method whose instance went away, within the deadline.
         Each try is appended to `sent` when given (its `endpoint` says where it went)."""
-        timeout = deadline.clamp(timeout or self.timeout, '%s.%s' % (service, method))
+        timeout = timeout or self.timeout
+        if deadline.get() is not None:  # in a request that has one: no longer than it has left
+            timeout = deadline.clamp(timeout, '%s.%s' % (service, method))
         until = time.monotonic() + timeout
         while True:
             call = self.call(service, method, kwargs, timeout)

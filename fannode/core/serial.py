@@ -111,7 +111,7 @@ def dumps(obj: object) -> bytes:
     return data
 
 
-def loads(data: bytes) -> object:
+def loads(data: bytes | memoryview) -> object:
     """Decode one message made by `dumps`. ValueError if it is not one, or breaks a limit."""
     size = len(data)
     if size > MAX_MESSAGE:

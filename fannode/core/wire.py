@@ -78,7 +78,9 @@ def budget_ms(timeout: float) -> int:
     return max(1, int(timeout * 1000))
 
 
-def decode(frame: bytes) -> Message:
+def decode(frame: bytes | memoryview) -> Message:
+    """The message in `frame` (bytes, or any buffer: a received zmq.Frame's), or a
+    ProtocolError naming what is wrong."""
     try:
         parts = serial.loads(frame)
     except ValueError as e:
@@ -186,7 +188,7 @@ def describe(value: Any) -> str:
     return _TYPES.get(type(value)) or 'a %s' % type(value).__name__
 
 
-def _peek(frame: bytes) -> tuple[int | None, str, int | None]:
+def _peek(frame: bytes | memoryview) -> tuple[int | None, str, int | None]:
     """(id, subject, type) of a frame that did not decode, as far as its first fields can
     be read; (None, '', None) when they cannot. Ext values are left undecoded."""
     size = len(frame)

@@ -1,5 +1,6 @@
 """The watcher every block runs: fannode.node.watcher's GroupWatcher, reaping before it
-manages, and letting go of a dead process's pipes when it reaps it.
+manages, and letting go of a dead process's pipes when it reaps it; and the node's arbiter,
+which looks for dead children without first mapping every pid to its watcher.
 
 A block stops the processes it scales away (or replaces in a rollout) itself, and keeps
 circus' target at what it wants plus those still stopping; their exit, seen through the
@@ -18,6 +19,7 @@ import os
 import select
 from typing import Any
 
+from circus.arbiter import Arbiter
 from circus.process import get_status
 from psutil import STATUS_DEAD, STATUS_ZOMBIE, NoSuchProcess
 from tornado import gen
@@ -26,6 +28,27 @@ from tornado.ioloop import IOLoop
 from fannode.node.watcher import GroupWatcher
 
 DRAIN_CHUNKS = 64  # reads of what a dead process left in its pipe (a child of its own may hold it open)
+
+
+class ReapingArbiter(Arbiter):
+    def reap_processes(self) -> None:
+        """circus' own, except that it mapped every watched pid to its watcher on each tick
+        (0.2 s) before asking whether any child had exited (at 200 processes, ~0.3 % of a
+        core for nothing): the map is made once one has."""
+        watchers = None
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:  # no child left
+                return
+            if not pid:
+                return
+            if watchers is None:
+                watchers = {process.pid: watcher for watcher in self.iter_watchers() if not watcher.is_stopped()
+                            for process in watcher.processes.values()}
+            watcher = watchers.get(pid)
+            if watcher is not None:
+                watcher.reap_process(pid, status)
 
 
 class ReapingWatcher(GroupWatcher):

@@ -94,7 +94,7 @@ class Node:
     # -- running ---------------------------------------------------------------
 
     async def run(self, endpoints: tuple[str, str], control: str) -> int:
-        from circus.arbiter import Arbiter
+        from fannode.node.reapwatcher import ReapingArbiter as Arbiter
         from tornado.ioloop import IOLoop
         import zmq.asyncio
 

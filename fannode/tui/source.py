@@ -4,7 +4,7 @@ cluster to act.
 Textual runs asyncio in the main thread; fannode's clients (registries, RPC connections)
 are gevent-based. So everything that talks to the cluster runs here, in ONE background
 thread with a gevent hub of its own: each interval it lists discovery, asks every
-instance for `get_metrics` at once (fannode.zmqrpc.direct.InstanceCalls, with a short
+instance for `get_metrics` at once (fannode.tui.asking.InstanceAsks, with a short
 timeout: an instance that does not answer is 'unresponsive', never a frozen screen), asks
 the node for `ps` when one runs the node.yml (fannode.node.client.NodeClient), and hands
 the app an immutable `Snapshot`. The app never waits on the network: it calls the
@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any, Callable, Protocol
 
-from fannode.exceptions import FannodeError, Timeout, UsageError
+from fannode.exceptions import FannodeError, UsageError
 from fannode.logs.records import ts_of
 from fannode.tui.logfeed import LogFeed, record_filter
 from fannode.tui.procs import LocalFigures
@@ -171,9 +171,9 @@ class TopSource:
     def _open(self) -> None:
         from fannode.discovery import get_registry
         from fannode.node.client import NodeClient
-        from fannode.zmqrpc.direct import InstanceCalls
+        from fannode.tui.asking import InstanceAsks
         self.node = NodeClient(self.node_file)
-        self._calls = InstanceCalls()  # connections kept between polls
+        self._calls = InstanceAsks()  # connections kept between polls
         self.registry = get_registry(self.registry_url)
         self.registry.services()  # the first contact: an absent hub is an error at start
 
@@ -242,15 +242,11 @@ class TopSource:
             problems.append(str(e))
         instances = {i.id: i for found in self._services.values() for i in found}
         self._calls.keep_only({i.endpoint for i in instances.values()})  # those that left discovery
-        serves = {i.id: name for name, found in self._services.items() for i in found}
-        asks = {iid: gevent.spawn(_caught, self._get_metrics, info.endpoint, serves[iid])
-                for iid, info in instances.items()}
-        gevent.joinall([ps_job, *asks.values()], timeout=self.timeout + 0.2)
-        answers = {}
-        for iid, job in asks.items():
-            if not job.ready():
-                job.kill(block=False)
-            answers[iid] = job.value if job.ready() else Timeout('no metrics within %gs' % self.timeout)
+        # any service an instance serves answers get_metrics the same: the process's
+        asks = {i.id: (i.endpoint, '%s.get_metrics' % name) for name, found in self._services.items() for i in found}
+        asked = time.monotonic()
+        answers = self._calls.ask_all(asks, self.timeout)
+        ps_job.join(timeout=max(0.0, asked + self.timeout + 0.2 - time.monotonic()))
         if not ps_job.ready():
             ps_job.kill(block=False)
         ps, node_problem = ps_job.value if ps_job.ready() else (None, 'the node did not answer in time')
@@ -277,10 +273,6 @@ class TopSource:
         """A NodeClient call (plain blocking pyzmq) in a worker thread, so our loop goes on."""
         import gevent
         return gevent.get_hub().threadpool.apply(call, args, kwargs)
-
-    def _get_metrics(self, endpoint: str, service: str) -> dict:
-        """Any service an instance serves answers get_metrics the same: the process's."""
-        return self._calls.call(endpoint, '%s.get_metrics' % service, {}, self.timeout)
 
     # -- actions ----------------------------------------------------------------
 

@@ -121,19 +121,23 @@ class RpcServer:
     # -- in the loop: these never block ---------------------------------------------
 
     def _read(self) -> None:
-        socket = self.socket
+        socket, workers = self.socket, self.workers
         self._reading = True
         try:
             while not socket.closed and has_input(socket):
-                if self.workers.full and len(self.queued) >= self.workers.size:
+                if workers.running >= workers.size and len(self.queued) >= workers.size:  # full, and so is the queue
                     self._held = True  # read on when a worker is free
                     return
-                frames = socket.recv_multipart(NOBLOCK)
+                # A ROUTER hands over the peer's identity, then at least one frame. That
+                # frame is read in place (copy=False): no copy of it, and no RCVMORE asked.
+                identity = socket.recv(NOBLOCK)
+                frame = socket.recv(NOBLOCK, copy=False)
+                extra = len(socket.recv_multipart(NOBLOCK)) if frame.more else 0
                 try:
-                    if len(frames) == 2:
-                        self._accept(*frames)
+                    if not extra:
+                        self._accept(identity, frame.buffer)
                     else:
-                        self._bad(frames[0], '%d frames in one message, expected 1' % (len(frames) - 1))
+                        self._bad(identity, '%d frames in one message, expected 1' % (1 + extra))
                 except Exception:  # an error here would stop the watcher: serve on
                     log.exception('dropped a request: accepting it failed')
         finally:
@@ -163,7 +167,7 @@ class RpcServer:
             else:
                 workers.submit(self._run, identity, msg, func, deadline)
 
-    def _accept(self, identity: bytes, frame: bytes) -> None:
+    def _accept(self, identity: bytes, frame: bytes | memoryview) -> None:
         try:
             msg = wire.decode(frame)
         except wire.ProtocolError as e:
@@ -176,7 +180,10 @@ class RpcServer:
             self._bad(identity, 'a %s, not a request' % wire.TYPE_NAMES[msg.type])
             return
         try:
-            func = self.admit(msg, lambda: self.resolve(identity, msg))
+            if self.stopping or current.USER_HEADERS in msg.headers:  # admit's checks have work to do
+                func = self.admit(msg, lambda: self.resolve(identity, msg))
+            else:
+                func = self.resolve(identity, msg)
         except Nack as e:
             self._refuse(identity, msg, e)
             return

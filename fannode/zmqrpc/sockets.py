@@ -3,7 +3,7 @@ io watcher on ZMQ_FD, checked for input with ZMQ_EVENTS."""
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
 import gevent
 import zmq
@@ -51,7 +51,8 @@ def watch(socket: zmq.Socket, callback: Callable[[], None]) -> Any:
 
 
 def has_input(socket: zmq.Socket) -> bool:
-    return bool(cast(int, socket.getsockopt(EVENTS)) & POLLIN)
+    events: int = socket.getsockopt(EVENTS)  # type: ignore[assignment]  # an int for EVENTS (typing.cast: a call)
+    return bool(events & POLLIN)
 
 
 def wake(socket: zmq.Socket, callback: Callable[[], None]) -> None:

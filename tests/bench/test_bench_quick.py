@@ -18,7 +18,7 @@ from conftest import ROOT
 pytestmark = pytest.mark.e2e
 
 CASES = ('rpc', 'events', 'payload')
-DEADLINE = 100.0  # seconds; about 25 on a quiet 2-core machine
+DEADLINE = 100.0  # seconds; about 10 on a 2-core machine
 ROWS = ('RPC sequential', 'RPC 50 in flight', 'idle instance RSS', 'RPC latency, 1 MB echo',
         'events end to end, hub backend')
 

@@ -122,6 +122,23 @@ def test_a_frame_without_a_readable_id_is_dropped_and_logged_once_per_peer(serve
         second.close()
 
 
+def test_a_request_in_several_frames_is_dropped_whole_saying_how_many(serve, caplog):
+    # The server reads a request's frame in place (copy=False); whatever follows it in the
+    # same message is read too, and the whole message dropped.
+    server, _ = serve(ECHO)
+    sock = Raw(server.endpoint)
+    try:
+        with caplog.at_level(logging.WARNING, 'fannode.zmqrpc.server'):
+            sock.send(frame(1, 1, 7, 'x.echo', '', '', 0, {}, {'n': 2}), b'second', b'third')
+            still_serving(sock)
+        assert sock.recv(timeout=0.1) is None  # the dropped one is not answered
+        warnings = [r.getMessage() for r in caplog.records if r.name == 'fannode.zmqrpc.server']
+        assert len(warnings) == 1 and warnings[0].endswith(': 3 frames in one message, expected 1'
+                                                           '; more from there are not logged'), warnings
+    finally:
+        sock.close()
+
+
 def test_a_flood_of_new_peers_is_logged_at_most_once_a_second(serve, caplog):
     server, _ = serve(ECHO)
     socks = [Raw(server.endpoint) for _ in range(5)]
