@@ -3,9 +3,11 @@
 
 A separate file from the journal (NAME.logs.sqlite3): logs come by the thousand a second
 and need not be as safe as events, so they are written in batches (the hub's 10 ms tick),
-in WAL mode with synchronous=NORMAL — a killed hub loses at most the last tick's records,
-a power cut what the OS had not written yet. The ring is bounded by a count and by bytes
-(encoded); past either, the oldest tenth goes in one DELETE, not one row at a time.
+one row per batch (a msgpack list: a row per record cost the hub more than decoding it), in
+WAL mode with synchronous=NORMAL — a killed hub loses at most the last tick's records, a
+power cut what the OS had not written yet. The ring is bounded by a count of records and by
+bytes (encoded); past either, the oldest tenth goes in one DELETE, not one row at a time.
+A ring written a row per record (before 5 Dec 2026) is taken over as it is, a row a record.
 """
 from __future__ import annotations
 
@@ -22,7 +24,9 @@ KEEP_RECORDS = setting('FANNODE_HUB_LOG_DISK_RECORDS', 200_000, 1000)
 KEEP_BYTES = setting('FANNODE_HUB_LOG_DISK_BYTES', 256 * MIB, MIB)
 TRIM = 0.9  # a trim leaves this share of the bounds: trims are rare and each is one statement
 
-SCHEMA = 'CREATE TABLE IF NOT EXISTS logs (id INTEGER PRIMARY KEY, size INTEGER NOT NULL, record BLOB NOT NULL)'
+SCHEMA = ('CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, count INTEGER NOT NULL, '
+          'size INTEGER NOT NULL, records BLOB NOT NULL)')
+LEGACY = 'logs'  # a row per record: (id, size, record)
 
 
 def ring_path(journal: str | None) -> str | None:
@@ -41,61 +45,76 @@ class LogDisk:
         self.db.execute('PRAGMA journal_mode=WAL')
         self.db.execute('PRAGMA synchronous=NORMAL')
         self.db.execute(SCHEMA)
-        self.count, self.bytes = self.db.execute('SELECT count(*), coalesce(sum(size), 0) FROM logs').fetchone()
-        self.pending: list[tuple[int, bytes]] = []
+        self._take_over_legacy()
+        self.count, self.bytes = self._totals()
+        self.pending: list[dict[str, Any]] = []
         # The hub's one loop is its only user, and a pack never yields to another greenlet.
         self._pack = msgpack.Packer(use_bin_type=True, datetime=False).pack
 
+    def _take_over_legacy(self) -> None:
+        """The rows of a ring written a row per record, each kept as a batch of one, in order."""
+        if self.db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (LEGACY,)).fetchone():
+            self.db.execute('BEGIN')
+            self.db.execute('INSERT INTO batches (count, size, records) SELECT 1, size, record FROM %s ORDER BY id'
+                            % LEGACY)
+            self.db.execute('DROP TABLE %s' % LEGACY)
+            self.db.execute('COMMIT')
+
+    def _totals(self) -> tuple[int, int]:
+        count, size = self.db.execute('SELECT coalesce(sum(count), 0), coalesce(sum(size), 0) FROM batches').fetchone()
+        return int(count), int(size)
+
     def add(self, record: dict[str, Any]) -> None:
-        self.extend((record,))
+        self.pending.append(record)
 
     def extend(self, records: Iterable[dict[str, Any]]) -> None:
-        """Queue records for the next flush. A record of plain values is encoded by one msgpack
-        Packer kept for the purpose (the bytes `serial.dumps` makes, without a Packer made each
-        time); one with a value only fannode's codec carries (a date, a big int) by the codec."""
-        pack, pending = self._pack, self.pending
-        for record in records:
-            try:
-                blob = pack(record)
-            except (TypeError, ValueError, OverflowError):
-                blob = serial.dumps(record)
-            pending.append((len(blob), blob))
+        """Queue records for the next flush."""
+        self.pending.extend(records)
 
     def flush(self) -> None:
-        """Write what came since the last flush, in one transaction; trim when over."""
+        """Write what came since the last flush as one row, in one transaction; trim when over."""
         if not self.pending:
             return
-        rows, self.pending = self.pending, []  # dropped on failure: never a growing backlog
+        records, self.pending = self.pending, []  # dropped on failure: never a growing backlog
+        try:  # the bytes `serial.dumps` makes for plain values, by a Packer kept for it
+            blob = self._pack(records)
+        except (TypeError, ValueError, OverflowError):  # a value only fannode's codec carries
+            blob = serial.dumps(records)
         self.db.execute('BEGIN')
         try:
-            self.db.executemany('INSERT INTO logs (size, record) VALUES (?, ?)', rows)
-            self.count += len(rows)
-            self.bytes += sum(size for size, _ in rows)
+            self.db.execute('INSERT INTO batches (count, size, records) VALUES (?, ?, ?)', (len(records), len(blob), blob))
+            self.count += len(records)
+            self.bytes += len(blob)
             if self.count > KEEP_RECORDS or self.bytes > KEEP_BYTES:
                 self._trim()
             self.db.execute('COMMIT')
         except BaseException:
             self.db.execute('ROLLBACK')
-            self.count, self.bytes = self.db.execute('SELECT count(*), coalesce(sum(size), 0) FROM logs').fetchone()
+            self.count, self.bytes = self._totals()
             raise
 
     def _trim(self) -> None:
-        extra = self.count - int(KEEP_RECORDS * TRIM)
-        if self.bytes > KEEP_BYTES * TRIM:  # as many rows as the excess takes at the average size
-            extra = max(extra, int((self.bytes - KEEP_BYTES * TRIM) * self.count / max(1, self.bytes)) + 1)
-        self.db.execute('DELETE FROM logs WHERE id < (SELECT id FROM logs ORDER BY id LIMIT 1 OFFSET ?)',
-                        (max(1, min(extra, self.count - 1)),))
-        self.count, self.bytes = self.db.execute('SELECT count(*), coalesce(sum(size), 0) FROM logs').fetchone()
+        """The oldest rows go until what is left is within TRIM of both bounds."""
+        count, size = self.count, self.bytes
+        last = None
+        for row, n, bytes_ in self.db.execute('SELECT id, count, size FROM batches ORDER BY id'):
+            if count <= KEEP_RECORDS * TRIM and size <= KEEP_BYTES * TRIM:
+                break
+            last, count, size = row, count - n, size - bytes_
+        if last is not None:
+            self.db.execute('DELETE FROM batches WHERE id <= ?', (last,))
+        self.count, self.bytes = self._totals()
 
     def newest(self) -> Iterator[dict[str, Any]]:
         """The records kept, newest first (the caller stops when its memory is full)."""
-        for (blob,) in self.db.execute('SELECT record FROM logs ORDER BY id DESC'):
+        for (blob,) in self.db.execute('SELECT records FROM batches ORDER BY id DESC'):
             try:
-                record = serial.loads(blob)
+                kept = serial.loads(blob)
             except Exception:  # a row from another version, or damaged: skipped, not fatal
                 continue
-            if type(record) is dict:
-                yield record
+            for record in reversed(kept) if type(kept) is list else (kept,):
+                if type(record) is dict:
+                    yield record
 
     def close(self) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import sqlite3
 
 import pytest
 
@@ -72,15 +73,33 @@ def test_the_ring_on_disk_holds_what_the_codec_would_write(tmp_path):
     disk = LogDisk(str(tmp_path / 'hub.logs.sqlite3'))
     records = [rec(msg='plain'), rec(when=datetime.datetime(2026, 12, 5, 5, 30), amount=decimal.Decimal('1.5')),
                rec(big=2 ** 80, tags={'x'}), rec(msg='after the codec was needed', ok=True, nothing=None)]
-    disk.extend(records)
-    assert [blob for _, blob in disk.pending] == [serial.dumps(r) for r in records]
-    assert [size for size, _ in disk.pending] == [len(serial.dumps(r)) for r in records]
-    disk.close()
+    disk.extend(records[:1])
+    disk.flush()  # plain values: msgpack's own bytes, as the codec writes them
+    disk.extend(records[1:])
+    disk.close()  # one needs the codec: the batch is written by it
+    blobs = [bytes(b) for b, in sqlite3.connect(str(tmp_path / 'hub.logs.sqlite3')).execute(
+        'SELECT records FROM batches ORDER BY id')]
+    assert blobs == [serial.dumps(records[:1]), serial.dumps(records[1:])]  # a row per batch
     assert list(reversed(list(LogDisk(str(tmp_path / 'hub.logs.sqlite3')).newest()))) == records
+
+
+def test_a_ring_written_a_row_per_record_is_taken_over(tmp_path):
+    path = str(tmp_path / 'hub.logs.sqlite3')
+    db = sqlite3.connect(path)
+    db.execute('CREATE TABLE logs (id INTEGER PRIMARY KEY, size INTEGER NOT NULL, record BLOB NOT NULL)')
+    old = [rec(msg='old %d' % i) for i in range(3)]
+    db.executemany('INSERT INTO logs (size, record) VALUES (?, ?)', [(len(serial.dumps(r)), serial.dumps(r)) for r in old])
+    db.commit()
+    db.close()
+    disk = LogDisk(path)
+    assert disk.count == 3
+    disk.extend([rec(msg='new')])
+    disk.close()
+    assert [r['msg'] for r in reversed(list(LogDisk(path).newest()))] == ['old 0', 'old 1', 'old 2', 'new']
 
 
 def test_a_batch_reaches_the_disk_once_with_the_drop_note(tmp_path):
     s = state(LogDisk(str(tmp_path / 'hub.logs.sqlite3')))
     s.add([rec(msg='one'), 'bad', rec(msg='two')], dropped=3)
-    assert [serial.loads(blob)['msg'][:10] for _, blob in s.disk.pending] == ['3 log reco', 'one', 'two']
+    assert [r['msg'][:10] for r in s.disk.pending] == ['3 log reco', 'one', 'two']
     s.close()

@@ -39,7 +39,7 @@ def test_records_not_yet_flushed_are_written_on_close_and_the_ring_is_trimmed_in
     disk.add(record(3000))
     disk.close()
     kept = list(reversed(list(LogDisk(path).newest())))
-    assert 900 <= len(kept) <= 1000
+    assert 900 - 100 < len(kept) <= 1000  # trimmed to 90% or less, a batch (a row) at a time
     assert [r['msg'] for r in kept[-2:]] == ['line 2999', 'line 3000']
     assert [r['ts'] for r in kept] == sorted(r['ts'] for r in kept)
 
