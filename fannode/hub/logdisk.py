@@ -23,6 +23,7 @@ from fannode.core.limits import MIB, setting
 KEEP_RECORDS = setting('FANNODE_HUB_LOG_DISK_RECORDS', 200_000, 1000)
 KEEP_BYTES = setting('FANNODE_HUB_LOG_DISK_BYTES', 256 * MIB, MIB)
 TRIM = 0.9  # a trim leaves this share of the bounds: trims are rare and each is one statement
+ROW = 4 * MIB  # encoded bytes of one row at most (a tick's records take more rows past it)
 
 SCHEMA = ('CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, count INTEGER NOT NULL, '
           'size INTEGER NOT NULL, records BLOB NOT NULL)')
@@ -72,19 +73,18 @@ class LogDisk:
         self.pending.extend(records)
 
     def flush(self) -> None:
-        """Write what came since the last flush as one row, in one transaction; trim when over."""
+        """Write what came since the last flush, as one row (more past ROW bytes), in one
+        transaction; trim when over."""
         if not self.pending:
             return
         records, self.pending = self.pending, []  # dropped on failure: never a growing backlog
-        try:  # the bytes `serial.dumps` makes for plain values, by a Packer kept for it
-            blob = self._pack(records)
-        except (TypeError, ValueError, OverflowError):  # a value only fannode's codec carries
-            blob = serial.dumps(records)
+        rows = self._rows(records)
         self.db.execute('BEGIN')
         try:
-            self.db.execute('INSERT INTO batches (count, size, records) VALUES (?, ?, ?)', (len(records), len(blob), blob))
-            self.count += len(records)
-            self.bytes += len(blob)
+            self.db.executemany('INSERT INTO batches (count, size, records) VALUES (?, ?, ?)',
+                                [(count, len(blob), blob) for count, blob in rows])
+            self.count += sum(count for count, _ in rows)
+            self.bytes += sum(len(blob) for _, blob in rows)
             if self.count > KEEP_RECORDS or self.bytes > KEEP_BYTES:
                 self._trim()
             self.db.execute('COMMIT')
@@ -93,11 +93,49 @@ class LogDisk:
             self.count, self.bytes = self._totals()
             raise
 
+    def _rows(self, records: list[dict[str, Any]]) -> list[tuple[int, bytes]]:
+        """(count, msgpack list) rows for `records`: one when they are plain values and fit in
+        ROW bytes (one pack: the bytes `serial.dumps` makes); else each record encoded alone
+        (by the codec when it needs it; one no codec can carry is left out), in rows of at
+        most ROW bytes, or one of its own (as big as a record may be), so every row reads back."""
+        try:
+            blob = self._pack(records)
+        except (TypeError, ValueError, OverflowError):
+            blob = b''
+        if blob and len(blob) <= min(ROW, serial.MAX_MESSAGE):
+            return [(len(records), blob)]
+        limit = min(ROW, serial.MAX_MESSAGE) - 5  # room for the list's header
+        rows: list[tuple[int, bytes]] = []
+        row: list[bytes] = []
+        size = 0
+        for record in records:
+            try:
+                one = self._pack(record)
+            except (TypeError, ValueError, OverflowError):
+                try:
+                    one = serial.dumps(record)
+                except (TypeError, ValueError):
+                    continue
+            if row and size + len(one) > limit:
+                rows.append(self._row(row))
+                row, size = [], 0
+            row.append(one)
+            size += len(one)
+        if row:
+            rows.append(self._row(row))
+        return rows
+
+    @staticmethod
+    def _row(blobs: list[bytes]) -> tuple[int, bytes]:
+        return len(blobs), msgpack.Packer().pack_array_header(len(blobs)) + b''.join(blobs)
+
     def _trim(self) -> None:
-        """The oldest rows go until what is left is within TRIM of both bounds."""
+        """The oldest rows go until what is left is within TRIM of both bounds; never the
+        newest row (the tick just written), whatever it holds."""
         count, size = self.count, self.bytes
         last = None
-        for row, n, bytes_ in self.db.execute('SELECT id, count, size FROM batches ORDER BY id'):
+        for row, n, bytes_ in self.db.execute('SELECT id, count, size FROM batches WHERE id < '
+                                             '(SELECT max(id) FROM batches) ORDER BY id'):
             if count <= KEEP_RECORDS * TRIM and size <= KEEP_BYTES * TRIM:
                 break
             last, count, size = row, count - n, size - bytes_

@@ -14,7 +14,7 @@ import gevent
 from fannode.core import trace, wire
 from fannode.exceptions import FannodeError, RegistryUnavailable
 from fannode.hub.client import LOG_SERVICE, HubLink
-from fannode.logs.records import Record, ts_of, unpack
+from fannode.logs.records import Record, in_time, unpack
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +57,19 @@ class Following:
     def _follow(self, history: int) -> None:
         answer = self.link.call('log_follow', history=history, **self.query)
         self.expected = answer.get('n', 0) + 1
-        self._hand(answer.get('records', ()))
+        # a request's line is stamped when it ended, its span when it began: in time again,
+        # and no more than asked for
+        kept = in_time(self._unpacked(answer.get('records', ())))
+        for record in kept[-history:] if history else ():
+            self.on_record(record)
 
     def _hand(self, records: Any) -> None:
+        for record in self._unpacked(records):
+            self.on_record(record)
+
+    def _unpacked(self, records: Any) -> list[Any]:
         spans = bool(self.query.get('spans'))
-        for record in records:
-            for each in unpack(record, spans):
-                self.on_record(each)
+        return [each for record in records for each in unpack(record, spans)]
 
     def _keep_alive(self) -> None:
         history = self.query.pop('history', 200)
@@ -124,7 +130,8 @@ class LogClient:
                                history=history)
             link.call('log_stop')
             return answer['records']
-        return self._ask_each(ask, tolerate=False, spans=spans)
+        records = self._ask_each(ask, tolerate=False, spans=spans)
+        return records[-history:] if history > 0 else []  # a request's span and line count as two
 
     def _ask_each(self, ask: Callable[[HubLink], list[Record]], tolerate: bool, spans: bool) -> list[Record]:
         """What `ask` gets from each log hub, in time order (a span that carries its line
@@ -141,7 +148,7 @@ class LogClient:
                 log.warning('%s', e)
             finally:
                 link.close()
-        return sorted(records, key=ts_of)
+        return in_time(records)
 
 
 class Follow:

@@ -2,11 +2,17 @@
 its fields through these."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fannode.core.trace import LINE_FIELDS
 
 Record = dict[str, Any]
+
+
+def in_time(records: list[Any]) -> list[Any]:
+    """`records` sorted by time (a record that is not a map: as if at 0)."""
+    return sorted(records, key=lambda r: ts_of(r) if type(r) is dict else 0.0)
 
 
 def ts_of(record: Record) -> float:
@@ -35,7 +41,12 @@ def unpack(record: Any, spans: bool = True) -> list[Any]:
     line['kind'] = 'log'
     ts, took = record.get('ts'), record.get('duration_ms')
     if isinstance(ts, (int, float)) and isinstance(took, (int, float)):
-        line['ts'] = ts + took / 1000.0
+        try:  # from the network: an int too big for a float, or NaN, keeps the span's time
+            end = ts + took / 1000.0
+        except (OverflowError, TypeError):
+            end = math.nan
+        if math.isfinite(end):
+            line['ts'] = end
     if not spans:
         return [line]
     return [{key: value for key, value in record.items() if key not in LINE_FIELDS}, line]

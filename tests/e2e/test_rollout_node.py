@@ -167,18 +167,27 @@ def test_a_broken_version_is_rolled_back_and_the_old_processes_keep_serving(clus
     ps = node.ps()['greeting']
     assert ps['state'] == 'ready' and ps['rollout']['state'] == 'rolled back' and len(ps['processes']) == 3
 
-    # a rolling restart of what runs, refusing other changes meanwhile
+    # a rolling restart of what runs, refusing other changes meanwhile. `fannode scale` is
+    # started first and sends when told: a forked restart of 3 can end before a CLI starts
+    scale = subprocess.Popen([sys.executable, '-c', 'import sys; from fannode.cli.main import run; '
+                              'from fannode.cli import scale; print("primed", flush=True); '
+                              'sys.stdin.readline(); sys.exit(run(["scale", "greeting", "5"]))'],
+                             cwd=node.dir, env=node.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    assert scale.stdout.readline() == 'primed\n'
+    mark = len(node.output())
     rollout = subprocess.Popen([sys.executable, '-m', 'fannode.cli', 'rollout', 'greeting', '--json'], cwd=node.dir,
                                env=node.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: node.ps()['greeting']['state'] == 'rolling out', 30, message='rolling out')
-        refused = node.cli('scale', 'greeting', '5')
-        assert refused.returncode == 3 and refused.stderr.startswith('error: greeting is rolling out (')
+        node.wait_for('greeting: rolling out', 30, after=mark)
+        _, scale_err = scale.communicate('go\n', timeout=60)
+        assert scale.returncode == 3 and scale_err.startswith('error: greeting is rolling out ('), scale_err
         out, err = rollout.communicate(timeout=120)
     finally:
-        if rollout.poll() is None:
-            rollout.kill()
-            rollout.wait()
+        for proc in (scale, rollout):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert rollout.returncode == 0, err
     done = json.loads(out)
     assert done['state'] == 'done' and done['done'] == done['total'] == 3 and done['kind'] == 'rollout'
