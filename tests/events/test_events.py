@@ -85,6 +85,10 @@ def instances(hub):
 def test_each_event_is_handled_once_per_service_and_by_every_broadcast_handler(hub, instances):
     """How instances map @event handlers to queues; what a queue does is in tests/contracts."""
     a, b, c = instances(3)
+    # every consumer in place first (the shared queue's three, one broadcast queue each):
+    # else the first instance may take them all, and a broadcast queue not yet made misses some
+    wait_for(lambda: sorted(q['consumers'] for q in hub.broker.stats().values()) == [1, 1, 1, 3],
+             message='the consumers of the three instances')
     for n in range(300):
         a.emit('tick', {'n': n})
     wait_for(lambda: len([s for s in SEEN if s[0] == 'once']) >= 300
