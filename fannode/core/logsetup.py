@@ -182,19 +182,18 @@ class JsonFormatter(logging.Formatter):
 
 
 class Forwarder(logging.Handler):
-    """Hands every record, as a dict, to `send` (a log shipper's `add`)."""
+    """Hands every record, as a dict, to `send` (a log shipper's `add`); not a line its span carried."""
 
     def __init__(self, send: Callable[[dict[str, Any]], None], who: dict[str, Any]):
         super().__init__()
         self.send = send
         self.who = who
+        self.addFilter(not_carried)
 
     def createLock(self) -> None:
         self.lock = _thread.RLock()  # as Handler: emit never yields
 
     def emit(self, record: logging.LogRecord) -> None:
-        if getattr(record, CARRIED, False):
-            return
         try:
             self.send(to_record(record, self.who))
         except Exception:

@@ -75,7 +75,7 @@ class Span:
         """Report the span to the sink (unless not `report`); the seconds it took (`seconds`
         when given: what its caller already told of it)."""
         if seconds is None:
-            seconds = time.monotonic() - self._clock
+            seconds = self.elapsed()
         if report and sink is not None:
             record = {'kind': 'span', 'ts': self.started, 'trace': self.trace, 'span': self.id,
                       'parent': self.parent, 'type': type, 'name': name, 'status': status,

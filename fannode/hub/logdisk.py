@@ -102,9 +102,10 @@ class LogDisk:
             blob = self._pack(records)
         except (TypeError, ValueError, OverflowError):
             blob = b''
-        if blob and len(blob) <= min(ROW, serial.MAX_MESSAGE):
+        room = min(ROW, serial.MAX_MESSAGE)  # a bigger row would not read back
+        if blob and len(blob) <= room:
             return [(len(records), blob)]
-        limit = min(ROW, serial.MAX_MESSAGE) - 5  # room for the list's header
+        limit = room - 5  # for the list's header
         rows: list[tuple[int, bytes]] = []
         row: list[bytes] = []
         size = 0

@@ -14,7 +14,7 @@ import gevent
 from fannode.core import trace, wire
 from fannode.exceptions import FannodeError, RegistryUnavailable
 from fannode.hub.client import LOG_SERVICE, HubLink
-from fannode.logs.records import Record, in_time, unpack
+from fannode.logs.records import Record, by_time, unpack_all
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +59,13 @@ class Following:
         self.expected = answer.get('n', 0) + 1
         # a request's line is stamped when it ended, its span when it began: in time again,
         # and no more than asked for
-        kept = in_time(self._unpacked(answer.get('records', ())))
+        kept = by_time(unpack_all(answer.get('records', ()), bool(self.query.get('spans'))))
         for record in kept[-history:] if history else ():
             self.on_record(record)
 
     def _hand(self, records: Any) -> None:
-        for record in self._unpacked(records):
+        for record in unpack_all(records, bool(self.query.get('spans'))):
             self.on_record(record)
-
-    def _unpacked(self, records: Any) -> list[Any]:
-        spans = bool(self.query.get('spans'))
-        return [each for record in records for each in unpack(record, spans)]
 
     def _keep_alive(self) -> None:
         history = self.query.pop('history', 200)
@@ -141,14 +137,14 @@ class LogClient:
         for url in self.urls():
             link = HubLink(url)
             try:
-                records += [each for record in ask(link) for each in unpack(record, spans)]
+                records += unpack_all(ask(link), spans)
             except RegistryUnavailable as e:
                 if not tolerate:
                     raise
                 log.warning('%s', e)
             finally:
                 link.close()
-        return in_time(records)
+        return by_time(records)
 
 
 class Follow:

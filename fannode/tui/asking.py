@@ -19,25 +19,14 @@ import itertools
 import time
 from typing import Any, Hashable, TypeVar
 
-from fannode.core import current, trace, wire
-from fannode.exceptions import ConnectionLost, Timeout
-from fannode.zmqrpc.connection import Call, Connection, encode_request, shared_context
-from fannode.zmqrpc.direct import call_on
+from fannode.core import trace
+from fannode.exceptions import Timeout
+from fannode.zmqrpc.connection import Call, Connection, shared_context
+from fannode.zmqrpc.direct import call_on, send_call
 
 HEARTBEAT_MS = (5000, 15000)
 K = TypeVar('K', bound=Hashable)
 _ids = itertools.count(1)
-
-
-def send_on(conn: Connection, subject: str, kwargs: dict[str, Any], timeout: float) -> Call:
-    """Send a call over `conn` (up) and return it; its connection fails it at its deadline."""
-    call = Call(subject, next(_ids), timeout)
-    msg = wire.Message(wire.REQ, call.id, subject, kwargs, trace_id=trace.get_id() or trace.new_id(),
-                       span_id=trace.get_span(), deadline_ms=wire.budget_ms(timeout),
-                       headers=current.outgoing.get())  # a trace of its own, as each call had in its greenlet
-    if not conn.send(encode_request(msg), call):
-        raise ConnectionLost('%s: lost the connection to %s' % (subject, conn.endpoint))
-    return call
 
 
 class InstanceAsks:
@@ -64,7 +53,8 @@ class InstanceAsks:
             try:
                 conn = self.connection(endpoint)
                 if conn.connected:
-                    sent[key] = send_on(conn, subject, {}, timeout)
+                    call = Call(subject, next(_ids), timeout)  # a trace of its own, as each call had in its greenlet
+                    sent[key] = send_call(conn, call, {}, trace.get_id() or trace.new_id())
                 else:
                     connecting[key] = gevent.spawn(_caught, call_on, conn, subject, {}, timeout)
             except Exception as e:  # noqa: BLE001 - a bad endpoint, a lost connection: this instance's answer

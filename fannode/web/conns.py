@@ -8,7 +8,7 @@ import errno
 import logging
 import socket
 import time
-from typing import Any
+from typing import Any, Callable
 
 import gevent
 from gevent import Timeout
@@ -84,6 +84,18 @@ def admit(handler: Any, busy: bytes) -> bool:
     handler.deadline = time.monotonic() + server.header_timeout
     server.handlers.add(handler)
     return True
+
+
+def handle(handler: Any, busy: bytes, let_go: Callable[[], None]) -> None:
+    """A connection's life under either server: counted in (`admit`), served
+    (`handler.serve`), counted out, and let go as that server does."""
+    if not admit(handler, busy):
+        return
+    try:
+        handler.serve()
+    finally:
+        handler.server.handlers.discard(handler)
+        let_go()
 
 
 def nodelay(sock: Any) -> None:

@@ -37,14 +37,7 @@ class Handler(WSGIHandler):
     chunked: ChunkedInput | None = None
 
     def handle(self) -> None:
-        server = self.server
-        if not conns.admit(self, BUSY):
-            return
-        try:
-            self.serve()
-        finally:
-            server.handlers.discard(self)
-            self.drop_connection()
+        conns.handle(self, BUSY, self.drop_connection)
 
     def serve(self) -> None:
         """gevent's loop of WSGIHandler.handle, with its refusals answered by linger()."""

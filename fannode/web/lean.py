@@ -46,17 +46,13 @@ class Connection:
         self.reader = Reader(server.max_body)
 
     def handle(self) -> None:
-        server = self.server
-        if not conns.admit(self, BUSY):
-            return
-        try:
-            self.serve()
-        finally:
-            server.handlers.discard(self)
-            try:  # what the client sent unread is dropped, so closing does not reset the connection
-                self.socket._sock.recv(READ)
-            except (OSError, AttributeError):
-                pass
+        conns.handle(self, BUSY, self.let_go)
+
+    def let_go(self) -> None:
+        try:  # what the client sent unread is dropped, so closing does not reset the connection
+            self.socket._sock.recv(READ)
+        except (OSError, AttributeError):
+            pass
 
     def expire(self, now: float) -> None:
         conns.expire(self, now)

@@ -26,12 +26,18 @@ def call_on(conn: Connection, subject: str, kwargs: dict[str, Any], timeout: flo
     call = Call(subject, next(_ids), timeout)  # its deadline counts the wait to connect too
     if not conn.wait_connected(timeout):
         raise CannotConnect('%s: cannot connect to %s within %gs' % (subject, conn.endpoint, timeout))
-    msg = wire.Message(wire.REQ, call.id, subject, kwargs, trace_id=trace.ensure_id(),
+    return send_call(conn, call, kwargs, trace.ensure_id()).get()
+
+
+def send_call(conn: Connection, call: Call, kwargs: dict[str, Any], trace_id: str) -> Call:
+    """Send `call` over `conn`, which is up, in trace `trace_id`; its connection fails it at
+    its deadline."""
+    msg = wire.Message(wire.REQ, call.id, call.subject, kwargs, trace_id=trace_id,
                        span_id=trace.get_span(), deadline_ms=wire.budget_ms(call.deadline - time.monotonic()),
                        headers=current.outgoing.get())  # user headers set around the call
     if not conn.send(encode_request(msg), call):
-        raise ConnectionLost('%s: lost the connection to %s' % (subject, conn.endpoint))
-    return call.get()
+        raise ConnectionLost('%s: lost the connection to %s' % (call.subject, conn.endpoint))
+    return call
 
 
 def call_instance(endpoint: str, subject: str, kwargs: dict[str, Any], timeout: float = 3.0) -> Any:
@@ -43,24 +49,3 @@ def call_instance(endpoint: str, subject: str, kwargs: dict[str, Any], timeout: 
     finally:
         conn.close()
 
-
-class InstanceCalls:
-    """Calls to given instances over connections kept between calls, for views that ask
-    every instance again and again (`fannode top`): connect once, not once a poll."""
-
-    def __init__(self) -> None:
-        self.connections: dict[str, Connection] = {}
-
-    def call(self, endpoint: str, subject: str, kwargs: dict[str, Any], timeout: float) -> Any:
-        conn = self.connections.get(endpoint)
-        if conn is None:
-            conn = self.connections[endpoint] = Connection(shared_context(), endpoint)
-        return call_on(conn, subject, kwargs, timeout)
-
-    def keep_only(self, endpoints: set[str]) -> None:
-        """Close the connections to endpoints not in `endpoints` (they left discovery)."""
-        for endpoint in set(self.connections) - endpoints:
-            self.connections.pop(endpoint).close()
-
-    def close(self) -> None:
-        self.keep_only(set())
