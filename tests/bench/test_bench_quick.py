@@ -10,6 +10,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -23,13 +24,13 @@ ROWS = ('RPC sequential', 'RPC 50 in flight', 'idle instance RSS', 'RPC latency,
         'events end to end, hub backend')
 
 
-def run_bench(*args: str) -> subprocess.CompletedProcess:
+def run_bench(*args: str, deadline: float = DEADLINE) -> subprocess.CompletedProcess:
     """The bench as a subprocess, with a deadline. On timeout it gets SIGTERM, so it stops
     every process it started (they are in sessions of their own), then SIGKILL."""
     proc = subprocess.Popen([sys.executable, '-m', 'bench', *args], cwd=ROOT, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        out, err = proc.communicate(timeout=DEADLINE)
+        out, err = proc.communicate(timeout=deadline)
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -37,8 +38,14 @@ def run_bench(*args: str) -> subprocess.CompletedProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
-        pytest.fail('python -m bench %s took over %gs:\n%s' % (' '.join(args), DEADLINE, err[-3000:]))
+        pytest.fail('python -m bench %s took over %gs:\n%s' % (' '.join(args), deadline, err[-3000:]))
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def saved_run(results: Path) -> dict:
+    """The JSON the one run wrote to `results` (its --results-dir)."""
+    [path] = results.glob('*.json')
+    return json.loads(path.read_text())
 
 
 @pytest.mark.timeout(DEADLINE + 40)
@@ -49,8 +56,7 @@ def test_quick_run_prints_and_saves_the_rows_of_the_selected_cases(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     for what in ROWS:
         assert what in done.stdout
-    [path] = tmp_path.glob('*.json')
-    run = json.loads(path.read_text())
+    run = saved_run(tmp_path)
     assert run['mode'] == 'quick'
     assert {'cpu', 'cores', 'python', 'fannode_rev'} <= set(run['machine'])
     assert {'layout', 'client', 'server', 'broker'} <= set(run['pinning'])  # where callers and servers ran

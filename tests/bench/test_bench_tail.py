@@ -3,11 +3,10 @@ the hub and via a node, as rows of the one table. Nothing here is about speed: t
 are there, with figures, and the run's JSON has every round's counts."""
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from test_bench_quick import run_bench
+from test_bench_quick import run_bench, saved_run
 
 pytestmark = pytest.mark.e2e
 
@@ -17,8 +16,7 @@ def test_the_tail_case_reports_lines_delivered_via_the_hub_and_via_the_node(tmp_
     done = run_bench('--quick', '--only', 'tail', '--results-dir', str(tmp_path))
 
     assert done.returncode == 0, done.stderr[-3000:]
-    [path] = tmp_path.glob('*.json')
-    run = json.loads(path.read_text())
+    run = saved_run(tmp_path)
     assert run['cases']['tail']['status'] == 'ok'
     rows = {row['key']: row for row in run['rows']}
     for way in ('hub', 'node'):

@@ -3,16 +3,12 @@ stand-in process registers and answers for) and `discover` (the CLI against a hu
 fake registrations), run quick: their rows and JSON. Nothing here is about speed."""
 from __future__ import annotations
 
-import json
 import shutil
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from bench.standin import metrics
-from conftest import ROOT
+from test_bench_quick import run_bench, saved_run
 
 pytestmark = pytest.mark.e2e
 
@@ -24,26 +20,12 @@ def test_a_stand_in_answers_get_metrics_as_a_greeting_instance_and_its_figures_m
     assert later['rpc']['Greeting.greet']['calls'] > first['rpc']['Greeting.greet']['calls']
 
 
-def run_bench(*args: str) -> subprocess.CompletedProcess:
-    """The bench as a subprocess; past the deadline SIGTERM, so it stops what it started."""
-    proc = subprocess.Popen([sys.executable, '-m', 'bench', *args], cwd=ROOT, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=150)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-        pytest.fail('python -m bench %s took over 150 s:\n%s' % (' '.join(args), err[-3000:]))
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-
-
 @pytest.mark.timeout(200)
 def test_the_top_and_discover_cases_print_and_save_their_rows(tmp_path):
-    done = run_bench('--quick', '--only', 'top,discover', '--results-dir', str(tmp_path))
+    done = run_bench('--quick', '--only', 'top,discover', '--results-dir', str(tmp_path), deadline=150)
 
     assert done.returncode == 0, done.stderr[-3000:]
-    [path] = tmp_path.glob('*.json')
-    run = json.loads(path.read_text())
+    run = saved_run(tmp_path)
     assert {name: case['status'] for name, case in run['cases'].items()} == {'top': 'ok', 'discover': 'ok'}
     rows = {row['key']: row for row in run['rows']}
     assert set(rows) == {'top.cpu.headless', 'top.cpu.tmux', 'discover.plain', 'discover.json',
