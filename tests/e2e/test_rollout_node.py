@@ -210,7 +210,9 @@ def test_ctrl_c_in_the_middle_of_a_rollout_stops_everything(cluster):
     mark = len(node.output())
     node.write(topology(node, greeting='2.0.0'))
     node.wait_for('greeting: rolling out 1.0.0 → 2.0.0', 60, after=mark)
-    wait_until(lambda: any(p.get('next') for p in node.ps()['greeting']['processes']), 90, message='a new process')
+    # the new spec's first process, read from the node's output as soon as it says so;
+    # asking `ps` took a CLI start each time and could miss the whole rollout
+    node.wait_for('greeting.1 started (pid', 90, after=mark)
     node.remember_children()
     load.stop()
     node.proc.send_signal(signal.SIGINT)
