@@ -10,7 +10,9 @@ import pytest
 from conftest import ROOT, free_port
 from test_node import Node
 
-pytestmark = pytest.mark.e2e
+# The config cases build on each other (set, get, list, delete) on the module's one node:
+# under `pytest -n` (--dist loadgroup) they must run on one worker, in order.
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group('json_cli')]
 
 TRACE = 'feedc0de' * 4
 
